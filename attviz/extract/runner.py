@@ -1,0 +1,199 @@
+"""Running a sequence classifier over batches: probabilities and self-attention diagonals."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import diagonal
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: the first CUDA device when there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: this machine has no CUDA device (use --device cpu)")
+    return dev
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
+    if dtype != "float32" and device.type != "cuda":
+        raise ValueError(f"--dtype {dtype} is for GPUs; on {device.type} use float32")
+    return DTYPES[dtype]
+
+
+def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """Model (eval mode, on ``device``) and fast tokenizer from a local path or a hub id."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForSequenceClassification.from_pretrained(name, dtype=dtype)
+    except OSError as e:
+        where = "folder" if Path(name).exists() else "model id"
+        raise ValueError(f"--model {name}: cannot load a sequence classifier from this {where} "
+                         f"({str(e).splitlines()[0]})") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
+                         "attviz needs the character offsets only fast tokenizers give")
+    return model.to(device).eval(), tokenizer
+
+
+def weights_fingerprint(name: str, config) -> dict:
+    """Revision facts for provenance: the hub commit when known, else a hash of the weights."""
+    out = {"model_revision": getattr(config, "_commit_hash", None) or ""}
+    path = Path(name)
+    files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")) if path.is_dir() else []
+    if files:
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+        out["model_weights_sha256"] = h.hexdigest()
+    tok = path / "tokenizer.json" if path.is_dir() else None
+    if tok is not None and tok.exists():
+        out["tokenizer_sha256"] = hashlib.sha256(tok.read_bytes()).hexdigest()
+    return out
+
+
+@dataclass
+class BatchResult:
+    """probabilities: [batch, classes] float32; attention: per instance [tokens, layers, heads]."""
+
+    probabilities: np.ndarray
+    attention: list[np.ndarray]
+
+
+class Extractor:
+    """Runs ``model`` over batches of token ids; chooses the fused or the eager path.
+
+    ``attention``: ``auto`` (fused where the model routes attention through transformers'
+    attention interface, else eager), ``fused`` (fail if it cannot) or ``eager``.
+    """
+
+    def __init__(self, model, pad_token_id: int | None, attention: str = "auto") -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.pad_id = int(pad_token_id) if pad_token_id is not None else 0
+        self.path = "eager"
+        self.why = ""
+        if attention not in ("auto", "fused", "eager"):
+            raise ValueError(f"--attention {attention}: choose auto, fused or eager")
+        if attention != "eager":
+            ok, why = self._try_fused()
+            if ok:
+                self.path = "fused"
+            elif attention == "fused":
+                raise ValueError(f"the fused attention path does not fit this model: {why}")
+            else:
+                self.why = why
+        if self.path == "eager":
+            self._set("eager")
+            if self.model.config._attn_implementation != "eager":
+                raise ValueError("the model can neither use attviz's attention function nor eager "
+                                 "attention, so its attention weights cannot be read")
+        probe = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
+        self.num_layers, self.num_heads = probe.attention[0].shape[1:]
+
+    def _set(self, name: str) -> None:
+        logger = logging.getLogger("transformers")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            self.model.set_attn_implementation(name)
+        except Exception:
+            pass
+        finally:
+            logger.setLevel(level)
+
+    def _try_fused(self) -> tuple[bool, str]:
+        name = diagonal.register()
+        self._set(name)
+        if self.model.config._attn_implementation != name:
+            return False, "the model does not route attention through transformers' attention interface"
+        diagonal.STATS.reset()
+        try:
+            res = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
+        except Exception as e:  # pragma: no cover - model specific
+            return False, f"the model failed with attviz's attention function ({e})"
+        if diagonal.STATS.fused + diagonal.STATS.eager == 0 or not res.attention:
+            return False, "the model did not call the registered attention function"
+        if diagonal.STATS.eager and not diagonal.STATS.fused:
+            return False, diagonal.STATS.reason
+        return True, ""
+
+    @property
+    def description(self) -> str:
+        """Which path ran, in words (also stored as provenance)."""
+        if self.path == "fused":
+            kernel = "flash attention for CPU" if self.device.type == "cpu" else "memory-efficient attention"
+            text = f"fused: {kernel} with log-sum-exp diagonal"
+            if diagonal.STATS.eager:
+                text += (f" ({diagonal.STATS.eager} of {diagonal.STATS.eager + diagonal.STATS.fused}"
+                         f" layer calls eager: {diagonal.STATS.reason})")
+            return text
+        return "eager: full attention maps, diagonal taken" + (f" ({self.why})" if self.why else "")
+
+    @torch.inference_mode()
+    def _forward(self, input_ids: list[np.ndarray], probe: bool = False) -> BatchResult:
+        lengths = [len(x) for x in input_ids]
+        t = max(lengths)
+        ids = np.full((len(input_ids), t), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(input_ids), t), dtype=np.int64)
+        for i, x in enumerate(input_ids):
+            ids[i, : len(x)] = x
+            mask[i, : len(x)] = 1
+        out = self.model(
+            input_ids=torch.from_numpy(ids).to(self.device),
+            attention_mask=torch.from_numpy(mask).to(self.device),
+            output_attentions=True,
+        )
+        att = out.attentions
+        if not att:
+            raise RuntimeError("the model returned no attentions")
+        if att[0].dim() == 4:  # eager maps [batch, heads, tokens, tokens]
+            att = [torch.diagonal(a, dim1=-2, dim2=-1) for a in att]
+        heads = {a.shape[1] for a in att}
+        if len(heads) != 1:
+            raise ValueError(f"layers have different numbers of heads {sorted(heads)}; not supported")
+        # [batch, layers, heads, tokens] -> [batch, tokens, layers, heads]
+        diag = torch.stack([a.float() for a in att], dim=1).permute(0, 3, 1, 2).cpu().numpy()
+        probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+        return BatchResult(probs, [diag[i, :n] for i, n in enumerate(lengths)])
+
+    def __call__(self, input_ids: list[np.ndarray]) -> BatchResult:
+        """Probabilities and per-instance diagonals for one batch (padded to its longest)."""
+        return self._forward(input_ids)
+
+
+def model_provenance(name: str, model, tokenizer) -> dict:
+    import transformers
+
+    prov = {
+        "model": str(name),
+        "model_type": model.config.model_type,
+        "model_class": type(model).__name__,
+        "torch_version": torch.__version__,
+        "transformers_version": transformers.__version__,
+    }
+    prov.update(weights_fingerprint(name, model.config))
+    return prov
+
+
+__all__ = ["Extractor", "load_classifier", "resolve_device", "resolve_dtype", "model_provenance",
+           "BatchResult"]

@@ -1,0 +1,343 @@
+"""The precompute job: corpus -> model -> store, in durable blocks that a restart skips.
+
+Documents are grouped in corpus order into blocks of about ``block_size`` instances
+(estimated from text length, so every process computes the same blocks without a
+tokenizer). Each finished block is written whole to ``OUT.partial/block-NNNNNN.h5``
+(temporary name, fsync, rename). A restarted job skips finished blocks; when all are
+done they are assembled into OUT and the partial folder is removed. Shard ``i`` of ``n``
+takes a contiguous range of blocks, so shards hold whole documents and, concatenated in
+order, equal the single-process store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .corpus import Corpus, CorpusError, read_corpus, skipped_summary
+from .labels import corpus_labels, label_names
+from .segment import check_window, segment_documents
+from .store import Part, Store, StoreError, StoreMeta, StringArray, assemble
+
+CHARS_PER_TOKEN = 4  # for block sizing only; blocks need not be exact
+
+
+def _arg(help: str, **kw):
+    return field(metadata={"help": help, **kw.pop("meta", {})}, **kw)
+
+
+@dataclass(frozen=True)
+class PrecomputeConfig:
+    """Everything a precompute run depends on; recorded in the store as provenance."""
+
+    model: str = _arg("model folder or hub id of an AutoModelForSequenceClassification",
+                      meta={"required": True})
+    data: str = _arg("corpus file: .csv, .tsv, .jsonl or .parquet", meta={"required": True})
+    out: str = _arg("store file to write (written under a temporary name, renamed when done)",
+                    meta={"required": True})
+    text_column: str = _arg("column holding the document text", default="text")
+    label_column: str | None = _arg(
+        "column holding gold labels (names from the model's id2label, or class indices); "
+        "omit for an unlabelled corpus", default=None)
+    id_column: str | None = _arg("column holding document ids (default: the row number)",
+                                 default=None)
+    max_length: int = _arg("tokens per window, special tokens included; longer documents are "
+                           "split into several windows (instances)", default=128)
+    stride: int = _arg("tokens shared by consecutive windows of a document", default=0)
+    batch_size: int = _arg("instances per forward pass (length-sorted)", default=16)
+    device: str = _arg("auto (CUDA when present), cpu, cuda, cuda:1, ...", default="auto")
+    dtype: str = _arg("float32, or float16 / bfloat16 on GPU", default="float32")
+    attention: str = _arg("auto (fused kernel with log-sum-exp where the model allows, else "
+                          "eager), fused or eager", default="auto")
+    limit: int | None = _arg("use only the first N rows (documents) of the corpus", default=None)
+    skip_bad_rows: bool = _arg("leave out rows with empty or undecodable text, bad ids or "
+                               "unknown labels (listed in a summary) instead of stopping",
+                               default=False)
+    block_size: int = _arg("about this many instances per durable block (restart unit)",
+                           default=512)
+    shard: int | None = _arg("process only shard SHARD (0-based) of --shards", default=None)
+    shards: int = _arg("number of shards the corpus is split into (by document)", default=1)
+    overwrite: bool = _arg("replace an existing store at --out", default=False)
+
+    def job_key(self, corpus_sha256: str, model_fp: dict) -> str:
+        """Identifies the numbers a run produces; a restart must match it to reuse blocks."""
+        skip = {"out", "overwrite", "shard", "shards"}  # sharding does not change the numbers
+        cfg = {k: v for k, v in asdict(self).items() if k not in skip}
+        blob = json.dumps({"config": cfg, "corpus": corpus_sha256, "model": model_fp,
+                           "attviz": __version__}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def plan_blocks(texts: list[str], block_size: int, max_length: int) -> np.ndarray:
+    """[blocks + 1] document offsets: block b holds documents starts[b]:starts[b+1]."""
+    est = 1 + np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)) // (
+        CHARS_PER_TOKEN * max(1, max_length))
+    starts = [0]
+    acc = 0
+    for i, e in enumerate(est):
+        acc += int(e)
+        if acc >= block_size and i + 1 < len(texts):
+            starts.append(i + 1)
+            acc = 0
+    starts.append(len(texts))
+    return np.asarray(starts if len(texts) else [0], dtype=np.int64)
+
+
+def shard_blocks(n_blocks: int, shard: int, shards: int) -> range:
+    """The contiguous range of blocks that shard ``shard`` of ``shards`` processes."""
+    lo = (shard * n_blocks) // shards
+    hi = ((shard + 1) * n_blocks) // shards
+    return range(lo, hi)
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001
+    raise _Terminated()
+
+
+@dataclass
+class Result:
+    out: Path
+    instances: int
+    documents: int
+    seconds: float
+    attention_path: str
+    accuracy: float | None
+    skipped: list[tuple[int, str]]
+    reused_blocks: int = 0
+    already_complete: bool = False
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
+    """Run (or resume) the precompute described by ``cfg``. Returns a summary."""
+    from tqdm.auto import tqdm
+
+    from .extract import Extractor, load_classifier, model_provenance, resolve_device, resolve_dtype
+    from .extract.runner import weights_fingerprint
+
+    t_start = time.time()
+    out = Path(cfg.out)
+    if cfg.shards < 1:
+        raise ValueError("--shards must be at least 1")
+    if cfg.shard is not None and not 0 <= cfg.shard < cfg.shards:
+        raise ValueError(f"--shard {cfg.shard} is not in 0..{cfg.shards - 1}")
+    if cfg.shards > 1 and cfg.shard is None:
+        raise ValueError("--shards N needs --shard I (which shard this process computes)")
+    if cfg.batch_size < 1 or cfg.block_size < 1:
+        raise ValueError("--batch-size and --block-size must be at least 1")
+
+    corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
+                         skip_bad_rows=cfg.skip_bad_rows, limit=cfg.limit)
+    device = resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, device)
+    model, tokenizer = load_classifier(cfg.model, device, dtype)
+    check_window(tokenizer, model.config, cfg.max_length, cfg.stride)
+    names = label_names(model.config.id2label)
+    corpus, labels = corpus_labels(corpus, names, skip_bad_rows=cfg.skip_bad_rows)
+    if corpus.skipped:
+        _log(f"attviz: {len(corpus.skipped)} row(s) left out (--skip-bad-rows):\n"
+             + skipped_summary(corpus.skipped))
+    if len(corpus) == 0:
+        raise CorpusError(f"{cfg.data}: no documents left to precompute")
+
+    model_fp = weights_fingerprint(cfg.model, model.config)
+    key = cfg.job_key(corpus.sha256, model_fp)
+    if out.exists():
+        done = _existing_store_key(out)
+        if done == key and not cfg.overwrite:
+            _log(f"attviz: {out} is already complete for these settings; nothing to do")
+            with Store(out) as s:
+                return Result(out, s.n_instances, s.n_documents, 0.0,
+                              str(s.meta.provenance.get("attention_path", "")), None,
+                              corpus.skipped, already_complete=True)
+        if not cfg.overwrite:
+            raise FileExistsError(f"{out} exists (from other settings); pass --overwrite to replace it")
+
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # a killed run's unfinished assembly
+        stale.unlink(missing_ok=True)
+    starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
+    n_blocks = len(starts) - 1
+    mine = shard_blocks(n_blocks, cfg.shard or 0, cfg.shards)
+    partial = out.with_name(out.name + ".partial")
+    _prepare_partial(partial, key, cfg)
+    done_blocks = {b for b in mine if (partial / _block_name(b)).exists()}
+
+    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention)
+    _log(f"attviz: attention path: {extractor.description}")
+    meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key})
+
+    doc_lo, doc_hi = (int(starts[mine.start]), int(starts[mine.stop])) if len(mine) else (0, 0)
+    total_chars = sum(len(t) for t in corpus.texts[doc_lo:doc_hi]) or 1
+    est_total = max(1, math.ceil(total_chars / (CHARS_PER_TOKEN * cfg.max_length)))
+    bar = tqdm(total=est_total, unit="inst", desc="precompute", disable=not progress,
+               mininterval=0.5 if sys.stderr.isatty() else 10, dynamic_ncols=True)
+    old_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    done_chars = 0
+    done_instances = 0
+    try:
+        for b in mine:
+            d0, d1 = int(starts[b]), int(starts[b + 1])
+            chars = sum(len(t) for t in corpus.texts[d0:d1])
+            path = partial / _block_name(b)
+            if b in done_blocks:
+                with Store(path, fragment=True) as s:
+                    n = s.n_instances
+            else:
+                part = compute_block(corpus, labels, d0, d1, tokenizer, extractor, cfg)
+                _write_block(path, meta, part)
+                n = part.n_instances
+            done_chars += chars
+            done_instances += n
+            # Refine the estimate of the total from what the tokenizer actually produced.
+            bar.total = max(done_instances, round(done_instances * total_chars / max(1, done_chars)))
+            bar.update(n)
+    except _Terminated:
+        bar.close()
+        _log(f"attviz: stopped by SIGTERM; {len(list(partial.glob('block-*.h5')))} finished "
+             f"block(s) kept in {partial}; run the same command again to resume")
+        raise SystemExit(143) from None
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+    bar.close()
+
+    provenance = {
+        **model_provenance(cfg.model, model, tokenizer),
+        "attviz_version": __version__,
+        "attention_path": extractor.description,
+        "device": str(device),
+        "dtype": cfg.dtype,
+        "corpus_path": str(Path(cfg.data).resolve()),
+        "corpus_sha256": corpus.sha256,
+        "text_column": cfg.text_column,
+        "label_column": cfg.label_column or "",
+        "id_column": cfg.id_column or "",
+        "max_length": cfg.max_length,
+        "stride": cfg.stride,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "precompute_config": json.dumps(asdict(cfg), sort_keys=True),
+        "job_key": key,
+        "shard": -1 if cfg.shard is None else cfg.shard,
+        "shards": cfg.shards,
+        "skipped_rows": len(corpus.skipped),
+    }
+    final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
+    vocab = _vocab(tokenizer)
+    if out.exists() and cfg.overwrite:
+        out.unlink()
+    assemble([partial / _block_name(b) for b in mine], out, final_meta, vocab)
+    shutil.rmtree(partial, ignore_errors=True)
+    with Store(out) as s:
+        cols = s.columns
+        has = cols.label >= 0
+        acc = float(cols.correct[has].mean()) if has.any() else None
+        n_inst, n_docs = s.n_instances, s.n_documents
+    return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
+                  corpus.skipped, reused_blocks=len(done_blocks))
+
+
+def _block_name(b: int) -> str:
+    return f"block-{b:06d}.h5"
+
+
+def _existing_store_key(out: Path) -> str | None:
+    try:
+        with Store(out) as s:
+            return str(s.meta.provenance.get("job_key", "")) or None
+    except StoreError:
+        return None
+
+
+def _prepare_partial(partial: Path, key: str, cfg: PrecomputeConfig) -> None:
+    job = partial / "job.json"
+    if partial.exists():
+        try:
+            have = json.loads(job.read_text()).get("job_key")
+        except (OSError, ValueError):
+            have = None
+        if have != key:
+            raise FileExistsError(
+                f"{partial} holds blocks of a run with other settings, model or corpus; delete "
+                "that folder to start over, or run with the settings it was made with"
+            )
+        for stale in partial.glob(".*.tmp"):  # a block being written when the run was killed
+            stale.unlink(missing_ok=True)
+        return
+    partial.mkdir(parents=True)
+    tmp = partial / ".job.json.tmp"
+    tmp.write_text(json.dumps({"job_key": key, "config": asdict(cfg)}, indent=1, default=str))
+    os.replace(tmp, job)
+
+
+def _write_block(path: Path, meta: StoreMeta, part: Part) -> None:
+    from .store import StoreWriter
+
+    with StoreWriter(path, meta, None, fragment=True) as w:
+        w.append(part)
+
+
+def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenizer,
+                  extractor, cfg: PrecomputeConfig) -> Part:
+    """Instances of documents d0:d1: batches in length order, results in corpus order."""
+    seg = segment_documents(tokenizer, corpus.texts[d0:d1], cfg.max_length, cfg.stride)
+    n = len(seg)
+    lengths = seg.lengths
+    order = np.argsort(lengths, kind="stable")
+    probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
+    att: list[np.ndarray | None] = [None] * n
+    for s in range(0, n, cfg.batch_size):
+        batch = order[s : s + cfg.batch_size]
+        res = extractor([seg.input_ids[i] for i in batch])
+        probs[batch] = res.probabilities
+        for i, a in zip(batch, res.attention):
+            att[i] = a.astype(np.float16)
+    return Part(
+        token_count=lengths,
+        label=labels[d0:d1][seg.document],
+        prediction=probs.argmax(axis=1),
+        probabilities=probs,
+        document=seg.document,
+        segment=seg.segment,
+        text=StringArray.from_list(seg.text),
+        attention=np.concatenate(att) if n else np.zeros((0, extractor.num_layers, extractor.num_heads)),
+        token_id=np.concatenate(seg.input_ids) if n else np.zeros(0),
+        span=np.concatenate(seg.spans) if n else np.zeros((0, 2)),
+        special=np.concatenate(seg.special) if n else np.zeros(0, bool),
+        document_ids=StringArray.from_list(corpus.ids[d0:d1]),
+        document_row=corpus.rows[d0:d1],
+    )
+
+
+def predict(corpus: Corpus, labels: np.ndarray, tokenizer, extractor, cfg: PrecomputeConfig):
+    """Parts of the whole corpus, computed exactly as a precompute run with ``cfg`` would."""
+    starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
+    for b in range(len(starts) - 1):
+        yield compute_block(corpus, labels, int(starts[b]), int(starts[b + 1]), tokenizer,
+                            extractor, cfg)
+
+
+def _vocab(tokenizer) -> list[str]:
+    n = len(tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(list(range(n)))
+    return [t if t is not None else f"[{i}]" for i, t in enumerate(tokens)]
+
+
+CONFIG_FIELDS = fields(PrecomputeConfig)

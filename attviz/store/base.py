@@ -1,0 +1,146 @@
+"""What every opened store offers, single file or folder of shards."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .format import StoreMeta
+from .part import Part
+
+
+@dataclass
+class Instance:
+    """One instance read from a store (shapes in :mod:`attviz.dims` names)."""
+
+    index: int
+    document_id: str
+    segment: int
+    text: str
+    token_ids: np.ndarray  # [tokens] int32
+    tokens: list[str]  # [tokens] the vocabulary's string for each token id
+    spans: np.ndarray  # [tokens, span] int32 character offsets into ``text``; -1 where none
+    special: np.ndarray  # [tokens] bool
+    attention: np.ndarray  # [tokens, layers, heads] float32
+    label: int  # -1 where unknown
+    prediction: int
+    probabilities: np.ndarray  # [classes] float32
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass
+class Columns:
+    """The per-instance columns a store keeps in memory after opening.
+
+    token_start: [instances + 1] int64 CSR offsets into the per-token datasets
+    label, prediction: [instances] int16
+    probabilities: [instances, classes] float32
+    document: [instances] int64 index into the documents table
+    segment: [instances] int32
+    """
+
+    token_start: np.ndarray
+    label: np.ndarray
+    prediction: np.ndarray
+    probabilities: np.ndarray
+    document: np.ndarray
+    segment: np.ndarray
+
+    @property
+    def token_count(self) -> np.ndarray:
+        return np.diff(self.token_start)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """[instances] float32, the largest class probability."""
+        return self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0, np.float32)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """[instances] bool; False where the gold label is unknown."""
+        return (self.label >= 0) & (self.label == self.prediction)
+
+
+class BaseStore(ABC):
+    """A read-only store: per-instance columns in memory, per-token data read on demand."""
+
+    path: object
+    meta: StoreMeta
+    columns: Columns
+
+    @property
+    def n_instances(self) -> int:
+        return len(self.columns.label)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.columns.token_start[-1])
+
+    @property
+    @abstractmethod
+    def n_documents(self) -> int: ...
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.meta.label_names)
+
+    @abstractmethod
+    def read_instances(self, indices) -> list[Instance]:
+        """Instances at ``indices`` (sorted, unique), read in as few slices as possible."""
+
+    def read_instance(self, index: int) -> Instance:
+        return self.read_instances([int(index)])[0]
+
+    @abstractmethod
+    def texts(self, indices) -> list[str]:
+        """The texts of the instances at sorted ``indices``."""
+
+    @abstractmethod
+    def document_ids(self, documents) -> list[str]:
+        """The ids of documents at sorted ``documents`` (indices into the documents table)."""
+
+    @abstractmethod
+    def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
+        """[instances] bool: whose text contains ``query`` (ASCII case folding if not sensitive)."""
+
+    @abstractmethod
+    def iter_parts(self, max_instances: int = 4096) -> Iterator[Part]:
+        """All instances as consecutive parts of whole documents (for copying and merging)."""
+
+    @property
+    @abstractmethod
+    def vocab(self) -> list[str]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for subclasses
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def contiguous_runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """[(start, stop)] runs of consecutive values in sorted unique ``indices``."""
+    if len(indices) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [len(indices)]])
+    return [(int(indices[a]), int(indices[b - 1]) + 1) for a, b in zip(starts, stops)]
+
+
+def check_sorted_indices(indices, n: int) -> np.ndarray:
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if len(idx) and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"index out of range 0..{n - 1}")
+    if len(idx) > 1 and np.any(np.diff(idx) <= 0):
+        raise ValueError("indices must be sorted and unique")
+    return idx

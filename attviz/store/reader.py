@@ -1,0 +1,307 @@
+"""Reading one store file. Opening reads the per-instance columns and nothing per token."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import format as F
+from .base import BaseStore, Columns, Instance, check_sorted_indices, contiguous_runs
+from .errors import StoreError, reading
+from .part import Part
+from .strings import StringArray
+
+_SEARCH_BLOCK = 8 << 20  # bytes of text scanned per read in search_text
+
+
+def _decode_attr(value):
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        value = [v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v
+                 for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = str(text).partition(".")
+    return int(major), int(minor or 0)
+
+
+class Store(BaseStore):
+    """A store file opened read-only.
+
+    ``fragment=True`` also opens a precompute block (a store without vocabulary).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fragment: bool = False) -> None:
+        self.path = Path(path)
+        self._file = self._open(self.path)
+        try:
+            self.meta = self._read_meta(fragment)
+            self.columns = self._read_columns()
+        except BaseException:
+            self._file.close()
+            raise
+        self._vocab: list[str] | None = None
+
+    # -- opening ----------------------------------------------------------------------------
+    @staticmethod
+    def _open(path: Path) -> h5py.File:
+        if not path.exists():
+            raise StoreError(f"{path}: no such file")
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder; open it with attviz.store.open_store")
+        try:
+            return h5py.File(path, "r")
+        except Exception as e:
+            if path.stat().st_size == 0:
+                raise StoreError(f"{path}: the file is empty, not an attviz store") from None
+            try:
+                is_hdf5 = h5py.is_hdf5(path)
+            except Exception:
+                is_hdf5 = False
+            if not is_hdf5:
+                raise StoreError(
+                    f"{path}: not an HDF5 file, so not an attviz store (made by `attviz precompute`)"
+                ) from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StoreError(
+                f"{path}: HDF5 cannot open the file ({first}); it is truncated or damaged, "
+                "re-run the precompute that wrote it"
+            ) from None
+
+    def _read_meta(self, fragment: bool) -> F.StoreMeta:
+        attrs = self._file.attrs
+        with reading(self.path, "/ (root attributes)"):
+            fmt = _decode_attr(attrs.get("format", ""))
+            if fmt != F.FORMAT_NAME:
+                raise StoreError(
+                    f"{self.path}: an HDF5 file but not an attviz store "
+                    f"(its root attribute 'format' is {fmt!r}, expected {F.FORMAT_NAME!r})"
+                )
+            version = str(_decode_attr(attrs.get("format_version", "")))
+            try:
+                major, _minor = _version_tuple(version)
+            except ValueError:
+                raise StoreError(
+                    f"{self.path}: root attribute 'format_version' is {version!r}, not major.minor"
+                ) from None
+            if major > F.MAJOR:
+                writer = _decode_attr(attrs.get("attviz_version", "")) or f"{major}.0"
+                raise StoreError(
+                    f"{self.path}: written in attviz store format {version} by attviz {writer}; this "
+                    f"attviz reads format {F.MAJOR}.x only: install attviz {writer} or newer "
+                    f"(pip install -U 'attviz>={writer}')"
+                )
+            if bool(attrs.get("fragment", False)) and not fragment:
+                raise StoreError(
+                    f"{self.path}: a block of an unfinished precompute, not a whole store; "
+                    "re-run the precompute to finish it"
+                )
+            missing = [k for k in F.CORE_ATTRS if k not in attrs]
+            if missing:
+                raise StoreError(f"{self.path}: root attributes {missing} are missing")
+            provenance = {
+                k: _decode_attr(v) for k, v in attrs.items() if k not in F.CORE_ATTRS + ("fragment",)
+            }
+            return F.StoreMeta(
+                label_names=[str(x) for x in _decode_attr(attrs["label_names"])],
+                num_layers=int(attrs["num_layers"]),
+                num_heads=int(attrs["num_heads"]),
+                provenance=provenance,
+                format_version=version,
+            )
+
+    def _read(self, h5path: str, sel=slice(None)) -> np.ndarray:
+        with reading(self.path, h5path):
+            return self._file[h5path][sel]
+
+    def _read_columns(self) -> Columns:
+        cols = Columns(
+            token_start=self._read(F.TOKEN_START).astype(np.int64, copy=False),
+            label=self._read(F.LABEL),
+            prediction=self._read(F.PREDICTION),
+            probabilities=self._read(F.PROBABILITIES),
+            document=self._read(F.DOCUMENT),
+            segment=self._read(F.SEGMENT),
+        )
+        self._text_offsets = self._read(F.TEXT + "/offsets")
+        n = len(cols.label)
+        with reading(self.path, F.ATTENTION):
+            n_tokens = self._file[F.ATTENTION].shape[0]
+            attention_shape = self._file[F.ATTENTION].shape[1:]
+        with reading(self.path, F.DOCUMENT_ROW):
+            self._n_documents = self._file[F.DOCUMENT_ROW].shape[0]
+        problems = []
+        if len(cols.token_start) != n + 1:
+            problems.append(f"{F.TOKEN_START} has {len(cols.token_start)} entries, expected {n + 1}")
+        elif cols.token_start[0] != 0 or np.any(np.diff(cols.token_start) < 0):
+            problems.append(f"{F.TOKEN_START} is not a non-decreasing offset array from 0")
+        elif cols.token_start[-1] != n_tokens:
+            problems.append(f"{F.TOKEN_START} ends at {cols.token_start[-1]} but {F.ATTENTION} has {n_tokens} rows")
+        if attention_shape != (self.meta.num_layers, self.meta.num_heads):
+            problems.append(f"{F.ATTENTION} is {attention_shape}, root says "
+                            f"{self.meta.num_layers} layers x {self.meta.num_heads} heads")
+        for name, arr in (("prediction", cols.prediction), ("document", cols.document),
+                          ("segment", cols.segment)):
+            if len(arr) != n:
+                problems.append(f"/instances/{name} has {len(arr)} entries, expected {n}")
+        if cols.probabilities.shape != (n, self.meta.num_classes):
+            problems.append(f"{F.PROBABILITIES} is {cols.probabilities.shape}, expected {(n, self.meta.num_classes)}")
+        if len(self._text_offsets) != n + 1:
+            problems.append(f"{F.TEXT}/offsets has {len(self._text_offsets)} entries, expected {n + 1}")
+        if n and (cols.document.min() < 0 or cols.document.max() >= self._n_documents
+                  or np.any(np.diff(cols.document) < 0)):
+            problems.append(f"{F.DOCUMENT} must be non-decreasing indices into {F.DOCUMENT_ROW}")
+        if problems:
+            raise StoreError(f"{self.path}: inconsistent store: " + "; ".join(problems))
+        return cols
+
+    # -- metadata -----------------------------------------------------------------------------
+    @property
+    def n_documents(self) -> int:
+        return self._n_documents
+
+    @property
+    def vocab(self) -> list[str]:
+        if self._vocab is None:
+            self._vocab = self._read_strings(F.VOCAB_TOKEN).to_list()
+        return self._vocab
+
+    def _read_strings(self, group: str, start: int = 0, stop: int | None = None) -> StringArray:
+        offsets = self._read(group + "/offsets", slice(start, None if stop is None else stop + 1))
+        data = self._read(group + "/data", slice(int(offsets[0]), int(offsets[-1])))
+        return StringArray(data, offsets - offsets[0])
+
+    # -- per-token reads ------------------------------------------------------------------------
+    def read_instances(self, indices) -> list[Instance]:
+        idx = check_sorted_indices(indices, self.n_instances)
+        out: list[Instance] = []
+        ts = self.columns.token_start
+        for a, b in contiguous_runs(idx):
+            t0, t1 = int(ts[a]), int(ts[b])
+            att = self._read(F.ATTENTION, slice(t0, t1)).astype(np.float32)
+            ids = self._read(F.TOKEN_ID, slice(t0, t1))
+            spans = self._read(F.TOKEN_SPAN, slice(t0, t1))
+            special = self._read(F.TOKEN_SPECIAL, slice(t0, t1))
+            texts = self._read_strings(F.TEXT, a, b)
+            docs = self.columns.document[a:b]
+            doc_ids = self._read_strings(F.DOCUMENT_ID, int(docs[0]), int(docs[-1]) + 1)
+            vocab = self.vocab
+            for k in range(a, b):
+                s, e = int(ts[k]) - t0, int(ts[k + 1]) - t0
+                tid = ids[s:e]
+                out.append(Instance(
+                    index=k,
+                    document_id=doc_ids[int(docs[k - a] - docs[0])],
+                    segment=int(self.columns.segment[k]),
+                    text=texts[k - a],
+                    token_ids=tid,
+                    tokens=[vocab[t] if 0 <= t < len(vocab) else f"[{t}]" for t in tid.tolist()],
+                    spans=spans[s:e],
+                    special=special[s:e],
+                    attention=att[s:e],
+                    label=int(self.columns.label[k]),
+                    prediction=int(self.columns.prediction[k]),
+                    probabilities=self.columns.probabilities[k],
+                ))
+        return out
+
+    def texts(self, indices) -> list[str]:
+        idx = check_sorted_indices(indices, self.n_instances)
+        out: list[str] = []
+        for a, b in contiguous_runs(idx):
+            out.extend(self._read_strings(F.TEXT, a, b).to_list())
+        return out
+
+    def document_ids(self, documents) -> list[str]:
+        idx = check_sorted_indices(documents, self._n_documents)
+        out: list[str] = []
+        for a, b in contiguous_runs(idx):
+            out.extend(self._read_strings(F.DOCUMENT_ID, a, b).to_list())
+        return out
+
+    def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
+        hits = np.zeros(self.n_instances, dtype=bool)
+        needle = query.encode("utf-8")
+        if not needle:
+            hits[:] = True
+            return hits
+        if not case_sensitive:
+            needle = needle.lower()
+        offsets = self._text_offsets
+        total = int(offsets[-1])
+        overlap = len(needle) - 1
+        with reading(self.path, F.TEXT + "/data"):
+            ds = self._file[F.TEXT + "/data"]
+            pos = 0
+            while pos < total:
+                end = min(total, pos + _SEARCH_BLOCK)
+                buf = ds[pos : min(total, end + overlap)].tobytes()
+                if not case_sensitive:
+                    buf = buf.lower()
+                i = buf.find(needle)
+                while i != -1 and i < end - pos:
+                    at = pos + i
+                    k = int(np.searchsorted(offsets, at, side="right")) - 1
+                    nxt = int(offsets[k + 1])
+                    if at + len(needle) <= nxt:  # inside one instance's text
+                        hits[k] = True
+                        i = buf.find(needle, nxt - pos)  # rest of this text need not be scanned
+                    else:
+                        i = buf.find(needle, i + 1)
+                pos = end
+        return hits
+
+    # -- copying ---------------------------------------------------------------------------
+    def read_part(self, start: int, stop: int) -> Part:
+        """Instances ``start:stop`` as a Part; they must cover whole documents."""
+        ts, docs = self.columns.token_start, self.columns.document
+        t0, t1 = int(ts[start]), int(ts[stop])
+        d0 = int(docs[start]) if stop > start else 0
+        d1 = int(docs[stop - 1]) + 1 if stop > start else 0
+        return Part(
+            token_count=np.diff(ts[start : stop + 1]),
+            label=self.columns.label[start:stop],
+            prediction=self.columns.prediction[start:stop],
+            probabilities=self.columns.probabilities[start:stop],
+            document=docs[start:stop] - d0,
+            segment=self.columns.segment[start:stop],
+            text=self._read_strings(F.TEXT, start, stop),
+            attention=self._read(F.ATTENTION, slice(t0, t1)),
+            token_id=self._read(F.TOKEN_ID, slice(t0, t1)),
+            span=self._read(F.TOKEN_SPAN, slice(t0, t1)),
+            special=self._read(F.TOKEN_SPECIAL, slice(t0, t1)),
+            document_ids=self._read_strings(F.DOCUMENT_ID, d0, d1),
+            document_row=self._read(F.DOCUMENT_ROW, slice(d0, d1)),
+        )
+
+    def iter_parts(self, max_instances: int = 4096) -> Iterator[Part]:
+        n, docs = self.n_instances, self.columns.document
+        start = 0
+        while start < n:
+            stop = min(n, start + max_instances)
+            if stop < n:  # move the cut back to a document boundary (or past one long document)
+                cut = int(np.searchsorted(docs, docs[stop], side="left"))
+                stop = cut if cut > start else int(np.searchsorted(docs, docs[stop], side="right"))
+            yield self.read_part(start, stop)
+            start = stop
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except Exception:
+            pass

@@ -1,0 +1,142 @@
+"""A folder of shard stores (one per SLURM task) opened as one store, without merging."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .base import BaseStore, Columns, Instance, check_sorted_indices
+from .errors import StoreError
+from .part import Part
+from .reader import Store
+
+SHARD_NAME = "shard-{index:05d}-of-{count:05d}.h5"
+_SHARD_RE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.h5$")
+
+
+def shard_name(index: int, count: int) -> str:
+    return SHARD_NAME.format(index=index, count=count)
+
+
+def shard_paths(folder: str | os.PathLike) -> list[Path]:
+    """The shard stores in ``folder``, in order; every shard of the set must be there.
+
+    Files named ``shard-IIIII-of-NNNNN.h5`` must form a complete set 0..N-1; a folder of
+    other ``*.h5`` files is taken in name order.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StoreError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".h5" and not p.name.startswith("."))
+    if not files:
+        raise StoreError(f"{folder}: no store files (*.h5) in this folder")
+    named = [(p, _SHARD_RE.match(p.name)) for p in files]
+    if any(m for _, m in named):
+        counts = {int(m.group(2)) for _, m in named if m}
+        if len(counts) != 1:
+            raise StoreError(f"{folder}: shard files of different sets ({sorted(counts)} shards)")
+        count = counts.pop()
+        have = {int(m.group(1)) for _, m in named if m}
+        missing = sorted(set(range(count)) - have)
+        if missing:
+            raise StoreError(
+                f"{folder}: shard(s) {missing} of {count} are missing (not finished yet?)"
+            )
+        return [p for p, m in named if m]
+    return files
+
+
+class ShardedStore(BaseStore):
+    """Shard stores side by side; instance k of the whole is instance k - offset of a shard."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.path = Path(folder)
+        self.shards: list[Store] = []
+        try:
+            for p in shard_paths(self.path):
+                self.shards.append(Store(p))
+            first = self.shards[0]
+            for s in self.shards[1:]:
+                problems = first.meta.compatible_with(s.meta)
+                if problems:
+                    raise StoreError(f"{s.path}: does not fit {first.path}: {'; '.join(problems)}")
+        except BaseException:
+            self.close()
+            raise
+        self.meta = first.meta
+        counts = [s.n_instances for s in self.shards]
+        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        doc_counts = [s.n_documents for s in self.shards]
+        self._doc_starts = np.concatenate([[0], np.cumsum(doc_counts)]).astype(np.int64)
+        tok_starts = np.cumsum([0] + [s.n_tokens for s in self.shards])
+        self.columns = Columns(
+            token_start=np.concatenate(
+                [[0]] + [s.columns.token_start[1:] + t for s, t in zip(self.shards, tok_starts)]
+            ).astype(np.int64),
+            label=np.concatenate([s.columns.label for s in self.shards]),
+            prediction=np.concatenate([s.columns.prediction for s in self.shards]),
+            probabilities=np.concatenate([s.columns.probabilities for s in self.shards]),
+            document=np.concatenate(
+                [s.columns.document + d for s, d in zip(self.shards, self._doc_starts)]
+            ),
+            segment=np.concatenate([s.columns.segment for s in self.shards]),
+        )
+
+    @property
+    def n_documents(self) -> int:
+        return int(self._doc_starts[-1])
+
+    @property
+    def vocab(self) -> list[str]:
+        return self.shards[0].vocab
+
+    def _split(self, idx: np.ndarray, starts: np.ndarray):
+        which = np.searchsorted(starts, idx, side="right") - 1
+        for s in np.unique(which):
+            yield int(s), idx[which == s] - starts[s]
+
+    def read_instances(self, indices) -> list[Instance]:
+        idx = check_sorted_indices(indices, self.n_instances)
+        out: list[Instance] = []
+        for s, local in self._split(idx, self._starts):
+            for inst in self.shards[s].read_instances(local):
+                inst.index += int(self._starts[s])
+                out.append(inst)
+        return out
+
+    def texts(self, indices) -> list[str]:
+        idx = check_sorted_indices(indices, self.n_instances)
+        out: list[str] = []
+        for s, local in self._split(idx, self._starts):
+            out.extend(self.shards[s].texts(local))
+        return out
+
+    def document_ids(self, documents) -> list[str]:
+        idx = check_sorted_indices(documents, self.n_documents)
+        out: list[str] = []
+        for s, local in self._split(idx, self._doc_starts):
+            out.extend(self.shards[s].document_ids(local))
+        return out
+
+    def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
+        return np.concatenate([s.search_text(query, case_sensitive) for s in self.shards])
+
+    def iter_parts(self, max_instances: int = 4096) -> Iterator[Part]:
+        for s in self.shards:
+            yield from s.iter_parts(max_instances)
+
+    def close(self) -> None:
+        for s in self.shards:
+            s.close()
+
+
+def open_store(path: str | os.PathLike) -> BaseStore:
+    """Open a store file, or a folder of shard stores as one store."""
+    p = Path(path)
+    if p.is_dir():
+        return ShardedStore(p)
+    return Store(p)

@@ -1,0 +1,89 @@
+"""Tiny models, tokenizers and corpora built offline, for tests, examples and benchmarks."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+WORDS = {
+    "sport": "match goal team coach league season striker keeper cup final score win",
+    "tech": "software chip phone network data computer internet robot code cloud user app",
+    "business": "shares market profit bank growth firm sales price deal economy stock trade",
+}
+FILLER = "the a of and to in on for with at by from this that is was it as be are"
+
+
+def make_tokenizer(texts: list[str] | None = None, vocab_size: int = 300):
+    """A lower-casing BERT-style WordPiece tokenizer trained on ``texts`` (< 1 s)."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    texts = texts or [" ".join(WORDS.values()) + " " + FILLER + " . , ! ? ; : ' \" ( ) - £ $ % 0 1 2 3 4 5 6 7 8 9"] * 4
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size,
+                                                             special_tokens=specials))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
+    )
+
+
+def make_model(labels: list[str], vocab_size: int, *, layers: int = 2, heads: int = 4,
+               hidden: int = 64, seed: int = 0, max_positions: int = 512):
+    """A randomly initialised BertForSequenceClassification with ``labels`` as id2label."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=hidden * 2,
+        max_position_embeddings=max_positions, num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+    )
+    return BertForSequenceClassification(cfg).eval()
+
+
+def save_tiny_classifier(folder: str | Path, labels: list[str] | None = None, *,
+                         texts: list[str] | None = None, **model_kw) -> Path:
+    """Write a tiny classifier and its tokenizer to ``folder`` (loadable by from_pretrained)."""
+    folder = Path(folder)
+    labels = labels or list(WORDS)
+    tok = make_tokenizer(texts)
+    model = make_model(labels, len(tok), **model_kw)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def make_documents(n: int, seed: int = 0, min_words: int = 5, max_words: int = 120,
+                   classes: list[str] | None = None) -> list[tuple[str, str]]:
+    """``n`` (text, label) pairs of topical words mixed with filler, of varied length."""
+    rng = random.Random(seed)
+    classes = classes or list(WORDS)
+    filler = FILLER.split()
+    docs = []
+    for _ in range(n):
+        label = rng.choice(classes)
+        vocab = WORDS.get(label, WORDS["tech"]).split()
+        k = rng.randint(min_words, max_words)
+        words = [rng.choice(vocab) if rng.random() < 0.4 else rng.choice(filler) for _ in range(k)]
+        docs.append((" ".join(words).capitalize() + ".", label))
+    return docs

@@ -1,0 +1,77 @@
+"""Shared fixtures: a tiny classifier, small corpora and stores, built offline per session."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def require(what: str, available: bool, why: str) -> None:
+    """Skip a test whose dependency is missing; in CI (CI=true) fail instead."""
+    if available:
+        return
+    msg = f"{what} is not available: {why}"
+    if IN_CI:
+        pytest.fail(msg + " (CI=true: a missing test dependency fails the run)")
+    pytest.skip(msg)
+
+
+def require_module(name: str) -> None:
+    require(name, importlib.util.find_spec(name) is not None, f"pip install {name}")
+
+
+def require_binary(name: str, hint: str) -> str:
+    path = shutil.which(name) or (name if os.path.exists(name) else None)
+    require(name, path is not None, hint)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, 4-head BERT classifier for labels sport/tech/business, with tokenizer."""
+    from attviz.testing import save_tiny_classifier
+
+    return save_tiny_classifier(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """40 documents of 5..300 words, columns body/topic/key (not the defaults)."""
+    from attviz.testing import make_documents
+
+    docs = make_documents(40, seed=1, max_words=300)
+    path = tmp_path_factory.mktemp("corpus") / "corpus.csv"
+    pd.DataFrame({
+        "key": [f"d{i:03d}" for i in range(len(docs))],
+        "body": [t for t, _ in docs],
+        "topic": [lab for _, lab in docs],
+    }).to_csv(path, index=False)
+    return path
+
+
+def precompute_args(model: Path, data: Path, out: Path, **extra) -> list[str]:
+    args = ["precompute", "--model", str(model), "--data", str(data), "--out", str(out),
+            "--text-column", "body", "--label-column", "topic", "--id-column", "key",
+            "--max-length", "32", "--stride", "4", "--block-size", "24", "--no-progress"]
+    for k, v in extra.items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    return args
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
+    """The tiny corpus precomputed with the tiny model (windows of 32, stride 4)."""
+    from attviz.cli import main
+
+    out = tmp_path_factory.mktemp("store") / "tiny.h5"
+    assert main(precompute_args(tiny_model, tiny_corpus, out)) == 0
+    return out

@@ -1,0 +1,236 @@
+"""The precompute job end to end: numbers, order, resume after kills, shards, errors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from attviz.cli import main
+from attviz.store import Store, merge, open_store, shard_name
+from attviz.testing import make_documents
+
+from .conftest import precompute_args
+
+pytestmark = pytest.mark.model
+
+DATASETS = ("/attention/self", "/tokens/id", "/tokens/span", "/tokens/special",
+            "/instances/token_start", "/instances/label", "/instances/prediction",
+            "/instances/probabilities", "/instances/document", "/instances/segment",
+            "/instances/text/data", "/instances/text/offsets", "/documents/id/data",
+            "/documents/id/offsets", "/documents/row", "/vocab/token/data",
+            "/vocab/token/offsets")
+
+
+def assert_same_store(a, b):
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        for name in DATASETS:
+            np.testing.assert_array_equal(fa[name][:], fb[name][:], err_msg=name)
+        for key in ("label_names", "num_layers", "num_heads", "job_key"):
+            assert np.all(fa.attrs[key] == fb.attrs[key]), key
+
+
+def test_store_matches_eager_rerun(tiny_store, tiny_model, tiny_corpus):
+    """Every stored diagonal equals an eager output_attentions run within fp16 precision."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model,
+                                                               attn_implementation="eager").eval()
+    with Store(tiny_store) as s:
+        assert s.n_instances > 40  # long documents were split
+        insts = s.read_instances(np.arange(s.n_instances))
+    with torch.no_grad():
+        for inst in insts:
+            out = model(input_ids=torch.from_numpy(inst.token_ids.astype(np.int64))[None],
+                        output_attentions=True)
+            d = torch.stack([torch.diagonal(a[0], dim1=-2, dim2=-1) for a in out.attentions])
+            want = d.permute(2, 0, 1).numpy()
+            np.testing.assert_allclose(inst.attention, want, atol=1e-3, rtol=0)
+            probs = torch.softmax(out.logits[0], -1).numpy()
+            np.testing.assert_allclose(inst.probabilities, probs, atol=1e-5)
+            assert inst.prediction == int(np.argmax(probs))
+
+
+def test_store_follows_corpus_order_and_text(tiny_store, tiny_corpus):
+    df = pd.read_csv(tiny_corpus)
+    with Store(tiny_store) as s:
+        c = s.columns
+        assert c.token_start[0] == 0 and c.token_start[-1] == s.n_tokens
+        assert (np.diff(c.token_start) <= 32).all() and (np.diff(c.token_start) > 2).all()
+        assert s.document_ids(np.arange(s.n_documents)) == df["key"].tolist()
+        assert (np.diff(c.document) >= 0).all()
+        for d in range(s.n_documents):
+            segs = c.segment[c.document == d]
+            assert segs.tolist() == list(range(len(segs)))
+        names = s.label_names
+        gold = df["topic"].map({n: i for i, n in enumerate(names)}).to_numpy()
+        np.testing.assert_array_equal(c.label, gold[c.document])
+        for inst in s.read_instances(np.arange(0, s.n_instances, 7)):
+            assert inst.text in df["body"].iloc[int(c.document[inst.index])]
+            for (a, b), tok, sp in zip(inst.spans, inst.tokens, inst.special):
+                if not sp:
+                    assert inst.text[a:b].lower() == tok.removeprefix("##")
+        prov = s.meta.provenance
+        assert prov["text_column"] == "body" and prov["max_length"] == 32 and prov["stride"] == 4
+        assert prov["attention_path"].startswith("fused")
+        assert len(prov["corpus_sha256"]) == 64 and prov["model_weights_sha256"]
+        assert prov["precompute_config"]["block_size"] == 24
+
+
+def test_rerun_of_a_complete_store_does_nothing(tiny_store, tiny_model, tiny_corpus, capsys):
+    before = tiny_store.stat().st_mtime_ns
+    assert main(precompute_args(tiny_model, tiny_corpus, tiny_store)) == 0
+    assert "already complete" in capsys.readouterr().err
+    assert tiny_store.stat().st_mtime_ns == before
+
+
+def test_existing_store_from_other_settings_is_kept(tiny_store, tiny_model, tiny_corpus, capsys):
+    before = tiny_store.read_bytes()
+    assert main(precompute_args(tiny_model, tiny_corpus, tiny_store, max_length=24)) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert tiny_store.read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory):
+    docs = make_documents(240, seed=5, max_words=200)
+    p = tmp_path_factory.mktemp("big") / "big.csv"
+    pd.DataFrame({"key": [f"k{i}" for i in range(len(docs))], "body": [t for t, _ in docs],
+                  "topic": [lab for _, lab in docs]}).to_csv(p, index=False)
+    return p
+
+
+@pytest.fixture(scope="module")
+def big_reference(tmp_path_factory, tiny_model, big_corpus):
+    out = tmp_path_factory.mktemp("ref") / "ref.h5"
+    assert main(precompute_args(tiny_model, big_corpus, out, batch_size=2)) == 0
+    return out
+
+
+def _spawn(args):
+    return subprocess.Popen([sys.executable, "-m", "attviz.cli", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("sig,after_blocks", [(signal.SIGKILL, 2), (signal.SIGTERM, 3),
+                                              (signal.SIGKILL, 0)])
+def test_killed_run_resumes_to_the_same_store(tmp_path, tiny_model, big_corpus, big_reference,
+                                              sig, after_blocks):
+    out = tmp_path / "s.h5"
+    partial = tmp_path / "s.h5.partial"
+    args = precompute_args(tiny_model, big_corpus, out, batch_size=2)
+    proc = _spawn(args)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len(list(partial.glob("block-*.h5"))) >= after_blocks and (
+                after_blocks or (partial / "job.json").exists()):
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (143 if sig == signal.SIGTERM else -9)
+    if sig == signal.SIGTERM:
+        assert "run the same command again to resume" in err
+    assert not out.exists()
+    kept = len(list(partial.glob("block-*.h5")))
+    assert kept >= after_blocks
+    for b in partial.glob("block-*.h5"):  # every kept block is whole
+        Store(b, fragment=True).close()
+    assert main(args) == 0
+    assert not partial.exists()
+    assert_same_store(out, big_reference)
+
+
+def test_shards_equal_the_single_process_store(tmp_path, tiny_model, big_corpus, big_reference):
+    folder = tmp_path / "shards"
+    for i in range(4):
+        out = folder / shard_name(i, 4)
+        assert main(precompute_args(tiny_model, big_corpus, out, batch_size=2, shards=4,
+                                    shard=i)) == 0
+    with open_store(folder) as sharded, Store(big_reference) as ref:
+        assert sharded.n_instances == ref.n_instances
+        assert [s.n_instances > 0 for s in sharded.shards] == [True] * 4
+        np.testing.assert_array_equal(sharded.columns.probabilities, ref.columns.probabilities)
+        a = sharded.read_instances([0, sharded.n_instances - 1])
+        b = ref.read_instances([0, ref.n_instances - 1])
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.attention, y.attention)
+    merged = merge([folder], tmp_path / "merged.h5")
+    assert_same_store(merged, big_reference)
+
+
+def test_partial_from_other_settings_is_refused(tmp_path, tiny_model, big_corpus):
+    out = tmp_path / "s.h5"
+    (tmp_path / "s.h5.partial").mkdir()
+    (tmp_path / "s.h5.partial" / "job.json").write_text('{"job_key": "something else"}')
+    with pytest.raises(FileExistsError, match="other settings"):
+        from attviz.precompute import PrecomputeConfig, run
+
+        run(PrecomputeConfig(model=str(tiny_model), data=str(big_corpus), out=str(out),
+                             text_column="body", max_length=32), progress=False)
+
+
+def test_bad_input_leaves_no_file(tmp_path, tiny_model, capsys):
+    p = tmp_path / "c.csv"
+    out = tmp_path / "s.h5"
+    args = ["precompute", "--model", str(tiny_model), "--data", str(p), "--out", str(out),
+            "--text-column", "body", "--label-column", "topic", "--no-progress"]
+    pd.DataFrame({"body": ["fine text", "", "more text"],
+                  "topic": ["sport", "sport", "weather"]}).to_csv(p, index=False)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "text is empty: row 1" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [p]
+    assert main(args + ["--skip-bad-rows"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 row(s), text is empty: row 1" in err
+    assert "skipped 1 row(s), label not in the model's labels (label 'weather'): row 2" in err
+    with Store(out) as s:
+        assert s.n_documents == 1 and s.meta.provenance["skipped_rows"] == 2
+        assert s.document_ids([0]) == ["0"]
+    pd.DataFrame({"body": ["", "x"], "topic": ["sport", "weather"]}).to_csv(p, index=False)
+    assert main(args + ["--skip-bad-rows", "--out", str(tmp_path / "none.h5")]) == 2
+    assert "no documents left" in capsys.readouterr().err
+    assert not (tmp_path / "none.h5").exists()
+
+
+def test_missing_model_is_a_clear_error(tmp_path, tiny_corpus, capsys):
+    code = main(["precompute", "--model", str(tmp_path / "nomodel"), "--data", str(tiny_corpus),
+                 "--out", str(tmp_path / "o.h5"), "--text-column", "body", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--model" in err and "Traceback" not in err
+
+
+def test_unlabelled_corpus_and_limit(tmp_path, tiny_model, tiny_corpus):
+    out = tmp_path / "u.h5"
+    assert main(["precompute", "--model", str(tiny_model), "--data", str(tiny_corpus),
+                 "--out", str(out), "--text-column", "body", "--limit", "5",
+                 "--no-progress"]) == 0
+    with Store(out) as s:
+        assert s.n_documents == 5 and (s.columns.label == -1).all()
+        assert s.document_ids(np.arange(5)) == ["0", "1", "2", "3", "4"]
+        assert (s.columns.token_count <= 128).all()
+
+
+def test_plan_blocks_is_deterministic_and_whole():
+    from attviz.precompute import plan_blocks, shard_blocks
+
+    texts = ["x" * n for n in (10, 2000, 50, 50, 50, 9000, 5, 5)]
+    starts = plan_blocks(texts, block_size=3, max_length=16)
+    assert starts[0] == 0 and starts[-1] == len(texts) and (np.diff(starts) > 0).all()
+    assert np.array_equal(starts, plan_blocks(texts, 3, 16))
+    ranges = [shard_blocks(len(starts) - 1, i, 3) for i in range(3)]
+    assert [b for r in ranges for b in r] == list(range(len(starts) - 1))
+
+
+def test_cli_module_runs(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "attviz.cli", "precompute", "--help"],
+                       capture_output=True, text=True, env={**os.environ})
+    assert r.returncode == 0 and "examples:" in r.stdout
