@@ -31,6 +31,11 @@ A killed run resumes where it stopped when started again with the same arguments
 
 Writes the model and tokenizer to OUT and the held-out documents to OUT/heldout.csv.
 A second run with the same arguments and data reuses the saved model.""",
+    "verify": """examples:
+  attviz verify bbc.h5 --sample 200
+  attviz verify reviews.h5 --model ./reviews-model --tolerance 1e-3
+
+Exits 1 when a stored value differs from the eager re-run by more than --tolerance.""",
     "merge": """examples:
   attviz merge bbc.h5.shards/ --out bbc.h5
   attviz merge part1.h5 part2.h5 --out all.h5""",
@@ -101,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(ft, FinetuneConfig)
     ft.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    vf = cmd("verify", "re-run a store's instances with eager attention and compare the stored "
+             "diagonals and probabilities")
+    vf.add_argument("store", help="store file, or folder of shard stores")
+    vf.add_argument("--model", help="model to re-run (default: the one the store names)")
+    vf.add_argument("--sample", type=int, help="check this many random instances (default: all)")
+    vf.add_argument("--tolerance", type=float, default=1e-3,
+                    help="largest allowed absolute difference of a diagonal value (default: "
+                    "1e-3, float16 storage)")
+    vf.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+
     mg = cmd("merge", "concatenate stores (e.g. the shard stores of a SLURM array) into one store")
     mg.add_argument("sources", nargs="+", help="store files or folders of shard stores, in order")
     mg.add_argument("--out", required=True, help="merged store to write")
@@ -136,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return _info(args)
         if args.command == "finetune":
             return _finetune(args)
+        if args.command == "verify":
+            return _verify(args)
         if args.command == "merge":
             return _merge(args)
         if args.command == "synth":
@@ -184,6 +201,20 @@ def _finetune(args) -> int:
           f"document accuracy {res.document_accuracy:.4f} ({res.heldout_documents} documents)"
           + ("  [reused saved model]" if res.reused else ""))
     return 0
+
+
+def _verify(args) -> int:
+    from .store import open_store
+    from .verify import verify
+
+    with open_store(args.store) as store:
+        res = verify(store, args.model, args.sample, args.seed, progress=True)
+    ok = res["max_abs_attention_diff"] <= args.tolerance and res["prediction_mismatches"] == 0
+    print(f"checked {res['checked']:,} instances against {res['model']} (eager attention): "
+          f"max |diagonal difference| {res['max_abs_attention_diff']:.2e}, max |probability "
+          f"difference| {res['max_abs_probability_diff']:.2e}, {res['prediction_mismatches']} "
+          f"prediction mismatch(es): {'OK' if ok else 'FAILED'} (tolerance {args.tolerance:g})")
+    return 0 if ok else 1
 
 
 def _merge(args) -> int:

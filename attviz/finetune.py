@@ -152,7 +152,8 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     base = cfg.base or default_base()
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(names), id2label=dict(enumerate(names)), label2id=lookup)
+        base, num_labels=len(names), id2label=dict(enumerate(names)), label2id=lookup,
+        ignore_mismatched_sizes=True)
     check_window(tokenizer, model.config, cfg.max_length, 0)
     train_idx = np.flatnonzero(~test)
     seg = segment_documents(tokenizer, [corpus.texts[i] for i in train_idx], cfg.max_length, 0)

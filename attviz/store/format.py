@@ -51,10 +51,11 @@ DIMS = {
 CORE_ATTRS = ("format", "format_version", "label_names", "num_layers", "num_heads")
 
 # Chunking (reasoning and measurements in docs/format.md).
-ATTENTION_CHUNK_BYTES = 64 * 1024  # one chunk ~ 64 KiB of float16 (tokens x layers x heads)
+ATTENTION_CHUNK_BYTES = 160 * 1024  # at most 160 KiB of float16 per chunk (1024 rows at 6x12)
+ATTENTION_COMPRESSION = None  # float16 attention does not compress (LZF 1.00, gzip 0.91)
 COLUMN_CHUNK = 65536  # entries per chunk of 1-d per-token / per-instance datasets
 STRING_CHUNK = 1 << 20  # bytes per chunk of string data
-COMPRESSION = "lzf"
+COMPRESSION = "lzf"  # for ids, spans, flags and text
 
 
 def attention_chunk_rows(num_layers: int, num_heads: int) -> int:

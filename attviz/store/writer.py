@@ -81,14 +81,15 @@ class StoreWriter:
             self._write_strings(F.VOCAB_TOKEN, vocab, resizable=False)
 
     # -- layout -----------------------------------------------------------------------------
-    def _dataset(self, name: str, shape_tail: tuple, dtype, chunk_rows: int) -> None:
+    def _dataset(self, name: str, shape_tail: tuple, dtype, chunk_rows: int,
+                 compress: bool = True) -> None:
         ds = self._file.create_dataset(
             name,
             shape=(0, *shape_tail),
             maxshape=(None, *shape_tail),
             dtype=dtype,
             chunks=(chunk_rows, *shape_tail),
-            compression=self._compression,
+            compression=self._compression if compress else F.ATTENTION_COMPRESSION,
             shuffle=False,
         )
         if name in F.DIMS:
@@ -96,12 +97,14 @@ class StoreWriter:
 
     def _create_datasets(self, attention_rows: int) -> None:
         m = self.meta
-        self._dataset(F.ATTENTION, (m.num_layers, m.num_heads), np.float16, attention_rows)
+        self._dataset(F.ATTENTION, (m.num_layers, m.num_heads), np.float16, attention_rows,
+                      compress=False)
         self._dataset(F.TOKEN_ID, (), np.int32, F.COLUMN_CHUNK)
         self._dataset(F.TOKEN_SPAN, (2,), np.int32, F.COLUMN_CHUNK // 2)
         self._dataset(F.TOKEN_SPECIAL, (), np.bool_, F.COLUMN_CHUNK)
         start = self._file.create_dataset(
-            F.TOKEN_START, data=np.zeros(1, np.int64), maxshape=(None,), chunks=(F.COLUMN_CHUNK,)
+            F.TOKEN_START, data=np.zeros(1, np.int64), maxshape=(None,), chunks=(F.COLUMN_CHUNK,),
+            compression=self._compression,
         )
         start.attrs["dims"] = ["instances + 1"]
         self._dataset(F.LABEL, (), np.int16, F.COLUMN_CHUNK)
@@ -123,7 +126,8 @@ class StoreWriter:
                 chunks=(F.STRING_CHUNK,), compression=self._compression,
             )
             g.create_dataset(
-                "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(F.COLUMN_CHUNK,)
+                "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(F.COLUMN_CHUNK,),
+                compression=self._compression,
             )
         return g
 
@@ -131,7 +135,8 @@ class StoreWriter:
         g = self._string_group(name, resizable=resizable)
         g.create_dataset("data", data=strings.data, dtype=np.uint8,
                          compression=self._compression if len(strings.data) else None)
-        g.create_dataset("offsets", data=strings.offsets, dtype=np.int64)
+        g.create_dataset("offsets", data=strings.offsets, dtype=np.int64,
+                         compression=self._compression if len(strings.offsets) > 1 else None)
 
     # -- appending --------------------------------------------------------------------------
     def _extend(self, name: str, values: np.ndarray) -> None:
