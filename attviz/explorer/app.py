@@ -1,0 +1,207 @@
+"""The explorer page: sidebar (store, filters, instance table, view settings) and the linked
+views of the selected instance. ``apps/main.py`` only calls :func:`build_app`."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+
+import holoviews as hv
+import panel as pn
+
+from ..aggregate import AGGREGATIONS
+from .state import SCOPES, Explorer
+from .views import (
+    HeatmapView,
+    InstanceTable,
+    OverviewView,
+    ProbabilitiesView,
+    SequenceView,
+    SeriesView,
+)
+
+SIDEBAR_WIDTH = 470
+HEADER_STYLE = """
+.av-header { background: #1f4e79; color: white; font: 600 22px system-ui, sans-serif;
+             padding: 10px 18px; }
+.av-header span { font-weight: 400; font-size: 15px; opacity: 0.8; margin-left: 10px; }
+"""
+ENV_STORE = "ATTVIZ_STORE"
+ENV_ROOT = "ATTVIZ_STORE_ROOT"
+
+
+def server_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Options after ``panel serve apps/ --args``; the environment fills what is not given."""
+    p = argparse.ArgumentParser(prog="panel serve apps/ --args", add_help=False)
+    p.add_argument("--store", default=os.environ.get(ENV_STORE) or None)
+    p.add_argument("--root", default=os.environ.get(ENV_ROOT) or None)
+    args, _ = p.parse_known_args(argv if argv is not None else sys.argv[1:])
+    return args
+
+
+def _count_html(ex: Explorer) -> str:
+    return (f'<div class="av-count" style="font-size:15px"><b>{ex.count:,}</b> of '
+            f'{ex.total:,} instances</div>')
+
+
+def _title_html(ex: Explorer) -> str:
+    inst = ex.current()
+    if inst is None:
+        return "<h3>No instance selected</h3>"
+    names = ex.label_names
+    gold = names[inst.label] if inst.label >= 0 else "unknown"
+    verdict = "" if inst.label < 0 else (" ✓" if inst.label == inst.prediction else " ✗")
+    return (f'<div class="av-instance" style="font-size:15px">'
+            f"<b>instance {inst.index:,}</b> · document <code>{html.escape(inst.document_id)}</code>"
+            f" · segment {inst.segment} · {inst.n_tokens} tokens · gold "
+            f"<b>{html.escape(gold)}</b> · predicted <b>{html.escape(names[inst.prediction])}</b>"
+            f"{verdict}</div>")
+
+
+def _head_colors(ex: Explorer) -> pn.Card:
+    def make(h: int) -> pn.widgets.ColorPicker:
+        w = pn.widgets.ColorPicker(name=f"head {h}", value=ex.head_colors[h], width=70)
+
+        def set_color(event, h=h):
+            colors = list(ex.head_colors)
+            colors[h] = event.new
+            ex.head_colors = colors
+
+        w.param.watch(set_color, "value")
+        return w
+
+    card = pn.Card(title="Head colours", collapsed=True, sizing_mode="stretch_width")
+
+    def fill(event=None) -> None:  # pickers are built when the card is first opened
+        if not card.collapsed and not card.objects:
+            card.objects = [pn.FlexBox(*[make(h) for h in range(len(ex.head_colors))])]
+
+    card.param.watch(fill, "collapsed")
+    return card
+
+
+def sidebar(ex: Explorer, table: InstanceTable) -> list:
+    store = pn.widgets.Select.from_param(ex.param.store_name, name="Store",
+                                         sizing_mode="stretch_width")
+    count = pn.pane.HTML(pn.bind(lambda *_: _count_html(ex), ex.param.count, ex.param.total),
+                         sizing_mode="stretch_width")
+    filters = pn.Column(
+        pn.widgets.Checkbox.from_param(ex.param.misclassified_only, name="misclassified only"),
+        # Checkbox groups, not MultiChoice: Choices.js renders option labels as HTML, and
+        # label names come from the model's config
+        pn.Row(
+            pn.Column(pn.pane.HTML("<b>gold</b>", margin=(0, 5)),
+                      pn.widgets.CheckBoxGroup.from_param(ex.param.gold, name="gold label"),
+                      sizing_mode="stretch_width"),
+            pn.Column(pn.pane.HTML("<b>predicted</b>", margin=(0, 5)),
+                      pn.widgets.CheckBoxGroup.from_param(ex.param.predicted,
+                                                          name="predicted label"),
+                      sizing_mode="stretch_width"),
+            sizing_mode="stretch_width", max_height=220, scroll=True),
+        pn.widgets.Select.from_param(ex.param.cell, name="confusion cell (gold → predicted)",
+                                     sizing_mode="stretch_width"),
+        pn.widgets.RangeSlider.from_param(ex.param.confidence, name="confidence", step=0.01,
+                                          sizing_mode="stretch_width"),
+        pn.widgets.IntRangeSlider.from_param(ex.param.tokens, name="tokens",
+                                             sizing_mode="stretch_width"),
+        pn.Row(pn.widgets.TextInput.from_param(ex.param.text, name="text contains",
+                                               placeholder="press Enter to filter",
+                                               sizing_mode="stretch_width"),
+               pn.widgets.Checkbox.from_param(ex.param.case_sensitive, name="Aa",
+                                              margin=(30, 5, 5, 5), width=45)),
+        sizing_mode="stretch_width",
+    )
+    view = pn.Column(
+        pn.widgets.IntSlider.from_param(ex.param.layer, name="layer",
+                                        sizing_mode="stretch_width"),
+        pn.pane.HTML("heads shown", margin=(5, 10, 0, 10)),
+        pn.widgets.CheckButtonGroup.from_param(ex.param.heads, name="heads shown",
+                                               button_type="light", button_style="outline",
+                                               sizing_mode="stretch_width"),
+        pn.panel(pn.bind(lambda *_: _head_colors(ex), ex.param.store_name, ex.param.error)),
+        pn.widgets.Select.from_param(ex.param.aggregation, name="aggregation",
+                                     options=list(AGGREGATIONS), sizing_mode="stretch_width"),
+        pn.widgets.Select.from_param(ex.param.scope, name="aggregate over", options=list(SCOPES),
+                                     sizing_mode="stretch_width"),
+        pn.widgets.Select.from_param(ex.param.highlight, name="colour the text by",
+                                     sizing_mode="stretch_width"),
+        pn.widgets.RadioButtonGroup.from_param(ex.param.scale, name="scale"),
+        pn.widgets.Checkbox.from_param(ex.param.hide_special, name="hide special tokens"),
+        sizing_mode="stretch_width",
+    )
+    return [store, count, pn.pane.Markdown("#### Filters"), filters,
+            pn.pane.Markdown("#### Instances"), table,
+            pn.pane.Markdown("#### View"), view]
+
+
+def _sync_url(ex: Explorer) -> None:
+    """``?store=NAME&instance=K`` in the address bar: read at load, kept up to date after."""
+    loc = pn.state.location
+    if loc is None or pn.state.curdoc is None:
+        return
+    args = pn.state.session_args or {}
+    if args.get("store"):
+        ex.request_store(args["store"][0].decode("utf-8", "replace"))
+    if args.get("instance") and ex.opened is not None:
+        try:
+            k = int(args["instance"][0])
+        except ValueError:
+            k = -1
+        if 0 <= k < ex.total:
+            ex.instance = k
+
+    def update(*_):
+        if ex.opened is not None and ex.store_name is not None:
+            loc.update_query(store=ex.store_name, instance=ex.instance)
+
+    ex.param.watch(update, ["store_name", "instance"])
+
+
+def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
+    """The page for one browser session (a plain layout: lighter than Panel's templates)."""
+    pn.extension("tabulator", notifications=False)
+    hv.extension("bokeh", logo=False)
+    # Canvas, not WebGL: a few thousand glyphs at most, and WebGL only adds start-up cost
+    # (emulated in software where there is no GPU: 0.4 s of a page load).
+    hv.renderer("bokeh").webgl = False
+    if explorer is None:
+        args = server_args(argv)
+        explorer = Explorer(root=args.root, store=args.store)
+    ex = explorer
+    _sync_url(ex)
+    error = pn.pane.HTML(
+        pn.bind(lambda e: f'<div class="av-error">{html.escape(e)}</div>', ex.param.error),
+        visible=pn.bind(bool, ex.param.error), sizing_mode="stretch_width",
+        stylesheets=[".av-error { background: #f8d7da; color: #842029; border: 1px solid "
+                     "#f5c2c7; border-radius: 6px; padding: 12px 16px; font-size: 15px; }"])
+    table = InstanceTable(explorer=ex)
+    title = pn.pane.HTML(pn.bind(lambda *_: _title_html(ex), ex.param.instance, ex.param.error),
+                         sizing_mode="stretch_width")
+    prev = pn.widgets.Button(name="‹ previous", width=100)
+    nxt = pn.widgets.Button(name="next ›", width=100)
+    prev.on_click(lambda e: ex.step(-1))
+    nxt.on_click(lambda e: ex.step(1))
+    instance_csv = pn.widgets.FileDownload(callback=ex.instance_csv, filename="instance.csv",
+                                           label="this instance (CSV)", button_type="light",
+                                           width=180)
+    heatmap, series, overview = (HeatmapView(explorer=ex), SeriesView(explorer=ex),
+                                 OverviewView(explorer=ex))
+    header = pn.pane.HTML(
+        '<div class="av-header">attviz <span>self-attention explorer</span></div>',
+        stylesheets=[HEADER_STYLE], sizing_mode="stretch_width", margin=0)
+    side = pn.Column(*sidebar(ex, table), width=SIDEBAR_WIDTH, scroll=True,
+                     styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
+                     css_classes=["av-sidebar"], sizing_mode="stretch_height")
+    views = pn.Column(
+        pn.Row(prev, nxt, title, instance_csv, sizing_mode="stretch_width"),
+        ProbabilitiesView(explorer=ex),
+        SequenceView(explorer=ex),
+        pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
+                ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
+        visible=pn.bind(lambda e: not e, ex.param.error), sizing_mode="stretch_width",
+    )
+    main = pn.Column(error, views, sizing_mode="stretch_both", scroll=True, margin=(0, 10))
+    return pn.Column(header, pn.Row(side, main, sizing_mode="stretch_both"),
+                     sizing_mode="stretch_both", margin=0)

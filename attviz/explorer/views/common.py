@@ -1,0 +1,101 @@
+"""Helpers shared by the views: colour scaling and the token marker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import panel as pn
+
+
+def intensity(values: np.ndarray, scale: str, vmax: float | None = None) -> np.ndarray:
+    """Values mapped to [0, 1] for colouring: linear in value, or in log10 of the value.
+
+    Log scale spans three decades below the largest value; zero and below map to 0.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    top = float(np.nanmax(v)) if vmax is None and v.size else float(vmax or 0.0)
+    if top <= 0 or not np.isfinite(top):
+        return np.zeros_like(v)
+    if scale == "log":
+        lo = np.log10(top) - 3.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (np.log10(np.where(v > 0, v, np.nan)) - lo) / 3.0
+        return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+    return np.clip(v / top, 0.0, 1.0)
+
+
+def display_index(positions: np.ndarray, marked: int) -> float | None:
+    """Where token position ``marked`` sits among the shown ``positions`` (None if hidden)."""
+    hits = np.flatnonzero(positions == marked)
+    return float(hits[0]) if len(hits) else None
+
+
+def position_at(positions: np.ndarray, x: float | None) -> int:
+    """The token position shown nearest to x-coordinate ``x`` (-1 when off the tokens)."""
+    if x is None or not len(positions) or not np.isfinite(x):
+        return -1
+    i = int(round(x))
+    return int(positions[i]) if 0 <= i < len(positions) else -1
+
+
+# shared_axes=False: the views share dimension names (x0, y0, ...) but not their ranges
+# responsive width with a fixed height: a height set on the pane instead is lost when a
+# DynamicMap updates the figure
+PLOT_OPTS = dict(responsive=True, height=330, toolbar="above", shared_axes=False,
+                 default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"])
+
+
+class TokenMarker:
+    """A dashed vertical line at the marked token, drawn into each figure of one view.
+
+    Added to the Bokeh figure through a HoloViews plot hook and moved by setting the line's
+    ``location``: a one-property change, so marking a token never re-renders the plot (a
+    marker overlay re-created the figures and lost their sizing).
+    """
+
+    NAME = "attviz-token-marker"
+
+    def __init__(self) -> None:
+        self.spans: list = []
+        self.location: float | None = None
+
+    def hook(self, plot, element) -> None:
+        from bokeh.models import Span
+
+        fig = plot.state
+        if any(getattr(r, "name", None) == self.NAME for r in fig.center):
+            return
+        span = Span(location=self.location if self.location is not None else 0.0,
+                    dimension="height", line_color="#d62728", line_width=2,
+                    line_dash="dashed", visible=self.location is not None, name=self.NAME)
+        fig.add_layout(span)
+        self.spans.append(span)
+
+    def move(self, x: float | None) -> None:
+        self.location = x
+        for span in self.spans:
+            if x is None:
+                span.visible = False
+            else:
+                span.location = x
+                span.visible = True
+
+
+class InSession:
+    """Runs state changes that come from HoloViews stream callbacks in the session's document.
+
+    Those callbacks run without the Bokeh document lock; a change that touches Bokeh models
+    there (moving a marker, updating a widget) fails. ``run`` queues it as a next-tick
+    callback of the document the view was built for; without a server it runs at once.
+    """
+
+    def __init__(self) -> None:
+        self.doc = pn.state.curdoc
+
+    def run(self, fn: Callable[[], None]) -> None:
+        doc = self.doc
+        if doc is not None and getattr(doc, "session_context", None) is not None:
+            doc.add_next_tick_callback(fn)
+        else:
+            fn()

@@ -1,0 +1,171 @@
+"""AttViz's sequence view: the text coloured by one head or an aggregate, and every token
+with one coloured cell per shown head of the selected layer.
+
+All corpus strings reach the page through ``textContent``, never as HTML.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+from panel.custom import JSComponent
+
+from ..state import Explorer
+from .common import intensity
+
+
+class SequenceWidget(JSComponent):
+    """The browser side. ``payload`` is everything drawn; ``marked`` syncs both ways."""
+
+    payload = param.Dict(default={})
+    marked = param.Integer(default=-1)
+
+    _esm = """
+    function rgba(hex, a) {
+      const n = parseInt(hex.slice(1), 16);
+      return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${a.toFixed(3)})`;
+    }
+    export function render({ model, el }) {
+      const root = document.createElement("div");
+      root.className = "av-seq";
+      function draw() {
+        root.replaceChildren();
+        const p = model.payload || {};
+        if (!p.tokens) { return; }
+        const title = document.createElement("div");
+        title.className = "av-title";
+        title.textContent = p.title || "";
+        root.appendChild(title);
+        // the text, coloured by the highlight values
+        const text = document.createElement("div");
+        text.className = "av-text";
+        let at = 0;
+        const order = p.spans.map((s, i) => [s[0], s[1], i]).filter(s => s[0] >= 0)
+                             .sort((a, b) => a[0] - b[0]);
+        for (const [s, e, i] of order) {
+          if (s < at) { continue; }
+          if (s > at) { text.appendChild(document.createTextNode(p.text.slice(at, s))); }
+          const span = document.createElement("span");
+          span.className = "av-tok";
+          span.dataset.pos = p.positions[i];
+          span.textContent = p.text.slice(s, e);
+          span.style.backgroundColor = rgba(p.highlight_color, p.highlight_alpha[i]);
+          span.title = `${p.tokens[i]}: ${p.highlight[i].toPrecision(3)}`;
+          text.appendChild(span);
+          at = e;
+        }
+        if (at < p.text.length) { text.appendChild(document.createTextNode(p.text.slice(at))); }
+        root.appendChild(text);
+        // tokens with one cell per head
+        const grid = document.createElement("div");
+        grid.className = "av-grid";
+        for (let i = 0; i < p.tokens.length; i++) {
+          const col = document.createElement("div");
+          col.className = "av-col";
+          col.dataset.pos = p.positions[i];
+          const label = document.createElement("div");
+          label.className = "av-label";
+          label.textContent = p.tokens[i];
+          col.appendChild(label);
+          for (let h = 0; h < p.heads.length; h++) {
+            const cell = document.createElement("div");
+            cell.className = "av-cell";
+            cell.style.backgroundColor = rgba(p.colors[h], p.alpha[h][i]);
+            cell.title = `${p.tokens[i]} · ${p.heads[h]}: ${p.values[h][i].toPrecision(3)}`;
+            col.appendChild(cell);
+          }
+          grid.appendChild(col);
+        }
+        root.appendChild(grid);
+        mark();
+      }
+      function mark() {
+        for (const node of root.querySelectorAll("[data-pos]")) {
+          node.classList.toggle("av-marked", Number(node.dataset.pos) === model.marked);
+        }
+      }
+      function pick(event) {
+        const node = event.target.closest("[data-pos]");
+        if (node && Number(node.dataset.pos) !== model.marked) {
+          model.marked = Number(node.dataset.pos);
+        }
+      }
+      root.addEventListener("mouseover", pick);
+      root.addEventListener("click", pick);
+      model.on("payload", draw);
+      model.on("marked", mark);
+      draw();
+      el.appendChild(root);
+    }
+    """
+
+    _stylesheets = ["""
+    .av-seq { font-family: system-ui, sans-serif; font-size: 14px; }
+    .av-title { font-weight: 600; margin-bottom: 6px; color: #333; }
+    .av-text { line-height: 1.9; margin-bottom: 10px; max-height: 260px; overflow-y: auto;
+               white-space: pre-wrap; }
+    .av-tok { border-radius: 3px; padding: 1px 0; cursor: pointer; }
+    .av-grid { display: flex; flex-wrap: wrap; gap: 6px 2px; max-height: 360px; overflow-y: auto; }
+    .av-col { display: flex; flex-direction: column; align-items: stretch; cursor: pointer;
+              min-width: 22px; }
+    .av-label { font-size: 11px; text-align: center; padding: 0 2px; white-space: pre;
+                font-family: ui-monospace, monospace; }
+    .av-cell { height: 5px; margin-top: 1px; border-radius: 1px; }
+    .av-marked { outline: 2px solid #d62728; outline-offset: 1px; }
+    """]
+
+
+class SequenceView(pn.viewable.Viewer):
+    """Keeps a SequenceWidget in step with an Explorer."""
+
+    explorer = param.ClassSelector(class_=Explorer)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.widget = SequenceWidget(sizing_mode="stretch_width", min_height=200)
+        self.widget.param.watch(self._from_browser, "marked")
+        ex = self.explorer
+        ex.param.watch(self._redraw, ["instance", "layer", "heads", "head_colors", "aggregation",
+                                      "scope", "scale", "hide_special", "highlight", "error"])
+        ex.param.watch(lambda e: setattr(self.widget, "marked", e.new), "marked")
+        self._redraw()
+
+    def _from_browser(self, event) -> None:
+        if self.explorer.marked != event.new:
+            self.explorer.marked = event.new
+
+    def payload(self) -> dict:
+        ex = self.explorer
+        vd = ex.view_data()
+        if vd is None:
+            return {}
+        inst = vd.instance
+        colors = [ex.head_colors[h] if h < len(ex.head_colors) else "#1f77b4" for h in vd.heads]
+        hl_color = "#d62728"
+        if ex.highlight != "aggregate":
+            h = int(ex.highlight.split()[-1])
+            hl_color = ex.head_colors[h] if h < len(ex.head_colors) else hl_color
+        # [heads, tokens]: each head scaled to its own maximum, so every row shows its pattern
+        alpha = np.stack([intensity(vd.values[:, j], ex.scale) for j in range(len(vd.heads))])
+        return {
+            "title": f"Text coloured by {vd.highlight_label}; under each token one cell per "
+                     f"shown head of layer {vd.layer} (each head scaled to its own maximum)",
+            "tokens": vd.tokens,
+            "positions": vd.positions.tolist(),
+            "spans": inst.spans[vd.positions].tolist(),
+            "text": inst.text,
+            "heads": [f"head {h}" for h in vd.heads],
+            "colors": colors,
+            "values": np.round(vd.values.T, 5).tolist(),
+            "alpha": np.round(alpha, 4).tolist(),
+            "highlight": np.round(vd.highlight, 5).tolist(),
+            "highlight_alpha": np.round(intensity(vd.highlight, ex.scale), 4).tolist(),
+            "highlight_color": hl_color,
+        }
+
+    def _redraw(self, *_) -> None:
+        self.widget.payload = self.payload()
+
+    def __panel__(self):
+        return self.widget

@@ -1,0 +1,77 @@
+"""The filtered instances as a table, paginated on the server: only one page of rows is
+ever built or sent to the browser, whatever the number of instances."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from ..filters import SORT_KEYS
+from ..state import Explorer
+
+
+class InstanceTable(pn.viewable.Viewer):
+    explorer = param.ClassSelector(class_=Explorer)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        ex = self.explorer
+        self.table = pn.widgets.Tabulator(
+            ex.page_frame(), disabled=True, show_index=False, selectable=1, sortable=False,
+            pagination=None, sizing_mode="stretch_width", height=390, layout="fit_columns",
+            text_align={"confidence": "right", "tokens": "right", "segment": "right"},
+            stylesheets=[":host { font-size: 12px; }"],
+        )
+        self.table.param.watch(self._on_select, "selection")
+        self.first = pn.widgets.Button(name="«", width=40, margin=(2, 2))
+        self.prev = pn.widgets.Button(name="‹", width=40, margin=(2, 2))
+        self.next = pn.widgets.Button(name="›", width=40, margin=(2, 2))
+        self.last = pn.widgets.Button(name="»", width=40, margin=(2, 2))
+        self.first.on_click(lambda e: self._goto(1))
+        self.prev.on_click(lambda e: self._goto(ex.page - 1))
+        self.next.on_click(lambda e: self._goto(ex.page + 1))
+        self.last.on_click(lambda e: self._goto(ex.pages))
+        self.where = pn.pane.HTML(sizing_mode="stretch_width", margin=(8, 6))
+        self.sort = pn.widgets.Select.from_param(ex.param.sort_by, name="sort by",
+                                                 options=list(SORT_KEYS), width=140)
+        self.desc = pn.widgets.Checkbox.from_param(ex.param.descending, name="descending",
+                                                   margin=(28, 5, 5, 5))
+        self.download = pn.widgets.FileDownload(callback=ex.filtered_csv, filename="instances.csv",
+                                                label="filtered table (CSV)", button_type="light",
+                                                sizing_mode="stretch_width")
+        ex.param.watch(self._refresh, ["page", "count", "instance", "sort_by", "descending",
+                                       "error"])
+        self._syncing = False
+        self._refresh()
+
+    def _goto(self, page: int) -> None:
+        ex = self.explorer
+        ex.page = min(max(1, page), ex.pages)
+
+    def _refresh(self, *_) -> None:
+        ex = self.explorer
+        frame = ex.page_frame()
+        self._syncing = True
+        try:
+            self.table.value = frame
+            rows = frame.index[frame["id"] == ex.instance].tolist() if len(frame) else []
+            self.table.selection = rows[:1]
+        finally:
+            self._syncing = False
+        self.where.object = (f"page {min(ex.page, ex.pages)} of {ex.pages:,} "
+                             f"({ex.count:,} instances)")
+
+    def _on_select(self, event) -> None:
+        if self._syncing or not event.new:
+            return
+        self.explorer.select_row(event.new[0])
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(self.sort, self.desc, sizing_mode="stretch_width"),
+            self.table,
+            pn.Row(self.first, self.prev, self.where, self.next, self.last,
+                   sizing_mode="stretch_width"),
+            self.download,
+            sizing_mode="stretch_width",
+        )

@@ -1,0 +1,349 @@
+"""The served app in headless Chromium (Debian's), driven by Playwright.
+
+Counts and values are computed independently from the store files with h5py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+
+from .conftest import ROOT, require_binary, require_module
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+XSS_TEXT = '<img src=x onerror="window.__xss=1"> and <script>window.__xss=2</script> £5 & co'
+XSS_ID = '<b onmouseover="window.__xss=3">doc</b>'
+XSS_LABELS = ["<i>calm</i>", 'storm<img src=y onerror="window.__xss=4">']
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`panel serve apps/` in a subprocess, stopped at the end."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/apps"
+        cmd = [str(Path(sys.executable).parent / "panel"), "serve", str(ROOT / "apps"),
+               "--port", str(self.port), "--address", "127.0.0.1",
+               "--allow-websocket-origin", f"127.0.0.1:{self.port}", "--args", *args]
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"attviz-serve-{self.port}.log", "w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.3)
+        self.stop()
+        self.log.seek(0)
+        raise RuntimeError("panel serve did not start:\n" + self.log.read()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_module("playwright")
+    exe = require_binary("/usr/bin/chromium", "apt-get install chromium (scripts/system-deps.sh)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_store):
+    s = Server("--store", str(tiny_store))
+    yield s
+    s.stop()
+
+
+class Page:
+    """A page of the app with its console messages."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        self.messages: list[tuple[str, str]] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.messages.append((m.type, m.text)))
+        self.page.on("pageerror", lambda e: self.messages.append(("pageerror", str(e))))
+
+        def on_dialog(d):
+            self.dialogs.append(d.message)
+            d.dismiss()
+
+        self.page.on("dialog", on_dialog)
+        self.page.goto(url)
+
+    def wait_ready(self) -> None:
+        self.page.wait_for_selector(".av-tok", timeout=60000)
+        self.page.wait_for_selector("canvas", timeout=60000)
+
+    def errors(self) -> list[tuple[str, str]]:
+        return [m for m in self.messages if m[0] in ("error", "pageerror")]
+
+    def text_of(self, selector: str) -> str:
+        return self.page.locator(selector).first.inner_text()
+
+    def wait_text(self, selector: str, contains: str, timeout: float = 20) -> str:
+        deadline = time.time() + timeout
+        text = ""
+        while time.time() < deadline:
+            try:
+                text = self.text_of(selector)
+            except Exception:  # not there yet
+                text = ""
+            if contains in text:
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"{selector!r} never contained {contains!r}; last: {text!r}")
+
+    def tokens(self) -> list[str]:
+        return self.page.locator(".av-label").all_inner_texts()
+
+    def plot_state(self) -> dict:
+        """Tick labels of the heads x tokens heatmap and marker (Span) locations, from Bokeh."""
+        return self.page.evaluate("""() => {
+          const figures = [];
+          for (const d of Bokeh.documents) for (const m of d._all_models.values()) {
+            if (m.type === 'Figure') {
+              const title = m.title && m.title.text ? m.title.text : '';
+              const axis = (m.below || []).find(a => a.major_label_overrides !== undefined);
+              const ticks = axis ? axis.major_label_overrides : null;
+              const spans = (m.center || []).filter(r => r.type === 'Span' && r.visible)
+                                            .map(r => r.location);
+              figures.push({title, ticks: ticks ? Object.fromEntries(ticks.entries ? ticks.entries() : Object.entries(ticks)) : {}, spans});
+            }
+          }
+          return JSON.stringify(figures);
+        }""")
+
+    def figures(self) -> list[dict]:
+        return json.loads(self.plot_state())
+
+    def heatmap_point(self, index: float) -> tuple[float, float]:
+        """Page coordinates of token ``index`` (shown order) in the middle of the heatmap."""
+        return tuple(self.page.evaluate("""(i) => {
+          const seen = new Set();
+          let found = null;
+          function walk(v) {
+            if (!v || seen.has(v) || found) return; seen.add(v);
+            const m = v.model;
+            if (m && m.type === 'Figure' && m.title && m.title.text.startsWith('Self-attention')) {
+              found = v; return;
+            }
+            for (const c of (v.child_views || [])) walk(c);
+          }
+          for (const v of Object.values(Bokeh.index)) walk(v);
+          found.canvas_view.el.scrollIntoView({block: 'center'});
+          const r = found.canvas_view.el.getBoundingClientRect();
+          const ys = found.frame.bbox;
+          return [r.left + found.frame.x_scale.compute(i), r.top + ys.top + ys.height / 2];
+        }""", index))
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def _counts(path):
+    with h5py.File(path, "r") as f:
+        label, pred = f["/instances/label"][:], f["/instances/prediction"][:]
+        start = f["/instances/token_start"][:]
+        ids = f["/tokens/id"][:]
+        voff, vdata = f["/vocab/token/offsets"][:], f["/vocab/token/data"][:].tobytes()
+    vocab = [vdata[voff[i]:voff[i + 1]].decode() for i in range(len(voff) - 1)]
+    tokens = [[vocab[t] for t in ids[start[k]:start[k + 1]]] for k in range(len(label))]
+    return label, pred, tokens
+
+
+def test_page_renders_without_console_errors(browser, server):
+    page = Page(browser, server.url)
+    page.wait_ready()
+    time.sleep(1.0)
+    assert page.errors() == []
+    body = page.text_of(".av-count")
+    assert " of " in body
+    page.close()
+
+
+def test_misclassified_only_shows_the_count_from_the_store(browser, server, tiny_store):
+    label, pred, _ = _counts(tiny_store)
+    wrong = int(((label >= 0) & (label != pred)).sum())
+    total = len(label)
+    page = Page(browser, server.url)
+    page.wait_ready()
+    page.wait_text(".av-count", f"{total:,} of {total:,} instances")
+    page.page.locator(".bk-Checkbox", has_text="misclassified only").locator("input[type=checkbox]").check()
+    page.wait_text(".av-count", f"{wrong:,} of {total:,} instances")
+    assert page.errors() == []
+    page.close()
+
+
+def test_selecting_an_instance_updates_tokens_heatmap_and_probabilities(browser, server,
+                                                                        tiny_store):
+    label, pred, tokens = _counts(tiny_store)
+    page = Page(browser, server.url)
+    page.wait_ready()
+    page.wait_text(".av-instance", "instance 0 ")
+    assert page.tokens() == tokens[0]
+    row = page.page.locator(".tabulator-row").nth(5)
+    row.click()
+    page.wait_text(".av-instance", "instance 5 ")
+    deadline = time.time() + 10
+    while page.tokens() != tokens[5] and time.time() < deadline:
+        time.sleep(0.1)
+    assert page.tokens() == tokens[5]
+    heat = next(f for f in page.figures() if f["title"].startswith("Self-attention"))
+    assert [heat["ticks"][str(i)] for i in sorted(map(int, heat["ticks"]))][:3] == tokens[5][:3]
+    with h5py.File(tiny_store, "r") as f:
+        names = [x.decode() if isinstance(x, bytes) else x for x in f.attrs["label_names"]]
+        probs = f["/instances/probabilities"][5]
+    verdict = page.wait_text(".av-verdict", f"({probs.max():.3f})")
+    assert f"predicted {names[pred[5]]}" in verdict
+    # next / previous buttons step through the filtered table
+    page.page.get_by_role("button", name="next ›").click()
+    page.wait_text(".av-instance", "instance 6 ")
+    assert page.errors() == []
+    page.close()
+
+
+def test_hover_links_text_heatmap_and_series(browser, server, tiny_store):
+    _, _, tokens = _counts(tiny_store)
+    page = Page(browser, server.url)
+    page.wait_ready()
+    time.sleep(0.5)
+    # text -> heatmap and series: both draw a marker at the token
+    target = page.page.locator(".av-text .av-tok[data-pos='4']")
+    target.hover()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        spans = [f["spans"] for f in page.figures()]
+        if sum(4 in s for s in spans) >= 2:
+            break
+        time.sleep(0.1)
+    assert sum(4 in s for s in spans) >= 2, spans
+    assert page.page.locator(".av-col.av-marked").get_attribute("data-pos") == "4"
+    # heatmap -> text: hovering token 7 in the heatmap marks it in the text and the series
+    x, y = page.heatmap_point(7)
+    page.page.mouse.move(x, y)
+    page.page.mouse.move(x + 1, y)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        marked = page.page.locator(".av-tok.av-marked")
+        if marked.count() and marked.first.get_attribute("data-pos") == "7":
+            break
+        time.sleep(0.1)
+    assert page.page.locator(".av-tok.av-marked").first.get_attribute("data-pos") == "7"
+    assert sum(7 in f["spans"] for f in page.figures()) >= 2
+    # tap works too
+    x, y = page.heatmap_point(9)
+    page.page.mouse.click(x, y)
+    page.wait_text(".av-col.av-marked .av-label", tokens[0][9])
+    assert page.errors() == []
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def hostile_root(tmp_path_factory, tiny_store):
+    """A folder with a store whose corpus, ids and labels carry HTML, and broken stores."""
+    from attviz.cli import main
+    from attviz.testing import save_tiny_classifier
+
+    root = tmp_path_factory.mktemp("hostile")
+    model = save_tiny_classifier(root.parent / "hostile-model", XSS_LABELS)
+    corpus = root.parent / "hostile.csv"
+    pd.DataFrame({"id": [XSS_ID, "plain"], "text": [XSS_TEXT, "the match ended"],
+                  "label": [XSS_LABELS[1], XSS_LABELS[0]]}).to_csv(corpus, index=False)
+    assert main(["precompute", "--model", str(model), "--data", str(corpus), "--out",
+                 str(root / "xss.h5"), "--label-column", "label", "--id-column", "id",
+                 "--no-progress"]) == 0
+    shutil.copy(tiny_store, root / "good.h5")
+    data = tiny_store.read_bytes()
+    (root / "broken.h5").write_bytes(data[: len(data) // 3])
+    shutil.copy(tiny_store, root / "future.h5")
+    with h5py.File(root / "future.h5", "a") as f:
+        f.attrs["format_version"] = "7.0"
+    return root
+
+
+@pytest.fixture(scope="module")
+def hostile_server(hostile_root):
+    s = Server("--root", str(hostile_root), "--store", str(hostile_root / "xss.h5"))
+    yield s
+    s.stop()
+
+
+def test_corpus_strings_are_shown_as_text_and_no_script_runs(browser, hostile_server):
+    page = Page(browser, hostile_server.url + "?store=xss.h5&instance=0")
+    page.wait_ready()
+    page.wait_text(".av-text", "<img src=x")
+    time.sleep(1.0)
+    text = page.text_of(".av-text")
+    assert '<img src=x onerror="window.__xss=1">' in text and "<script>window.__xss=2</script>" in text
+    assert XSS_ID in page.text_of(".av-instance")
+    assert XSS_LABELS[1] in page.text_of(".av-probs")
+    assert XSS_ID in page.text_of(".tabulator")
+    # hover everything that could carry an injected handler
+    page.page.locator(".av-instance").hover()
+    page.page.locator(".tabulator-row").first.hover()
+    page.page.locator(".tabulator-cell").nth(1).hover()
+    for tok in page.page.locator(".av-tok").all()[:5]:
+        tok.hover()
+    time.sleep(0.5)
+    ran = page.page.evaluate("() => window.__xss === undefined ? null : window.__xss")
+    assert ran is None, f"injected script {ran} ran"
+    assert page.dialogs == []
+    assert page.page.locator("img[src=x], img[src=y]").count() == 0
+    assert page.page.locator(".tabulator b, .av-probs i, .av-instance b[onmouseover]").count() == 0
+    assert page.errors() == []
+    page.close()
+
+
+@pytest.mark.parametrize("name,words", [("broken.h5", "truncated or damaged"),
+                                        ("future.h5", "format 7.0")])
+def test_a_bad_store_shows_one_message_and_the_server_keeps_serving(browser, hostile_server,
+                                                                    name, words):
+    bad = Page(browser, hostile_server.url + f"?store={name}")
+    bad.page.wait_for_selector(".av-error", timeout=60000)
+    msg = bad.wait_text(".av-error", words)
+    assert name in msg and "Traceback" not in msg
+    good = Page(browser, hostile_server.url + "?store=good.h5")
+    good.wait_ready()
+    assert " of " in good.text_of(".av-count")
+    outside = Page(browser, hostile_server.url + "?store=../../etc/passwd")
+    outside.page.wait_for_selector(".av-error", timeout=60000)
+    assert "not inside the store folder" in outside.wait_text(".av-error", "refused")
+    for p in (bad, good, outside):
+        p.close()

@@ -1,0 +1,302 @@
+"""The explorer's state, driven by setting parameters (no browser).
+
+Expected values are computed independently from the store file with h5py and numpy.
+"""
+
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from attviz.aggregate import aggregate
+from attviz.explorer.filters import DerivedColumns, InstanceFilter, apply_filter, order
+from attviz.explorer.state import Explorer
+from attviz.explorer.stores import OutsideRoot, list_stores, registry, resolve_inside
+from attviz.synth import synthesize
+
+pytestmark = pytest.mark.app
+
+
+def raw(path):
+    """Per-instance columns straight from the file."""
+    with h5py.File(path, "r") as f:
+        start = f["/instances/token_start"][:]
+        probs = f["/instances/probabilities"][:]
+        return {
+            "label": f["/instances/label"][:], "prediction": f["/instances/prediction"][:],
+            "confidence": probs.max(axis=1), "tokens": np.diff(start), "start": start,
+            "names": [x.decode() if isinstance(x, bytes) else x for x in f.attrs["label_names"]],
+        }
+
+
+@pytest.fixture(scope="module")
+def synth_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("explorer") / "synth.h5"
+    synthesize(path, 3000, layers=3, heads=4, classes=4, max_tokens=48, part_size=700,
+               progress=False)
+    return path
+
+
+@pytest.fixture
+def ex(tiny_store):
+    return Explorer(store=tiny_store)
+
+
+def test_opens_with_everything_and_the_first_instance(ex, tiny_store):
+    r = raw(tiny_store)
+    assert ex.error == ""
+    assert ex.count == ex.total == len(r["label"])
+    assert ex.instance == 0
+    assert ex.param.gold.objects == r["names"]
+    assert ex.heads == list(range(4)) and ex.layer == 1  # the last layer first
+    assert ex.tokens == (0, int(r["tokens"].max()))
+
+
+def test_misclassified_only_matches_h5py(ex, tiny_store):
+    r = raw(tiny_store)
+    want = np.flatnonzero((r["label"] >= 0) & (r["label"] != r["prediction"]))
+    ex.misclassified_only = True
+    assert ex.count == len(want) > 0
+    np.testing.assert_array_equal(ex.filtered, want)
+    assert ex.instance == want[0] or ex.instance in want
+
+
+def test_filters_combine(ex, tiny_store):
+    r = raw(tiny_store)
+    names = r["names"]
+    ex.gold = [names[0], names[2]]
+    ex.predicted = [names[1]]
+    ex.confidence = (0.0, 0.5)
+    ex.tokens = (10, 30)
+    want = ((np.isin(r["label"], [0, 2])) & (r["prediction"] == 1) & (r["confidence"] <= 0.5)
+            & (r["tokens"] >= 10) & (r["tokens"] <= 30))
+    np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
+    ex.gold, ex.predicted, ex.confidence, ex.tokens = [], [], (0.0, 1.0), ex.param.tokens.bounds
+    assert ex.count == ex.total
+    ex.cell = f"{names[2]} → {names[0]}"
+    want = (r["label"] == 2) & (r["prediction"] == 0)
+    np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
+
+
+def test_text_filter(synth_store):
+    ex = Explorer(store=synth_store)
+    texts = ex.opened.store.texts(np.arange(ex.total))
+    word = texts[5].split()[3]
+    ex.text = word.upper()
+    want = [i for i, t in enumerate(texts) if word in t.lower()]
+    assert list(ex.filtered) == want
+    ex.case_sensitive = True
+    assert ex.count == 0
+    ex.text = ""
+    assert ex.count == ex.total
+
+
+def test_selection_kept_when_it_passes_else_first(ex, tiny_store):
+    r = raw(tiny_store)
+    wrong = np.flatnonzero((r["label"] >= 0) & (r["label"] != r["prediction"]))
+    ex.instance = int(wrong[3])
+    ex.misclassified_only = True
+    assert ex.instance == wrong[3]
+    right = np.flatnonzero(r["label"] == r["prediction"])
+    ex.misclassified_only = False
+    ex.instance = int(right[0])
+    ex.misclassified_only = True
+    assert ex.instance == wrong[0]
+    ex.cell = f"{r['names'][0]} → {r['names'][0]}"  # correct cells and misclassified: nothing
+    assert ex.count == 0 and ex.instance == -1
+    assert ex.current() is None and ex.view_data() is None
+    assert len(ex.page_frame()) == 0
+
+
+def test_table_pages_sorting_and_selection(synth_store):
+    ex = Explorer(store=synth_store)
+    r = raw(synth_store)
+    ex.page_size = 25
+    ex.sort_by = "confidence"
+    ex.descending = True
+    want = np.argsort(-r["confidence"].astype(np.float64), kind="stable")
+    np.testing.assert_array_equal(ex.filtered, want)
+    # the table shows the page of the selected instance
+    assert ex.page == int(np.flatnonzero(want == ex.instance)[0]) // 25 + 1
+    ex.page = 1
+    frame = ex.page_frame()
+    assert len(frame) == 25 and frame["id"].tolist() == want[:25].tolist()
+    assert (np.diff(frame["confidence"]) <= 0).all()
+    ex.page = ex.pages
+    last = ex.page_frame()
+    assert last["id"].tolist() == want[(ex.pages - 1) * 25 :].tolist()
+    assert ex.pages == -(-3000 // 25)
+    ex.select_row(3)
+    assert ex.instance == want[(ex.pages - 1) * 25 + 3]
+    ex.step(1)
+    assert ex.instance == want[(ex.pages - 1) * 25 + 4]
+    docs = ex.opened.store.document_ids(np.unique(ex.opened.cols.document[last["id"]]))
+    assert set(last["document"]) == set(docs)
+    names = r["names"] + ["?"]
+    assert last["gold"].tolist() == [names[g] for g in r["label"][last["id"]]]
+
+
+def test_filtered_csv_has_every_row_in_table_order(synth_store):
+    ex = Explorer(store=synth_store)
+    ex.sort_by = "tokens"
+    ex.misclassified_only = True
+    csv = ex.filtered_csv().getvalue().splitlines()
+    assert csv[0] == ",".join(Explorer.TABLE_COLUMNS)
+    assert [int(line.split(",")[0]) for line in csv[1:]] == ex.filtered.tolist()
+
+
+def test_view_data_reads_the_right_values(ex, tiny_store):
+    with h5py.File(tiny_store, "r") as f:
+        start = f["/instances/token_start"][:]
+        k = 7
+        att = f["/attention/self"][start[k] : start[k + 1]].astype(np.float32)
+        special = f["/tokens/special"][start[k] : start[k + 1]]
+    ex.instance = k
+    ex.layer = 0
+    ex.heads = [1, 3]
+    vd = ex.view_data()
+    np.testing.assert_array_equal(vd.values, att[:, 0, [1, 3]])
+    np.testing.assert_allclose(vd.aggregate, att[:, 0, [1, 3]].mean(axis=1))
+    ex.aggregation = "std"
+    np.testing.assert_allclose(ex.view_data().aggregate, att[:, 0, [1, 3]].std(axis=1, ddof=1))
+    ex.scope = "all layers x heads"
+    np.testing.assert_allclose(ex.view_data().aggregate,
+                               aggregate(att.reshape(len(att), -1), "std"))
+    ex.hide_special = True
+    vd = ex.view_data()
+    assert len(vd.positions) == int((~special).sum()) and not special[vd.positions].any()
+    ex.highlight = "head 2"
+    np.testing.assert_array_equal(ex.view_data().highlight, att[~special, 0, 2])
+
+
+def test_overview_means_and_click(ex, tiny_store):
+    with h5py.File(tiny_store, "r") as f:
+        start = f["/instances/token_start"][:]
+        att = f["/attention/self"][start[0] : start[1]].astype(np.float32)
+    np.testing.assert_allclose(ex.layer_head_means(), att.mean(axis=0), rtol=1e-6)
+    ex.heads = [0]
+    ex.select_layer_head(0, 3)
+    assert ex.layer == 0 and 3 in ex.heads and ex.highlight == "head 3"
+
+
+def test_marked_token_resets_on_new_instance(ex):
+    ex.marked = 4
+    ex.instance = 2
+    assert ex.marked == -1
+
+
+def test_instance_csv(ex, tiny_store):
+    ex.instance = 3
+    lines = ex.instance_csv().getvalue().splitlines()
+    header = lines[0].split(",")
+    inst = ex.current()
+    assert len(lines) == inst.n_tokens + 1
+    assert header[:5] == ["position", "token", "special", "start", "end"]
+    assert "L1H3" in header and "mean (layer 1)" in header and "shannon entropy (all layers)" in header
+    col = header.index("L1H2")
+    assert float(lines[1 + 5].split(",")[col]) == pytest.approx(float(inst.attention[5, 1, 2]), abs=1e-6)
+
+
+def test_store_is_shared_between_sessions(tiny_store):
+    a, b = Explorer(store=tiny_store), Explorer(store=tiny_store)
+    assert a.opened is b.opened
+    a.misclassified_only = True
+    assert b.count == b.total  # filters are per session
+
+
+# -- the store picker and its root -------------------------------------------------------------
+
+def test_root_listing_and_refusals(tmp_path, tiny_store):
+    root = tmp_path / "stores"
+    (root / "sub").mkdir(parents=True)
+    shutil.copy(tiny_store, root / "a.h5")
+    shutil.copy(tiny_store, root / "sub" / "b.h5")
+    (root / "x.h5.partial").mkdir()
+    (root / "x.h5.partial" / "block-000000.h5").write_bytes(b"")
+    (root / ".hidden.h5").write_bytes(b"")
+    outside = tmp_path / "outside.h5"
+    shutil.copy(tiny_store, outside)
+    os.symlink(outside, root / "link.h5")
+    assert list_stores(root) == ["a.h5", "sub/b.h5"]  # not the link that points outside
+    assert resolve_inside(root, "sub/b.h5") == (root / "sub" / "b.h5").resolve()
+    for bad in ("../outside.h5", str(outside), "sub/../../outside.h5", "link.h5", ""):
+        with pytest.raises(OutsideRoot):
+            resolve_inside(root, bad)
+    ex = Explorer(root=root)
+    assert ex.store_name == "a.h5" and ex.error == ""
+    assert not ex.request_store("../outside.h5")
+    assert "not inside the store folder" in ex.error and ex.opened is None
+    assert not ex.request_store("link.h5")
+    assert ex.opened is None
+    assert ex.request_store("sub/b.h5") and ex.error == "" and ex.count == ex.total
+    with pytest.raises(ValueError):  # the picker accepts listed stores only
+        ex.store_name = "../outside.h5"
+
+
+def test_root_defaults_to_the_store_folder(tmp_path, tiny_store):
+    shutil.copy(tiny_store, tmp_path / "one.h5")
+    shutil.copy(tiny_store, tmp_path / "two.h5")
+    ex = Explorer(store=tmp_path / "two.h5")
+    assert ex.root == tmp_path.resolve() and ex.store_name == "two.h5"
+    assert ex.param.store_name.objects == ["one.h5", "two.h5"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "future", "foreign"])
+def test_a_bad_store_gives_one_message_and_other_sessions_go_on(tmp_path, tiny_store, damage):
+    shutil.copy(tiny_store, tmp_path / "good.h5")
+    bad = tmp_path / "bad.h5"
+    if damage == "truncate":
+        data = tiny_store.read_bytes()
+        bad.write_bytes(data[: len(data) // 3])
+    elif damage == "future":
+        shutil.copy(tiny_store, bad)
+        with h5py.File(bad, "a") as f:
+            f.attrs["format_version"] = "9.0"
+    else:
+        with h5py.File(bad, "w") as f:
+            f["x"] = [1]
+    ex = Explorer(store=bad)
+    assert ex.opened is None and ex.error and "\n" not in ex.error and str(bad) in ex.error
+    assert ex.count == 0 and ex.view_data() is None
+    other = Explorer(store=tmp_path / "good.h5")
+    assert other.error == "" and other.count > 0
+    ex.store_name = "good.h5"  # the same session recovers by picking another store
+    assert ex.error == "" and ex.count == other.count
+
+
+def test_no_store_configured():
+    ex = Explorer()
+    assert "--store" in ex.error and ex.opened is None
+
+
+def test_instance_cache_is_bounded(synth_store):
+    ex = Explorer(store=synth_store)
+    for k in range(0, 400, 2):
+        ex.instance = k
+        ex.view_data()
+    assert len(ex.opened._instances) <= 64
+    registry()  # the registry is process-wide
+
+
+# -- the filter functions ---------------------------------------------------------------------
+
+def test_apply_filter_and_order_by_hand():
+    from attviz.store.base import Columns
+
+    cols = DerivedColumns.from_columns(Columns(
+        token_start=np.array([0, 5, 9, 20, 22]),
+        label=np.array([0, 1, -1, 2], np.int16), prediction=np.array([0, 2, 1, 2], np.int16),
+        probabilities=np.array([[.9, .05, .05], [.2, .3, .5], [.3, .4, .3], [.1, .1, .8]], np.float32),
+        document=np.array([0, 0, 1, 2]), segment=np.array([0, 1, 0, 0], np.int32)))
+    assert apply_filter(cols, InstanceFilter(misclassified_only=True), 3).tolist() == [False, True, False, False]
+    assert apply_filter(cols, InstanceFilter(gold=(2,)), 3).tolist() == [False, False, False, True]
+    assert apply_filter(cols, InstanceFilter(confidence=(0.4, 0.6)), 3).tolist() == [False, True, True, False]
+    assert apply_filter(cols, InstanceFilter(tokens=(4, 5)), 3).tolist() == [True, True, False, False]
+    mask = np.ones(4, bool)
+    assert order(cols, mask, "confidence").tolist() == [2, 1, 3, 0]
+    assert order(cols, mask, "confidence", descending=True).tolist() == [0, 3, 1, 2]
+    assert order(cols, mask, "tokens", descending=True).tolist() == [2, 0, 1, 3]
+    with pytest.raises(ValueError):
+        apply_filter(cols, InstanceFilter(text="x"), 3)
