@@ -60,7 +60,8 @@ class FinetuneConfig:
     seed: int = _arg("seed of the split, the sample and the training", default=0)
 
     def key(self, data_sha256: str) -> str:
-        cfg = {k: v for k, v in asdict(self).items() if k != "out"}
+        """Identifies a training run: settings and the data's content, not paths."""
+        cfg = {k: v for k, v in asdict(self).items() if k not in ("out", "data")}
         blob = json.dumps({"config": cfg, "data": data_sha256}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -100,15 +101,6 @@ def split_documents(labels: np.ndarray, test_fraction: float, seed: int) -> np.n
 
 
 def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from .segment import check_window, segment_documents
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     t0 = time.time()
     out = Path(cfg.out)
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column)
@@ -127,6 +119,16 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
                                   m["heldout_segments"], m["duplicates_removed"],
                                   time.time() - t0, True)
 
+    # torch and transformers are imported only when there is training to do
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from .segment import check_window, segment_documents
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     if corpus.labels is None or any(v is None for v in corpus.labels):
         missing = [int(r) for r, v in zip(corpus.rows, corpus.labels or []) if v is None]
         raise CorpusError(f"{cfg.data}: fine-tuning needs a label on every row; rows without "

@@ -73,7 +73,11 @@ class PrecomputeConfig:
 
     def job_key(self, corpus_sha256: str, model_fp: dict) -> str:
         """Identifies the numbers a run produces; a restart must match it to reuse blocks."""
-        skip = {"out", "overwrite", "shard", "shards"}  # sharding does not change the numbers
+        # not paths (the content hashes identify corpus and model) nor sharding (it does not
+        # change the numbers)
+        skip = {"out", "overwrite", "shard", "shards", "data"}
+        if model_fp.get("model_weights_sha256"):
+            skip.add("model")
         cfg = {k: v for k, v in asdict(self).items() if k not in skip}
         blob = json.dumps({"config": cfg, "corpus": corpus_sha256, "model": model_fp,
                            "attviz": __version__}, sort_keys=True, default=str)
@@ -131,8 +135,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     """Run (or resume) the precompute described by ``cfg``. Returns a summary."""
     from tqdm.auto import tqdm
 
-    from .extract import Extractor, load_classifier, model_provenance, resolve_device, resolve_dtype
-    from .extract.runner import weights_fingerprint
+    from .extract.fingerprint import model_fingerprint
 
     t_start = time.time()
     out = Path(cfg.out)
@@ -147,6 +150,21 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
 
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
                          skip_bad_rows=cfg.skip_bad_rows, limit=cfg.limit)
+    key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
+    if out.exists():
+        done = _existing_store_key(out)
+        if done == key and not cfg.overwrite:
+            _log(f"attviz: {out} is already complete for these settings; nothing to do")
+            with Store(out) as s:
+                return Result(out, s.n_instances, s.n_documents, 0.0,
+                              str(s.meta.provenance.get("attention_path", "")), None,
+                              corpus.skipped, already_complete=True)
+        if not cfg.overwrite:
+            raise FileExistsError(f"{out} exists (from other settings); pass --overwrite to replace it")
+
+    # torch and transformers are loaded only when there is work to do
+    from .extract import Extractor, load_classifier, model_provenance, resolve_device, resolve_dtype
+
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
     model, tokenizer = load_classifier(cfg.model, device, dtype)
@@ -158,19 +176,6 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
              + skipped_summary(corpus.skipped))
     if len(corpus) == 0:
         raise CorpusError(f"{cfg.data}: no documents left to precompute")
-
-    model_fp = weights_fingerprint(cfg.model, model.config)
-    key = cfg.job_key(corpus.sha256, model_fp)
-    if out.exists():
-        done = _existing_store_key(out)
-        if done == key and not cfg.overwrite:
-            _log(f"attviz: {out} is already complete for these settings; nothing to do")
-            with Store(out) as s:
-                return Result(out, s.n_instances, s.n_documents, 0.0,
-                              str(s.meta.provenance.get("attention_path", "")), None,
-                              corpus.skipped, already_complete=True)
-        if not cfg.overwrite:
-            raise FileExistsError(f"{out} exists (from other settings); pass --overwrite to replace it")
 
     for stale in out.parent.glob(f".{out.name}.*.tmp"):  # a killed run's unfinished assembly
         stale.unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The attviz demo: fine-tune MiniLM on the BBC news corpus, precompute the held-out split,
-# and show the store. Both steps are reused on a second run.
+# and serve the explorer. Both steps are reused on a second run, which serves in seconds.
 #   scripts/demo.sh        (needs ../shared/data/bbc/bbc-news.csv beside the repository)
+#   PORT=5007 scripts/demo.sh      ADDRESS=0.0.0.0 scripts/demo.sh   (reachable from elsewhere)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -18,4 +19,11 @@ $attviz finetune --data "$data" --text-column text --label-column category --id-
     --out "$work/bbc-model"
 $attviz precompute --model "$work/bbc-model" --data "$work/bbc-model/heldout.csv" \
     --out "$work/bbc-heldout.h5" --text-column text --label-column category --id-column id
-$attviz info "$work/bbc-heldout.h5"
+$attviz info "$work/bbc-heldout.h5" | head -5
+port="${PORT:-5006}"
+address="${ADDRESS:-127.0.0.1}"
+echo
+echo "attviz demo: serving the explorer at http://$address:$port/apps  (Ctrl-C stops it)"
+exec .venv/bin/panel serve apps/ --port "$port" --address "$address" \
+    --allow-websocket-origin "$address:$port" --allow-websocket-origin "localhost:$port" \
+    --args --store "$work/bbc-heldout.h5"

@@ -51,8 +51,10 @@ def test_environment_yml_matches_pyproject():
 
 
 def _readme_commands():
+    """The code blocks of the README's set-up section ("## Quick start ...")."""
     text = (ROOT / "README.md").read_text()
-    return re.findall(r"```sh\n(.+?)\n```", text, flags=re.S)
+    section = re.search(r"^## Quick start.*?(?=^## )", text, flags=re.S | re.M).group(0)
+    return re.findall(r"```sh\n(.+?)\n```", section, flags=re.S)
 
 
 def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():

@@ -118,7 +118,7 @@ def sidebar(ex: Explorer, table: InstanceTable) -> list:
                                         sizing_mode="stretch_width"),
         pn.pane.HTML("heads shown", margin=(5, 10, 0, 10)),
         pn.widgets.CheckButtonGroup.from_param(ex.param.heads, name="heads shown",
-                                               button_type="light", button_style="outline",
+                                               button_type="primary", button_style="outline",
                                                sizing_mode="stretch_width"),
         pn.panel(pn.bind(lambda *_: _head_colors(ex), ex.param.store_name, ex.param.error)),
         pn.widgets.Select.from_param(ex.param.aggregation, name="aggregation",
@@ -177,8 +177,9 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
         stylesheets=[".av-error { background: #f8d7da; color: #842029; border: 1px solid "
                      "#f5c2c7; border-radius: 6px; padding: 12px 16px; font-size: 15px; }"])
     table = InstanceTable(explorer=ex)
+    # fixed heights: content that changes with the instance never reflows the page
     title = pn.pane.HTML(pn.bind(lambda *_: _title_html(ex), ex.param.instance, ex.param.error),
-                         sizing_mode="stretch_width")
+                         sizing_mode="stretch_width", height=48)
     prev = pn.widgets.Button(name="‹ previous", width=100)
     nxt = pn.widgets.Button(name="next ›", width=100)
     prev.on_click(lambda e: ex.step(-1))

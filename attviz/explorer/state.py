@@ -353,6 +353,16 @@ class Explorer(param.Parameterized):
             self.highlight = head_name(int(head))
 
     def view_data(self) -> ViewData | None:
+        """What the views draw; computed once per instance and setting (views share it)."""
+        key = (self.opened.path if self.opened else None, self.instance, self.layer,
+               tuple(self.heads), self.aggregation, self.scope, self.hide_special,
+               self.highlight)
+        if getattr(self, "_view_key", None) == key:
+            return self._view_cache
+        self._view_key, self._view_cache = key, self._view_data()
+        return self._view_cache
+
+    def _view_data(self) -> ViewData | None:
         inst = self.current()
         if inst is None:
             return None

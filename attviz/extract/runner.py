@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from . import diagonal
+from .fingerprint import model_fingerprint
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -51,24 +51,6 @@ def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.
         raise ValueError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
                          "attviz needs the character offsets only fast tokenizers give")
     return model.to(device).eval(), tokenizer
-
-
-def weights_fingerprint(name: str, config) -> dict:
-    """Revision facts for provenance: the hub commit when known, else a hash of the weights."""
-    out = {"model_revision": getattr(config, "_commit_hash", None) or ""}
-    path = Path(name)
-    files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")) if path.is_dir() else []
-    if files:
-        h = hashlib.sha256()
-        for f in files:
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-        out["model_weights_sha256"] = h.hexdigest()
-    tok = path / "tokenizer.json" if path.is_dir() else None
-    if tok is not None and tok.exists():
-        out["tokenizer_sha256"] = hashlib.sha256(tok.read_bytes()).hexdigest()
-    return out
 
 
 @dataclass
@@ -191,7 +173,7 @@ def model_provenance(name: str, model, tokenizer) -> dict:
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
     }
-    prov.update(weights_fingerprint(name, model.config))
+    prov.update(model_fingerprint(name))
     return prov
 
 

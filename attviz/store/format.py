@@ -54,7 +54,8 @@ CORE_ATTRS = ("format", "format_version", "label_names", "num_layers", "num_head
 ATTENTION_CHUNK_BYTES = 160 * 1024  # at most 160 KiB of float16 per chunk (1024 rows at 6x12)
 ATTENTION_COMPRESSION = None  # float16 attention does not compress (LZF 1.00, gzip 0.91)
 COLUMN_CHUNK = 65536  # entries per chunk of 1-d per-token / per-instance datasets
-STRING_CHUNK = 1 << 20  # bytes per chunk of string data
+STRING_CHUNK = 1 << 18  # bytes per chunk of string data (a few hundred texts)
+CHUNK_CACHE_BYTES = 4 << 20  # reader's HDF5 chunk cache per dataset
 COMPRESSION = "lzf"  # for ids, spans, flags and text
 
 

@@ -65,7 +65,9 @@ class Store(BaseStore):
         if path.is_dir():
             raise StoreError(f"{path}: is a folder; open it with attviz.store.open_store")
         try:
-            return h5py.File(path, "r")
+            # 4 MiB of chunk cache per dataset (HDF5's default is 1 MiB): consecutive
+            # instances then read from chunks already decompressed
+            return h5py.File(path, "r", rdcc_nbytes=F.CHUNK_CACHE_BYTES, rdcc_nslots=10007)
         except Exception as e:
             if path.stat().st_size == 0:
                 raise StoreError(f"{path}: the file is empty, not an attviz store") from None

@@ -16,7 +16,7 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
     """One rectangle per (head, token): x = shown token index, y = row of the head."""
     vd = ex.view_data()
     kdims = ["x0", "y0", "x1", "y1"]
-    vdims = ["value", "token", "head", "position"]
+    vdims = ["value", "token", "head"]
     if vd is None or not len(vd.positions):
         return hv.Rectangles([], kdims=kdims, vdims=vdims)
     n, k = vd.values.shape
@@ -29,8 +29,7 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
         "x0": xs - 0.5, "y0": ys - 0.5, "x1": xs + 0.5, "y1": ys + 0.5,
         "value": value,
         "token": np.repeat(np.array(vd.tokens, dtype=object), k),
-        "head": np.tile(np.array([f"head {h}" for h in vd.heads], dtype=object), n),
-        "position": np.repeat(vd.positions, k),
+        "head": np.tile(np.asarray(vd.heads), n),
     }
     step = max(1, n // 64)  # at most ~64 tick labels
     return hv.Rectangles(data, kdims=kdims, vdims=vdims).opts(
@@ -39,7 +38,7 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
         xticks=[(i, vd.tokens[i]) for i in range(0, n, step)],
         yticks=[(j, f"h{h}") for j, h in enumerate(vd.heads)], xrotation=90,
         xlabel="", ylabel=f"layer {vd.layer} heads", framewise=True,
-        hover_tooltips=[("token", "@token"), ("position", "@position"), ("head", "@head"),
+        hover_tooltips=[("token", "@token"), ("head", "@head"),
                         ("self-attention", "@value{0.0000}")],
         title=f"Self-attention, layer {vd.layer}: heads x tokens", hooks=hooks or [],
         **PLOT_OPTS,

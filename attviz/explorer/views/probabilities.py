@@ -58,7 +58,7 @@ def probabilities_html(ex: Explorer) -> str:
 
 
 STYLE = """
-.av-probs { font-family: system-ui, sans-serif; font-size: 13px; }
+.av-probs { font-family: system-ui, sans-serif; font-size: 13px; height: 100%; overflow-y: auto; }
 .av-verdict { font-size: 14px; margin-bottom: 6px; }
 .av-correct::after { content: " ✓"; color: #2ca02c; font-weight: 700; }
 .av-incorrect::after { content: " ✗"; color: #d62728; font-weight: 700; }
@@ -83,9 +83,14 @@ class ProbabilitiesView(pn.viewable.Viewer):
         super().__init__(**params)
         ex = self.explorer
         self.pane = pn.pane.HTML(probabilities_html(ex), stylesheets=[STYLE],
-                                 sizing_mode="stretch_width", min_height=200)
+                                 sizing_mode="stretch_width", height=self._height())
         ex.param.watch(lambda *_: setattr(self.pane, "object", probabilities_html(ex)),
                        ["instance", "error"])
+        ex.param.watch(lambda *_: setattr(self.pane, "height", self._height()), "store_name")
+
+    def _height(self) -> int:
+        """Fixed for a store (a row per class), so switching instances never reflows."""
+        return 90 + 23 * min(len(self.explorer.label_names) or 1, 12)
 
     def __panel__(self):
         return self.pane

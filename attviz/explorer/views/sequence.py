@@ -6,6 +6,8 @@ All corpus strings reach the page through ``textContent``, never as HTML.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import panel as pn
 import param
@@ -18,7 +20,8 @@ from .common import intensity
 class SequenceWidget(JSComponent):
     """The browser side. ``payload`` is everything drawn; ``marked`` syncs both ways."""
 
-    payload = param.Dict(default={})
+    payload = param.String(default="{}", doc="JSON: one string is far cheaper to sync than "
+                           "nested lists that Bokeh validates item by item")
     marked = param.Integer(default=-1)
 
     _esm = """
@@ -31,7 +34,7 @@ class SequenceWidget(JSComponent):
       root.className = "av-seq";
       function draw() {
         root.replaceChildren();
-        const p = model.payload || {};
+        const p = JSON.parse(model.payload || "{}");
         if (!p.tokens) { return; }
         const title = document.createElement("div");
         title.className = "av-title";
@@ -101,12 +104,14 @@ class SequenceWidget(JSComponent):
     """
 
     _stylesheets = ["""
-    .av-seq { font-family: system-ui, sans-serif; font-size: 14px; }
+    .av-seq { font-family: system-ui, sans-serif; font-size: 14px; height: 100%;
+              display: flex; flex-direction: column; }
     .av-title { font-weight: 600; margin-bottom: 6px; color: #333; }
-    .av-text { line-height: 1.9; margin-bottom: 10px; max-height: 260px; overflow-y: auto;
-               white-space: pre-wrap; }
+    .av-text { line-height: 1.9; margin-bottom: 10px; height: 230px; flex: none;
+               overflow-y: auto; white-space: pre-wrap; }
     .av-tok { border-radius: 3px; padding: 1px 0; cursor: pointer; }
-    .av-grid { display: flex; flex-wrap: wrap; gap: 6px 2px; max-height: 360px; overflow-y: auto; }
+    .av-grid { display: flex; flex-wrap: wrap; align-content: flex-start; gap: 6px 2px;
+               flex: 1; overflow-y: auto; }
     .av-col { display: flex; flex-direction: column; align-items: stretch; cursor: pointer;
               min-width: 22px; }
     .av-label { font-size: 11px; text-align: center; padding: 0 2px; white-space: pre;
@@ -123,7 +128,7 @@ class SequenceView(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.widget = SequenceWidget(sizing_mode="stretch_width", min_height=200)
+        self.widget = SequenceWidget(sizing_mode="stretch_width", height=640)
         self.widget.param.watch(self._from_browser, "marked")
         ex = self.explorer
         ex.param.watch(self._redraw, ["instance", "layer", "heads", "head_colors", "aggregation",
@@ -165,7 +170,7 @@ class SequenceView(pn.viewable.Viewer):
         }
 
     def _redraw(self, *_) -> None:
-        self.widget.payload = self.payload()
+        self.widget.payload = json.dumps(self.payload(), separators=(",", ":"))
 
     def __panel__(self):
         return self.widget

@@ -3,6 +3,7 @@ ever built or sent to the browser, whatever the number of instances."""
 
 from __future__ import annotations
 
+import numpy as np
 import panel as pn
 import param
 
@@ -18,7 +19,9 @@ class InstanceTable(pn.viewable.Viewer):
         ex = self.explorer
         self.table = pn.widgets.Tabulator(
             ex.page_frame(), disabled=True, show_index=False, selectable=1, sortable=False,
-            pagination=None, sizing_mode="stretch_width", height=390, layout="fit_columns",
+            pagination=None, sizing_mode="stretch_width", height=390, layout="fit_data_table",
+            titles={"segment": "seg", "predicted": "pred", "confidence": "conf",
+                    "correct": "ok", "tokens": "tok"},
             text_align={"confidence": "right", "tokens": "right", "segment": "right"},
             stylesheets=[":host { font-size: 12px; }"],
         )
@@ -50,10 +53,13 @@ class InstanceTable(pn.viewable.Viewer):
 
     def _refresh(self, *_) -> None:
         ex = self.explorer
-        frame = ex.page_frame()
+        ids = ex.page_indices()
+        shown = self.table.value
         self._syncing = True
         try:
-            self.table.value = frame
+            if len(shown) != len(ids) or (len(ids) and not np.array_equal(shown["id"].to_numpy(), ids)):
+                self.table.value = ex.table_frame(ids)  # a new page; else only the selection moves
+            frame = self.table.value
             rows = frame.index[frame["id"] == ex.instance].tolist() if len(frame) else []
             self.table.selection = rows[:1]
         finally:

@@ -1,0 +1,149 @@
+"""Explorer speed and memory in headless Chromium, against `panel serve apps/`.
+
+Measures, on one store:
+- page render: navigation until the text tokens, the heatmap canvas and the class
+  probabilities are on the page (first load of a fresh server, then warm loads);
+- instance switch: a click on "next ›" until every view shows the new instance (title,
+  tokens of the sequence view, heatmap tick labels, probabilities);
+- server memory (RSS) while one session steps through 200 instances.
+
+    .venv/bin/python benchmarks/app_bench.py demo-data/bbc-heldout.h5
+
+Exits non-zero only on errors, never on slowness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.test_browser import CHROMIUM_ARGS, Server  # noqa: E402
+
+# Finds elements inside shadow roots too (Bokeh renders every pane in one).
+DEEP = """
+window.__deep = (sel) => {
+  const out = [];
+  const walk = (root) => {
+    root.querySelectorAll(sel).forEach(e => out.push(e));
+    root.querySelectorAll('*').forEach(e => { if (e.shadowRoot) walk(e.shadowRoot); });
+  };
+  walk(document);
+  return out;
+};
+"""
+
+READY = """([k, first, tick, prob]) => {
+  const d = window.__deep;
+  const title = d('.av-instance')[0];
+  if (!title || !title.textContent.includes(`instance ${k.toLocaleString('en-US')} `)) return false;
+  const label = d('.av-label')[0];
+  if (!label || label.textContent !== first) return false;
+  const verdict = d('.av-verdict')[0];
+  if (!verdict || !verdict.textContent.includes(prob)) return false;
+  for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
+    if (m.type === 'Figure' && m.title && m.title.text.startsWith('Self-attention')) {
+      const axis = (m.below || []).find(a => a.major_label_overrides !== undefined);
+      const o = axis ? axis.major_label_overrides : null;
+      const v = o ? (o.get ? o.get(0) : o[0]) : null;
+      return v === tick;
+    }
+  }
+  return false;
+}"""
+
+
+def expected(store_path: str, k: int) -> list:
+    from attviz.store import open_store
+
+    with open_store(store_path) as s:
+        inst = s.read_instance(k)
+    return [k, inst.tokens[0], inst.tokens[0], f"({inst.probabilities.max():.3f})"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("store")
+    ap.add_argument("--loads", type=int, default=6, help="page loads (the first is cold)")
+    ap.add_argument("--switches", type=int, default=40, help="timed instance switches")
+    ap.add_argument("--steps", type=int, default=200, help="instances stepped for memory")
+    ap.add_argument("--json", help="also write the numbers to this file")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    server = Server("--store", str(Path(args.store).resolve()))
+    proc = psutil.Process(server.proc.pid)
+    results: dict = {"store": args.store}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            renders = []
+            for _ in range(args.loads):
+                page = browser.new_page(viewport={"width": 1500, "height": 1250})
+                t0 = time.perf_counter()
+                page.goto(server.url)
+                page.wait_for_selector(".av-tok", timeout=60000)
+                page.wait_for_selector("canvas", timeout=60000)
+                page.wait_for_selector(".av-verdict", timeout=60000)
+                renders.append(time.perf_counter() - t0)
+                page.close()
+            results["render_first_s"] = renders[0]
+            results["render_warm_median_s"] = statistics.median(renders[1:])
+            results["render_warm_max_s"] = max(renders[1:])
+
+            page = browser.new_page(viewport={"width": 1500, "height": 1250})
+            page.goto(server.url)
+            page.wait_for_selector(".av-tok", timeout=60000)
+            page.wait_for_selector("canvas", timeout=60000)
+            page.evaluate(DEEP)
+            time.sleep(1.0)
+            nxt = page.get_by_role("button", name="next ›")
+            switches = []
+            for k in range(1, args.switches + 1):
+                want = expected(args.store, k)
+                t0 = time.perf_counter()
+                nxt.click()
+                page.wait_for_function(READY, arg=want, timeout=30000, polling=20)
+                switches.append(time.perf_counter() - t0)
+            results["switch_median_s"] = statistics.median(switches)
+            results["switch_p95_s"] = float(np.percentile(switches, 95))
+            results["switch_max_s"] = max(switches)
+
+            rss = [proc.memory_info().rss]
+            for k in range(args.switches + 1, args.switches + 1 + args.steps):
+                want = expected(args.store, k)
+                nxt.click()
+                page.wait_for_function(READY, arg=want, timeout=30000, polling=20)
+                if (k - args.switches) % 50 == 0:
+                    rss.append(proc.memory_info().rss)
+            results["rss_mb_before_steps"] = rss[0] / 2**20
+            results["rss_mb_every_50_steps"] = [round(r / 2**20, 1) for r in rss[1:]]
+            results["rss_growth_mb_over_steps"] = (rss[-1] - rss[0]) / 2**20
+            browser.close()
+    finally:
+        server.stop()
+    results["machine"] = f"{platform.node()} {psutil.cpu_count()} cpu {psutil.virtual_memory().total / 2**30:.0f} GiB"
+    print("| measure | value |")
+    print("|---|---|")
+    for key, value in results.items():
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        print(f"| {key} | {value} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
