@@ -225,7 +225,8 @@ def _merge(args) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    merge(args.sources, out, provenance={"merged_from": [os.fspath(s) for s in args.sources]})
+    merge(args.sources, out, provenance={"merged_from": [os.fspath(s) for s in args.sources],
+                                         "shard": -1})
     from .store import open_store
 
     with open_store(out) as s:
