@@ -125,6 +125,7 @@ class Result:
     skipped: list[tuple[int, str]]
     reused_blocks: int = 0
     already_complete: bool = False
+    loop_seconds: float = 0.0  # tokenising, extracting, writing and assembling; not loading
 
 
 def _log(msg: str) -> None:
@@ -196,6 +197,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     bar = tqdm(total=est_total, unit="inst", desc="precompute", disable=not progress,
                mininterval=0.5 if sys.stderr.isatty() else 10, dynamic_ncols=True)
     old_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    t_loop = time.time()
     done_chars = 0
     done_instances = 0
     try:
@@ -256,7 +258,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
         acc = float(cols.correct[has].mean()) if has.any() else None
         n_inst, n_docs = s.n_instances, s.n_documents
     return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
-                  corpus.skipped, reused_blocks=len(done_blocks))
+                  corpus.skipped, reused_blocks=len(done_blocks),
+                  loop_seconds=time.time() - t_loop)
 
 
 def _block_name(b: int) -> str:

@@ -250,9 +250,12 @@ class Store(BaseStore):
         with reading(self.path, F.TEXT + "/data"):
             ds = self._file[F.TEXT + "/data"]
             pos = 0
+            raw = np.empty(_SEARCH_BLOCK + overlap, dtype=np.uint8)
             while pos < total:
                 end = min(total, pos + _SEARCH_BLOCK)
-                buf = ds[pos : min(total, end + overlap)].tobytes()
+                stop = min(total, end + overlap)
+                ds.read_direct(raw, np.s_[pos:stop], np.s_[0 : stop - pos])
+                buf = raw[: stop - pos].tobytes()
                 if not case_sensitive:
                     buf = buf.lower()
                 i = buf.find(needle)

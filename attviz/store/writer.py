@@ -121,9 +121,11 @@ class StoreWriter:
         g.attrs["encoding-type"] = F.STRING_ENCODING
         g.attrs["encoding-version"] = F.STRING_ENCODING_VERSION
         if resizable:
+            # instance texts stay uncompressed: the text filter scans them all
+            compress = None if name == F.TEXT else self._compression
             g.create_dataset(
                 "data", shape=(0,), maxshape=(None,), dtype=np.uint8,
-                chunks=(F.STRING_CHUNK,), compression=self._compression,
+                chunks=(F.STRING_CHUNK,), compression=compress,
             )
             g.create_dataset(
                 "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(F.COLUMN_CHUNK,),
