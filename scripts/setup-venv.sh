@@ -28,9 +28,11 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
 fi
 
 echo "attviz: installing attviz[demo,test] into $venv (the first run takes a minute or two)" >&2
+# pip warns about each configured local index folder that does not exist; not our concern
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 if [ ${#constraints[@]} -gt 0 ]; then
     # The pinned CPU build first, alone, so that no resolver step reaches for a CUDA build.
-    "$venv/bin/python" -m pip install --quiet "${constraints[@]}" torch
+    quiet "$venv/bin/python" -m pip install --quiet "${constraints[@]}" torch
 fi
-"$venv/bin/python" -m pip install --quiet "${constraints[@]}" -e "$root[demo,test]"
+quiet "$venv/bin/python" -m pip install --quiet "${constraints[@]}" -e "$root[demo,test]"
 echo "$want" > "$stamp"

@@ -255,7 +255,10 @@ def test_hover_links_text_heatmap_and_series(browser, server, tiny_store):
         time.sleep(0.1)
     assert sum(4 in s for s in spans) >= 2, spans
     assert page.page.locator(".av-col.av-marked").get_attribute("data-pos") == "4"
-    # heatmap -> text: hovering token 7 in the heatmap marks it in the text and the series
+    # heatmap -> text: hovering token 7 in the heatmap marks it in the text and the series.
+    # Park the pointer on the header first: scrolling to the heatmap must not slide text
+    # tokens under a resting pointer.
+    page.page.mouse.move(5, 5)
     x, y = page.heatmap_point(7)
     page.page.mouse.move(x, y)
     page.page.mouse.move(x + 1, y)

@@ -1,11 +1,16 @@
-"""Helpers shared by the views: colour scaling and the token marker."""
+"""Helpers shared by the views: colour scaling, the token marker, token-axis plots."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import holoviews as hv
 import numpy as np
 import panel as pn
+import param
+from holoviews import streams
+
+from ..state import Explorer
 
 
 def intensity(values: np.ndarray, scale: str, vmax: float | None = None) -> np.ndarray:
@@ -99,3 +104,54 @@ class InSession:
             doc.add_next_tick_callback(fn)
         else:
             fn()
+
+
+class TokenPlotView(pn.viewable.Viewer):
+    """A HoloViews plot whose x axis is the shown tokens of the selected instance.
+
+    Subclasses name the settings that change the plot (``depends``) and build the element
+    (``element``). This class re-renders on those settings, keeps the token marker in step
+    with ``explorer.marked``, and turns hovering or tapping the plot into a marked token.
+    """
+
+    explorer = param.ClassSelector(class_=Explorer)
+    depends: tuple[str, ...] = ()
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        ex = self.explorer
+        self._positions = np.zeros(0, dtype=np.int64)
+        self.marker = TokenMarker()
+        self.session = InSession()
+
+        def render(*_):
+            vd = ex.view_data()
+            self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
+            return self.element([self.marker.hook])
+
+        self.map = hv.DynamicMap(pn.bind(render, *[ex.param[p] for p in self.depends]))
+        ex.param.watch(self._move_marker, ["marked", "instance", "hide_special"])
+        self.pointer = streams.PointerX(source=self.map, x=None)
+        self.tap = streams.Tap(source=self.map, x=None, y=None)
+        self.pointer.add_subscriber(self._on_pointer)
+        self.tap.add_subscriber(self._on_pointer)
+        self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
+
+    def element(self, hooks: list):
+        raise NotImplementedError
+
+    def _move_marker(self, *_) -> None:
+        ex = self.explorer
+        self.marker.move(display_index(self._positions, ex.marked) if ex.marked >= 0 else None)
+
+    def marked_x(self) -> float | None:
+        """Where the marker is drawn (shown-token index), None when hidden."""
+        return self.marker.location
+
+    def _on_pointer(self, x=None, **_):
+        pos = position_at(self._positions, x)
+        if pos >= 0 and pos != self.explorer.marked:
+            self.session.run(lambda: setattr(self.explorer, "marked", pos))
+
+    def __panel__(self):
+        return self.pane

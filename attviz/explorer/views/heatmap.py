@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import holoviews as hv
 import numpy as np
-import panel as pn
-import param
-from holoviews import streams
 
 from ..state import Explorer
-from .common import PLOT_OPTS, InSession, TokenMarker, display_index, position_at
+from .common import PLOT_OPTS, TokenPlotView
 
 
 def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
@@ -45,49 +42,10 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
     )
 
 
-class HeatmapView(pn.viewable.Viewer):
-    explorer = param.ClassSelector(class_=Explorer)
+class HeatmapView(TokenPlotView):
+    """Heads x tokens of the selected layer."""
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        ex = self.explorer
-        self._positions = np.zeros(0, dtype=np.int64)
+    depends = ("instance", "layer", "heads", "scale", "hide_special", "error")
 
-        self.marker = TokenMarker()
-        self.session = InSession()
-
-        def element(instance, layer, heads, scale, hide_special, error):
-            vd = ex.view_data()
-            self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
-            return heatmap_element(ex, [self.marker.hook])
-
-        self.map = hv.DynamicMap(pn.bind(element, ex.param.instance, ex.param.layer,
-                                         ex.param.heads, ex.param.scale, ex.param.hide_special,
-                                         ex.param.error))
-        ex.param.watch(self._move_marker, ["marked", "instance", "hide_special"])
-        self.pointer = streams.PointerX(source=self.map, x=None)
-        self.tap = streams.Tap(source=self.map, x=None, y=None)
-        self.pointer.add_subscriber(self._on_pointer)
-        self.tap.add_subscriber(self._on_tap)
-        self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
-
-    def _move_marker(self, *_) -> None:
-        ex = self.explorer
-        self.marker.move(display_index(self._positions, ex.marked) if ex.marked >= 0 else None)
-
-    def marked_x(self) -> float | None:
-        return self.marker.location
-
-    def _set_mark(self, x) -> None:
-        pos = position_at(self._positions, x)
-        if pos >= 0 and pos != self.explorer.marked:
-            self.session.run(lambda: setattr(self.explorer, "marked", pos))
-
-    def _on_pointer(self, x=None, **_):
-        self._set_mark(x)
-
-    def _on_tap(self, x=None, y=None, **_):
-        self._set_mark(x)
-
-    def __panel__(self):
-        return self.pane
+    def element(self, hooks: list):
+        return heatmap_element(self.explorer, hooks)

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import holoviews as hv
 import numpy as np
-import panel as pn
-import param
-from holoviews import streams
 
 from ..state import SCOPES, Explorer
-from .common import PLOT_OPTS, InSession, TokenMarker, display_index, position_at
+from .common import PLOT_OPTS, TokenPlotView
 
 
 def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
@@ -54,43 +51,11 @@ def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
     )
 
 
-class SeriesView(pn.viewable.Viewer):
-    explorer = param.ClassSelector(class_=Explorer)
+class SeriesView(TokenPlotView):
+    """The chosen aggregate per token, every head's value, each token's min and max."""
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        ex = self.explorer
-        self._positions = np.zeros(0, dtype=np.int64)
+    depends = ("instance", "layer", "heads", "aggregation", "scope", "scale", "hide_special",
+               "error")
 
-        self.marker = TokenMarker()
-        self.session = InSession()
-
-        def element(instance, layer, heads, aggregation, scope, scale, hide_special, error):
-            vd = ex.view_data()
-            self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
-            return series_element(ex, [self.marker.hook])
-
-        self.map = hv.DynamicMap(pn.bind(
-            element, ex.param.instance, ex.param.layer, ex.param.heads, ex.param.aggregation,
-            ex.param.scope, ex.param.scale, ex.param.hide_special, ex.param.error))
-        ex.param.watch(self._move_marker, ["marked", "instance", "hide_special"])
-        self.tap = streams.Tap(source=self.map, x=None, y=None)
-        self.pointer = streams.PointerX(source=self.map, x=None)
-        self.tap.add_subscriber(self._on_pointer)
-        self.pointer.add_subscriber(self._on_pointer)
-        self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
-
-    def _move_marker(self, *_) -> None:
-        ex = self.explorer
-        self.marker.move(display_index(self._positions, ex.marked) if ex.marked >= 0 else None)
-
-    def _on_pointer(self, x=None, **_):
-        pos = position_at(self._positions, x)
-        if pos >= 0 and pos != self.explorer.marked:
-            self.session.run(lambda: setattr(self.explorer, "marked", pos))
-
-    def marked_x(self) -> float | None:
-        return self.marker.location
-
-    def __panel__(self):
-        return self.pane
+    def element(self, hooks: list):
+        return series_element(self.explorer, hooks)
