@@ -101,7 +101,11 @@ class InSession:
     def run(self, fn: Callable[[], None]) -> None:
         doc = self.doc
         if doc is not None and getattr(doc, "session_context", None) is not None:
-            doc.add_next_tick_callback(fn)
+            def held():
+                with pn.io.hold(doc):  # all resulting model changes in one message
+                    fn()
+
+            doc.add_next_tick_callback(held)
         else:
             fn()
 

@@ -70,7 +70,12 @@ class InstanceTable(pn.viewable.Viewer):
     def _on_select(self, event) -> None:
         if self._syncing or not event.new:
             return
-        self.explorer.select_row(event.new[0])
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            with pn.io.hold():  # every view's changes in one message
+                self.explorer.select_row(event.new[0])
+        else:
+            self.explorer.select_row(event.new[0])
 
     def __panel__(self):
         return pn.Column(
