@@ -152,10 +152,13 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
                          skip_bad_rows=cfg.skip_bad_rows, limit=cfg.limit)
     key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
+    partial = out.with_name(out.name + ".partial")
     if out.exists():
-        done = _existing_store_key(out)
+        done = _existing_store_key(out, cfg)
         if done == key and not cfg.overwrite:
             _log(f"attviz: {out} is already complete for these settings; nothing to do")
+            # a run killed between writing the store and removing its blocks left them
+            shutil.rmtree(partial, ignore_errors=True)
             with Store(out) as s:
                 return Result(out, s.n_instances, s.n_documents, 0.0,
                               str(s.meta.provenance.get("attention_path", "")), None,
@@ -183,7 +186,6 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
     n_blocks = len(starts) - 1
     mine = shard_blocks(n_blocks, cfg.shard or 0, cfg.shards)
-    partial = out.with_name(out.name + ".partial")
     _prepare_partial(partial, key, cfg)
     done_blocks = {b for b in mine if (partial / _block_name(b)).exists()}
 
@@ -248,8 +250,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     }
     final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
     vocab = _vocab(tokenizer)
-    if out.exists() and cfg.overwrite:
-        out.unlink()
+    # With --overwrite the old store stays until the new one replaces it (atomic rename).
     assemble([partial / _block_name(b) for b in mine], out, final_meta, vocab)
     shutil.rmtree(partial, ignore_errors=True)
     with Store(out) as s:
@@ -266,11 +267,15 @@ def _block_name(b: int) -> str:
     return f"block-{b:06d}.h5"
 
 
-def _existing_store_key(out: Path) -> str | None:
+def _existing_store_key(out: Path, cfg: PrecomputeConfig) -> str | None:
+    """The job key of the store at ``out``, if it holds the same shard as ``cfg`` asks for."""
     try:
         with Store(out) as s:
-            return str(s.meta.provenance.get("job_key", "")) or None
-    except StoreError:
+            prov = s.meta.provenance
+            same_shard = (int(prov.get("shard", -1)), int(prov.get("shards", 1))) == (
+                -1 if cfg.shard is None else cfg.shard, cfg.shards)
+            return (str(prov.get("job_key", "")) or None) if same_shard else None
+    except (StoreError, ValueError, TypeError):
         return None
 
 

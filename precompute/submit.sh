@@ -2,7 +2,7 @@
 # Submit an attviz precompute as a SLURM array of N shards plus a merge job.
 #
 #   precompute/submit.sh --shards N [--wait] [--partition P] [--gres G] [--cpus-per-task N]
-#       [--mem M] [--time T] [--requeue] [--account A] [--sbatch-args "..."]
+#       [--mem M] [--time T] [--requeue] [--account A] [--sbatch-arg ARG ...]
 #       -- <arguments of attviz precompute, including --out STORE.h5>
 #
 # Task i of N writes OUT.shards/shard-0000i-of-0000N.h5 (a contiguous range of whole
@@ -11,15 +11,17 @@
 # unless every task and the merge succeeded and OUT is a complete store (sbatch --wait alone
 # returns 0 even when a dependent job was cancelled). Resubmitting the same command after a
 # failure reuses finished shards and resumes unfinished ones from their last block.
+# --sbatch-arg passes one more argument to both sbatch calls (repeat it for several).
 #
 # GPU partition:  --partition gpu --gres gpu:1 --cpus-per-task 4 --mem 32G -- ... --device cuda --dtype float16
 # CPU partition:  --partition cpu --cpus-per-task 8 --mem 16G -- ... --device cpu
 set -euo pipefail
+trap 'echo "submit.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 die() { echo "submit.sh: $*" >&2; exit 2; }
 
-shards="" wait=0 requeue=0 opts=() extra=""
+shards="" wait=0 requeue=0 opts=() extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --shards) shards="${2:-}"; shift 2 ;;
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
         --partition|--gres|--cpus-per-task|--mem|--time|--account)
             [ $# -ge 2 ] || die "$1 needs a value"
             opts+=("$1=$2"); shift 2 ;;
-        --sbatch-args) extra="${2:-}"; shift 2 ;;
+        --sbatch-arg) [ $# -ge 2 ] || die "--sbatch-arg needs a value"; extra+=("$2"); shift 2 ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
         *) die "unknown option $1 (attviz precompute arguments go after --; see --help)" ;;
@@ -58,13 +60,19 @@ if [ -z "$attviz" ]; then
 fi
 [ -x "$attviz" ] || die "attviz not found (set ATTVIZ=/path/to/attviz)"
 
-out_abs="$(cd "$(dirname "$out")" 2>/dev/null && pwd)/$(basename "$out")" || die "folder of $out does not exist"
+out_dir=$(cd "$(dirname "$out")" 2>/dev/null && pwd) || die "the folder of --out $out does not exist"
+out_abs="$out_dir/$(basename "$out")"
 shard_dir="$out_abs.shards"
+# sbatch --export splits on commas and --output expands %: such paths cannot be passed on
+for p in "$out_abs" "$attviz" "$PWD"; do
+    case "$p" in *,*|*%*) die "paths with ',' or '%' are not supported by sbatch --export/--output: $p" ;; esac
+done
+# shards of an earlier submission with another --shards would not merge with these
+others=$(find "$shard_dir" -maxdepth 1 -name 'shard-*-of-*.h5*' ! -name "shard-*-of-$(printf '%05d' "$shards").h5*" 2>/dev/null | head -3 || true)
+[ -z "$others" ] && [ -n "$shard_dir" ] || die "$shard_dir holds shards of a submission with another --shards ($(basename "$(echo "$others" | head -1)")); remove them or use the same --shards"
 mkdir -p "$shard_dir/logs"
-common=(--parsable --chdir "$PWD" "${opts[@]}")
+common=(--parsable --chdir "$PWD" "${opts[@]}" "${extra[@]}")
 [ "$requeue" = 1 ] && common+=(--requeue)
-# shellcheck disable=SC2206
-[ -n "$extra" ] && common+=($extra)
 env_vars="ALL,ATTVIZ=$attviz,ATTVIZ_SHARDS=$shard_dir,ATTVIZ_OUT=$out_abs"
 
 submitted=$(date +%s)
@@ -80,8 +88,18 @@ echo "merge job $merge_id (-> $out_abs)"
 
 # Wait until neither job is known to the scheduler any more, remembering the last states seen.
 declare -A state
+errors=0
 while :; do
-    lines=$(squeue -h -j "$array_id,$merge_id" -o '%i %T' 2>/dev/null || true)
+    # all of this user's jobs (asking for ids fails once finished jobs are purged), then ours
+    if ! all=$(squeue -h -u "$(id -un)" -o '%i %T' 2>/dev/null); then
+        # the controller did not answer: ask again, then give up
+        errors=$((errors + 1))
+        [ "$errors" -lt 30 ] || { echo "submit.sh: squeue keeps failing; check the jobs yourself" >&2; exit 1; }
+        sleep 2
+        continue
+    fi
+    errors=0
+    lines=$(grep -E "^(${array_id}(_[0-9\[].*)?|${merge_id}) " <<< "$all" || true)
     [ -z "$lines" ] && break
     while read -r id st; do [ -n "$id" ] && state[$id]=$st; done <<< "$lines"
     sleep 2

@@ -300,3 +300,15 @@ def test_apply_filter_and_order_by_hand():
     assert order(cols, mask, "tokens", descending=True).tolist() == [2, 0, 1, 3]
     with pytest.raises(ValueError):
         apply_filter(cols, InstanceFilter(text="x"), 3)
+
+
+def test_switching_store_selects_the_new_stores_first_instance(tmp_path, tiny_store, synth_store):
+    shutil.copy(tiny_store, tmp_path / "a.h5")
+    shutil.copy(synth_store, tmp_path / "b.h5")
+    ex = Explorer(root=tmp_path)
+    seen = []
+    ex.param.watch(lambda e: seen.append(e.new), "instance")
+    ex.instance = 3
+    ex.store_name = "b.h5"
+    assert ex.instance == 0 and seen[-1] == 0  # views were told, even though 3 fits b too
+    assert ex.current().document_id == ex.opened.store.document_ids([0])[0]

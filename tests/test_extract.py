@@ -53,16 +53,19 @@ def test_fused_diagonal_equals_eager_on_padded_batches(arch):
     ex = Extractor(model, pad_token_id=0)
     assert ex.path == "fused" and ex.description.startswith("fused")
     rng = np.random.default_rng(1)
-    ids = _batch(rng, [17, 5, 30, 9, 30, 2])  # mixed lengths: heavy padding in one batch
-    STATS.reset()
-    res = ex(ids)
-    assert STATS.fused > 0 and STATS.eager == 0
-    ref, ref_probs = _eager_reference(model, ids)
-    for got, want in zip(res.attention, ref):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(res.probabilities, ref_probs, atol=1e-5)
-    np.testing.assert_allclose(res.probabilities.sum(1), 1, atol=1e-6)
+    # mixed lengths (heavy padding), and equal lengths (no padding: transformers then builds
+    # no mask at all and leaves causality to the kernel)
+    for lengths in ([17, 5, 30, 9, 30, 2], [11, 11, 11]):
+        ids = _batch(rng, lengths)
+        STATS.reset()
+        res = ex(ids)
+        assert STATS.fused > 0 and STATS.eager == 0
+        ref, ref_probs = _eager_reference(model, ids)
+        for got, want in zip(res.attention, ref):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(res.probabilities, ref_probs, atol=1e-5)
+        np.testing.assert_allclose(res.probabilities.sum(1), 1, atol=1e-6)
 
 
 def test_eager_path_gives_the_same_numbers():

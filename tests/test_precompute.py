@@ -234,3 +234,19 @@ def test_cli_module_runs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "attviz.cli", "precompute", "--help"],
                        capture_output=True, text=True, env={**os.environ})
     assert r.returncode == 0 and "examples:" in r.stdout
+
+
+def test_another_shard_at_out_is_not_taken_for_complete(tmp_path, tiny_model, tiny_corpus, capsys):
+    out = tmp_path / "s.h5"
+    assert main(precompute_args(tiny_model, tiny_corpus, out, shards=2, shard=0)) == 0
+    before = out.read_bytes()
+    assert main(precompute_args(tiny_model, tiny_corpus, out, shards=2, shard=1)) == 2
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_blocks_left_by_a_kill_after_assembly_are_removed(tiny_store, tiny_model, tiny_corpus):
+    partial = tiny_store.with_name(tiny_store.name + ".partial")
+    partial.mkdir()
+    (partial / "block-000000.h5").write_bytes(b"left over")
+    assert main(precompute_args(tiny_model, tiny_corpus, tiny_store)) == 0
+    assert not partial.exists()

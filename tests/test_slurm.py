@@ -174,5 +174,14 @@ def test_submit_refuses_bad_arguments(tmp_path):
     r = subprocess.run(["bash", str(SUBMIT), "--shards", "2", "--", "--shard", "1", "--out", "x"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "set by submit.sh" in r.stderr
+    r = subprocess.run(["bash", str(SUBMIT), "--shards", "2", "--", "--out",
+                        str(tmp_path / "no-such-folder" / "x.h5")], capture_output=True, text=True)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    assert not (tmp_path / "no-such-folder").exists()
+    (tmp_path / "o.h5.shards").mkdir()
+    (tmp_path / "o.h5.shards" / "shard-00001-of-00003.h5").write_bytes(b"")
+    r = subprocess.run(["bash", str(SUBMIT), "--shards", "2", "--", "--out",
+                        str(tmp_path / "o.h5")], capture_output=True, text=True)
+    assert r.returncode == 2 and "another --shards" in r.stderr
     r = subprocess.run(["bash", str(SUBMIT), "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--partition" in r.stdout and "--gres" in r.stdout

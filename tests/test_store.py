@@ -298,3 +298,23 @@ def test_merge_refuses_mismatched_stores(tmp_path, synth):
     with pytest.raises(StoreError, match="layers x heads"):
         merge([synth, other], tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_search_text_folds_unicode_case(tmp_path):
+    from attviz.store import Part, StringArray
+
+    texts = ["Über alles", "die STRASSE", "straße und Weg", "plain ascii"]
+    n = len(texts)
+    part = Part(
+        token_count=[1] * n, label=[0] * n, prediction=[0] * n, probabilities=np.ones((n, 1)),
+        document=list(range(n)), segment=[0] * n, text=StringArray.from_list(texts),
+        attention=np.zeros((n, 1, 1)), token_id=np.zeros(n), span=np.zeros((n, 2)),
+        special=np.zeros(n, bool), document_ids=StringArray.from_list(list("abcd")),
+        document_row=list(range(n)))
+    with StoreWriter(tmp_path / "u.h5", StoreMeta(["x"], 1, 1), ["[PAD]"]) as w:
+        w.append(part)
+    with Store(tmp_path / "u.h5") as s:
+        assert s.search_text("über").tolist() == [True, False, False, False]
+        assert s.search_text("ÜBER", case_sensitive=True).tolist() == [False] * 4
+        assert s.search_text("straße").tolist() == [False, True, True, False]  # ß folds to ss
+        assert s.search_text("ASCII").tolist() == [False, False, False, True]

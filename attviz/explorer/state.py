@@ -210,6 +210,7 @@ class Explorer(param.Parameterized):
             self.highlight = "aggregate"
             self.page = 1
             self.marked = -1
+            self.instance = -1  # an index of the previous store means nothing here
             self.total = st.n_instances
         self._refilter()
         # parameters changed silently above: tell the views once

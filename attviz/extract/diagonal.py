@@ -65,14 +65,24 @@ def _repeat_kv(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _mask_diagonal(mask: torch.Tensor | None, t: int) -> torch.Tensor | float:
+    """mask[..., i, i]: [batch or 1, heads or 1, t]; a mask of one query row broadcasts."""
     if mask is None:
         return 0.0
-    # mask: [batch or 1, heads or 1, t, t] -> [batch or 1, heads or 1, t]
+    if mask.shape[-2] == 1:  # [batch, 1, 1, keys]: the same row for every query
+        return mask[..., 0, :t].float()
     return torch.diagonal(mask[..., :t, :t], dim1=-2, dim2=-1).float()
 
 
-def _eager(query, key, value, mask, scaling):
+def _causal_mask(t: int, like: torch.Tensor) -> torch.Tensor:
+    """Additive [1, 1, t, t] mask letting query i see keys 0..i."""
+    keep = torch.ones(t, t, dtype=torch.bool, device=like.device).tril()
+    return _additive(keep[None, None], like.dtype)
+
+
+def _eager(query, key, value, mask, scaling, causal=False):
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if causal:
+        scores = scores + _causal_mask(query.shape[2], scores)
     if mask is not None:
         scores = scores + mask
     weights = torch.softmax(scores.float(), dim=-1)
@@ -94,6 +104,12 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
     key, value = _repeat_kv(key, groups), _repeat_kv(value, groups)
     t = query.shape[2]
     mask = _additive(attention_mask, query.dtype)
+    # Decoder models: transformers skips building a causal mask when there is no padding and
+    # leaves causality to the kernel (as its own SDPA path does).
+    is_causal = kwargs.get("is_causal")
+    if is_causal is None:
+        is_causal = getattr(module, "is_causal", False)
+    causal = bool(is_causal) and mask is None and t > 1
     reason = ""
     if any(kwargs.get(k) is not None for k in _UNSUPPORTED_KWARGS):
         reason = "the layer uses " + ", ".join(k for k in _UNSUPPORTED_KWARGS if kwargs.get(k) is not None)
@@ -110,7 +126,7 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
         try:
             if query.device.type == "cpu":
                 out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                    query, key, value, 0.0, False, attn_mask=mask, scale=scaling
+                    query, key, value, 0.0, causal, attn_mask=mask, scale=scaling
                 )
             else:
                 bias = None
@@ -119,15 +135,17 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
                     bias = F.pad(mask, (0, pad))[..., : mask.shape[-1]] if pad else mask
                     bias = bias.expand(query.shape[0], query.shape[1], t, t)
                 out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(
-                    query, key, value, bias, True, 0.0, False, scale=scaling
+                    query, key, value, bias, True, 0.0, causal, scale=scaling
                 )[:2]
                 lse = lse[..., :t]
+        except torch.cuda.OutOfMemoryError:
+            raise  # not a reason to fall back to eager, which needs more memory
         except RuntimeError as e:
             if query.device.type == "cuda":
-                _cuda_broken = True
+                _cuda_broken = True  # an unsupported shape or dtype: do not retry every layer
             reason = f"fused kernel failed ({str(e).splitlines()[0][:120]})"
     if reason:
-        out, diag = _eager(query, key, value, mask, scaling)
+        out, diag = _eager(query, key, value, mask, scaling, causal)
         with _lock:
             STATS.eager += 1
             STATS.reason = STATS.reason or reason

@@ -107,7 +107,11 @@ class BaseStore(ABC):
 
     @abstractmethod
     def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
-        """[instances] bool: whose text contains ``query`` (ASCII case folding if not sensitive)."""
+        """[instances] bool: whose text contains ``query``, ignoring case unless asked.
+
+        ASCII queries are searched byte-wise over all texts (fast); other queries are
+        compared after Unicode case folding, text by text.
+        """
 
     @abstractmethod
     def iter_parts(self, max_instances: int = 4096) -> Iterator[Part]:

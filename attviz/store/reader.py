@@ -238,12 +238,14 @@ class Store(BaseStore):
 
     def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
         hits = np.zeros(self.n_instances, dtype=bool)
-        needle = query.encode("utf-8")
-        if not needle:
+        if not query:
             hits[:] = True
             return hits
+        if not case_sensitive and not query.isascii():
+            return self._search_folded(query)
+        needle = query.encode("utf-8")
         if not case_sensitive:
-            needle = needle.lower()
+            needle = needle.lower()  # ASCII query: byte-wise lower-casing is exact
         offsets = self._text_offsets
         total = int(offsets[-1])
         overlap = len(needle) - 1
@@ -269,6 +271,17 @@ class Store(BaseStore):
                     else:
                         i = buf.find(needle, i + 1)
                 pos = end
+        return hits
+
+    def _search_folded(self, query: str) -> np.ndarray:
+        """Unicode case-insensitive search (casefold), text by text: exact, slower."""
+        needle = query.casefold()
+        hits = np.zeros(self.n_instances, dtype=bool)
+        step = 20_000
+        for lo in range(0, self.n_instances, step):
+            hi = min(self.n_instances, lo + step)
+            texts = self._read_strings(F.TEXT, lo, hi).to_list()
+            hits[lo:hi] = [needle in t.casefold() for t in texts]
         return hits
 
     # -- copying ---------------------------------------------------------------------------
