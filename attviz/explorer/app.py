@@ -21,6 +21,7 @@ from .views import (
     SequenceView,
     SeriesView,
 )
+from .views.common import held
 
 SIDEBAR_WIDTH = 470
 HEADER_STYLE = """
@@ -39,16 +40,6 @@ def server_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--root", default=os.environ.get(ENV_ROOT) or None)
     args, _ = p.parse_known_args(argv if argv is not None else sys.argv[1:])
     return args
-
-
-def _held(fn, *args) -> None:
-    """Run ``fn`` with the document's model changes held and sent as one message, so the
-    browser renders an instance switch once instead of once per view."""
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        with pn.io.hold():
-            fn(*args)
-    else:
-        fn(*args)
 
 
 def _count_html(ex: Explorer) -> str:
@@ -192,8 +183,8 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
                          sizing_mode="stretch_width", height=48)
     prev = pn.widgets.Button(name="‹ previous", width=100)
     nxt = pn.widgets.Button(name="next ›", width=100)
-    prev.on_click(lambda e: _held(ex.step, -1))
-    nxt.on_click(lambda e: _held(ex.step, 1))
+    prev.on_click(lambda e: held(ex.step, -1))
+    nxt.on_click(lambda e: held(ex.step, 1))
     instance_csv = pn.widgets.FileDownload(callback=ex.instance_csv, filename="instance.csv",
                                            label="this instance (CSV)", button_type="light",
                                            width=180)

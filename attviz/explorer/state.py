@@ -163,10 +163,7 @@ class Explorer(param.Parameterized):
         try:
             path = resolve_inside(self.root, self.store_name)
             opened = registry().open(path)
-        except OutsideRoot as e:
-            self._fail(str(e))
-            return
-        except StoreError as e:
+        except StoreError as e:  # OutsideRoot included
             self._fail(str(e))
             return
         except Exception as e:  # noqa: BLE001 - any failure is shown, the server keeps running
@@ -264,10 +261,6 @@ class Explorer(param.Parameterized):
         """Indices of the instances that pass the filters, in table order."""
         return self._order
 
-    @property
-    def mask(self) -> np.ndarray:
-        return self._mask
-
     def position_of(self, index: int) -> int:
         """Row of instance ``index`` in the filtered table (-1 if filtered out)."""
         hits = np.flatnonzero(self._order == index)
@@ -345,6 +338,11 @@ class Explorer(param.Parameterized):
             return None
         return self.opened.instance(self.instance)
 
+    @property
+    def highlighted_head(self) -> int | None:
+        """The head that colours the text, or None when the aggregate does."""
+        return None if self.highlight == "aggregate" else int(self.highlight.split()[-1])
+
     def select_layer_head(self, layer: int, head: int) -> None:
         """What clicking cell (layer, head) of the overview does."""
         with param.parameterized.batch_call_watchers(self):
@@ -377,10 +375,10 @@ class Explorer(param.Parameterized):
         else:
             scope_values = values
         agg = aggregate(scope_values, self.aggregation)
-        if self.highlight == "aggregate":
+        h = self.highlighted_head
+        if h is None:
             hl, hl_label = agg, self.aggregation
         else:
-            h = int(self.highlight.split()[-1])
             hl = inst.attention[positions, layer, h].astype(np.float64)
             hl_label = f"layer {layer} {head_name(h)}"
         return ViewData(

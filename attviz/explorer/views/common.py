@@ -87,6 +87,17 @@ class TokenMarker:
                 span.visible = True
 
 
+def held(fn: Callable, *args) -> None:
+    """Run ``fn`` with the session document's model changes held and sent as one message, so
+    the browser renders e.g. an instance switch once instead of once per view."""
+    doc = pn.state.curdoc
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        with pn.io.hold(doc):
+            fn(*args)
+    else:
+        fn(*args)
+
+
 class InSession:
     """Runs state changes that come from HoloViews stream callbacks in the session's document.
 
@@ -101,11 +112,7 @@ class InSession:
     def run(self, fn: Callable[[], None]) -> None:
         doc = self.doc
         if doc is not None and getattr(doc, "session_context", None) is not None:
-            def held():
-                with pn.io.hold(doc):  # all resulting model changes in one message
-                    fn()
-
-            doc.add_next_tick_callback(held)
+            doc.add_next_tick_callback(lambda: held(fn))
         else:
             fn()
 
@@ -147,10 +154,6 @@ class TokenPlotView(pn.viewable.Viewer):
     def _move_marker(self, *_) -> None:
         ex = self.explorer
         self.marker.move(display_index(self._positions, ex.marked) if ex.marked >= 0 else None)
-
-    def marked_x(self) -> float | None:
-        """Where the marker is drawn (shown-token index), None when hidden."""
-        return self.marker.location
 
     def _on_pointer(self, x=None, **_):
         pos = position_at(self._positions, x)

@@ -148,9 +148,9 @@ class SequenceView(pn.viewable.Viewer):
         inst = vd.instance
         colors = [ex.head_colors[h] if h < len(ex.head_colors) else "#1f77b4" for h in vd.heads]
         hl_color = "#d62728"
-        if ex.highlight != "aggregate":
-            h = int(ex.highlight.split()[-1])
-            hl_color = ex.head_colors[h] if h < len(ex.head_colors) else hl_color
+        h = ex.highlighted_head
+        if h is not None and h < len(ex.head_colors):
+            hl_color = ex.head_colors[h]
         # [heads, tokens]: each head scaled to its own maximum, so every row shows its pattern
         alpha = np.stack([intensity(vd.values[:, j], ex.scale) for j in range(len(vd.heads))])
         return {

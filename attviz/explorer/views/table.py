@@ -9,6 +9,7 @@ import param
 
 from ..filters import SORT_KEYS
 from ..state import Explorer
+from .common import held
 
 
 class InstanceTable(pn.viewable.Viewer):
@@ -70,12 +71,7 @@ class InstanceTable(pn.viewable.Viewer):
     def _on_select(self, event) -> None:
         if self._syncing or not event.new:
             return
-        doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
-            with pn.io.hold():  # every view's changes in one message
-                self.explorer.select_row(event.new[0])
-        else:
-            self.explorer.select_row(event.new[0])
+        held(self.explorer.select_row, event.new[0])
 
     def __panel__(self):
         return pn.Column(
