@@ -153,15 +153,16 @@ class Page:
     def figures(self) -> list[dict]:
         return json.loads(self.plot_state())
 
-    def heatmap_point(self, index: float) -> tuple[float, float]:
-        """Page coordinates of token ``index`` (shown order) in the middle of the heatmap."""
-        return tuple(self.page.evaluate("""(i) => {
+    def figure_point(self, title: str, x: float, y: float | None = None) -> tuple[float, float]:
+        """Page coordinates of data point (x, y) in the figure whose title starts with
+        ``title`` (y: the middle of the plot when None), scrolled into view."""
+        return tuple(self.page.evaluate("""([title, x, y]) => {
           const seen = new Set();
           let found = null;
           function walk(v) {
             if (!v || seen.has(v) || found) return; seen.add(v);
             const m = v.model;
-            if (m && m.type === 'Figure' && m.title && m.title.text.startsWith('Self-attention')) {
+            if (m && m.type === 'Figure' && m.title && m.title.text.startsWith(title)) {
               found = v; return;
             }
             for (const c of (v.child_views || [])) walk(c);
@@ -169,9 +170,14 @@ class Page:
           for (const v of Object.values(Bokeh.index)) walk(v);
           found.canvas_view.el.scrollIntoView({block: 'center'});
           const r = found.canvas_view.el.getBoundingClientRect();
-          const ys = found.frame.bbox;
-          return [r.left + found.frame.x_scale.compute(i), r.top + ys.top + ys.height / 2];
-        }""", index))
+          const box = found.frame.bbox;
+          const sy = y === null ? box.top + box.height / 2 : found.frame.y_scale.compute(y);
+          return [r.left + found.frame.x_scale.compute(x), r.top + sy];
+        }""", [title, x, y]))
+
+    def heatmap_point(self, index: float) -> tuple[float, float]:
+        """Page coordinates of token ``index`` (shown order) in the middle of the heatmap."""
+        return self.figure_point("Self-attention", index)
 
     def close(self) -> None:
         self.page.close()
@@ -274,6 +280,28 @@ def test_hover_links_text_heatmap_and_series(browser, server, tiny_store):
     x, y = page.heatmap_point(9)
     page.page.mouse.click(x, y)
     page.wait_text(".av-col.av-marked .av-label", tokens[0][9])
+    # series -> text: the pointer over token 12 of the series view marks it
+    page.page.mouse.move(5, 5)
+    x, y = page.figure_point("mean over", 12)
+    page.page.mouse.move(x, y)
+    page.page.mouse.move(x + 1, y)
+    page.wait_text(".av-col.av-marked .av-label", tokens[0][12])
+    assert page.errors() == []
+    page.close()
+
+
+def test_clicking_the_overview_selects_layer_and_head(browser, server):
+    page = Page(browser, server.url)
+    page.wait_ready()
+    page.page.locator(".bk-tab", has_text="Layers x heads").click()
+    page.page.wait_for_function(
+        "() => Bokeh.documents.some(d => [...d._all_models.values()].some("
+        "m => m.type === 'Figure' && m.title && m.title.text.startsWith('Mean self')))",
+        timeout=30000)
+    time.sleep(0.5)
+    x, y = page.figure_point("Mean self", 2, 0)  # head 2 of layer 0
+    page.page.mouse.click(x, y)
+    page.wait_text(".av-seq .av-title", "layer 0 head 2")
     assert page.errors() == []
     page.close()
 

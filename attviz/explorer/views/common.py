@@ -8,7 +8,6 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from holoviews import streams
 
 from ..state import Explorer
 
@@ -117,6 +116,31 @@ class InSession:
             fn()
 
 
+class FigureEvents:
+    """Taps and pointer moves on the figures of one view, wired through a plot hook.
+
+    Bokeh's own events (``fig.on_event``), not HoloViews streams: streams whose source is a
+    DynamicMap of an Overlay get no callbacks, so those plots would ignore the pointer.
+    Callbacks receive data coordinates (x, y).
+    """
+
+    def __init__(self, on_tap: Callable | None = None, on_move: Callable | None = None) -> None:
+        self.on_tap, self.on_move = on_tap, on_move
+        self._wired: set[str] = set()
+
+    def hook(self, plot, element) -> None:
+        from bokeh import events
+
+        fig = plot.state
+        if fig.id in self._wired:  # hooks run again on every update of the same figure
+            return
+        self._wired.add(fig.id)
+        if self.on_tap:
+            fig.on_event(events.Tap, lambda e: self.on_tap(e.x, e.y))
+        if self.on_move:
+            fig.on_event(events.MouseMove, lambda e: self.on_move(e.x, e.y))
+
+
 class TokenPlotView(pn.viewable.Viewer):
     """A HoloViews plot whose x axis is the shown tokens of the selected instance.
 
@@ -134,18 +158,15 @@ class TokenPlotView(pn.viewable.Viewer):
         self._positions = np.zeros(0, dtype=np.int64)
         self.marker = TokenMarker()
         self.session = InSession()
+        self.events = FigureEvents(on_tap=self._on_pointer, on_move=self._on_pointer)
 
         def render(*_):
             vd = ex.view_data()
             self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
-            return self.element([self.marker.hook])
+            return self.element([self.marker.hook, self.events.hook])
 
         self.map = hv.DynamicMap(pn.bind(render, *[ex.param[p] for p in self.depends]))
         ex.param.watch(self._move_marker, ["marked", "instance", "hide_special"])
-        self.pointer = streams.PointerX(source=self.map, x=None)
-        self.tap = streams.Tap(source=self.map, x=None, y=None)
-        self.pointer.add_subscriber(self._on_pointer)
-        self.tap.add_subscriber(self._on_pointer)
         self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
 
     def element(self, hooks: list):
@@ -155,7 +176,7 @@ class TokenPlotView(pn.viewable.Viewer):
         ex = self.explorer
         self.marker.move(display_index(self._positions, ex.marked) if ex.marked >= 0 else None)
 
-    def _on_pointer(self, x=None, **_):
+    def _on_pointer(self, x=None, y=None):
         pos = position_at(self._positions, x)
         if pos >= 0 and pos != self.explorer.marked:
             self.session.run(lambda: setattr(self.explorer, "marked", pos))

@@ -7,13 +7,12 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from holoviews import streams
 
 from ..state import Explorer
-from .common import PLOT_OPTS, InSession
+from .common import PLOT_OPTS, FigureEvents, InSession
 
 
-def overview_element(ex: Explorer) -> hv.Overlay:
+def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
     means = ex.layer_head_means()  # [layers, heads]
     kdims = ["x0", "y0", "x1", "y1"]
     if means.size == 0:
@@ -38,7 +37,7 @@ def overview_element(ex: Explorer) -> hv.Overlay:
         hv.opts.Overlay(xticks=[(h, str(h)) for h in range(n_heads)],
                         yticks=[(i, str(i)) for i in range(n_layers)], xlabel="head",
                         ylabel="layer", title="Mean self-attention per layer and head (click: select)",
-                        framewise=True, **{k: v for k, v in PLOT_OPTS.items() if k != "default_tools"}))
+                        framewise=True, hooks=hooks or [], **{k: v for k, v in PLOT_OPTS.items() if k != "default_tools"}))
 
 
 class OverviewView(pn.viewable.Viewer):
@@ -47,15 +46,15 @@ class OverviewView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         ex = self.explorer
-        self.map = hv.DynamicMap(pn.bind(lambda *a: overview_element(ex), ex.param.instance,
+        self.session = InSession()
+        self.events = FigureEvents(on_tap=self._on_tap)
+        self.map = hv.DynamicMap(pn.bind(lambda *a: overview_element(ex, [self.events.hook]),
+                                         ex.param.instance,
                                          ex.param.layer, ex.param.highlight, ex.param.scale,
                                          ex.param.hide_special, ex.param.error))
-        self.session = InSession()
-        self.tap = streams.Tap(source=self.map, x=None, y=None)
-        self.tap.add_subscriber(self._on_tap)
         self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
 
-    def _on_tap(self, x=None, y=None, **_):
+    def _on_tap(self, x=None, y=None):
         if x is None or y is None:
             return
         means = self.explorer.layer_head_means()
