@@ -4,7 +4,8 @@ Measures, on one store:
 - page render: navigation until the text tokens, the heatmap canvas and the class
   probabilities are on the page (first load of a fresh server, then warm loads);
 - instance switch: a click on "next ›" until every view shows the new instance (title,
-  tokens of the sequence view, heatmap tick labels, probabilities);
+  tokens of the sequence view, probabilities, the heatmap's tick labels and the x range of
+  the heatmap and the series view);
 - server memory (RSS) while one session steps through 200 instances.
 
     .venv/bin/python benchmarks/app_bench.py demo-data/bbc-heldout.h5
@@ -43,32 +44,44 @@ window.__deep = (sel) => {
 };
 """
 
-READY = """([k, first, tick, prob]) => {
+READY = """([k, first, prob, tick, label, xend]) => {
   const d = window.__deep;
   const title = d('.av-instance')[0];
   if (!title || !title.textContent.includes(`instance ${k.toLocaleString('en-US')} `)) return false;
-  const label = d('.av-label')[0];
-  if (!label || label.textContent !== first) return false;
+  const first_label = d('.av-label')[0];
+  if (!first_label || first_label.textContent !== first) return false;
   const verdict = d('.av-verdict')[0];
   if (!verdict || !verdict.textContent.includes(prob)) return false;
+  let plots = 0;
   for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
-    if (m.type === 'Figure' && m.title && m.title.text.startsWith('Self-attention')) {
+    if (m.type !== 'Figure' || !m.title) continue;
+    const t = m.title.text;
+    if (!t.startsWith('Self-attention') && !t.startsWith('mean')) continue;
+    if (m.x_range.end !== xend) return false;
+    if (t.startsWith('Self-attention')) {
       const axis = (m.below || []).find(a => a.major_label_overrides !== undefined);
       const o = axis ? axis.major_label_overrides : null;
-      const v = o ? (o.get ? o.get(0) : o[0]) : null;
-      return v === tick;
+      const v = o ? (o.get ? o.get(tick) : o[tick]) : null;
+      if (v !== label) return false;
     }
+    plots += 1;
   }
-  return false;
+  return plots === 2;
 }"""
 
 
 def expected(store_path: str, k: int) -> list:
+    """What the page shows once instance k is in every view: its title, first token,
+    probability, the heatmap's second tick label and both token plots' x range."""
+    from attviz.explorer.views.common import token_ticks
     from attviz.store import open_store
 
     with open_store(store_path) as s:
         inst = s.read_instance(k)
-    return [k, inst.tokens[0], inst.tokens[0], f"({inst.probabilities.max():.3f})"]
+    ticks = token_ticks(list(inst.tokens))
+    tick, label = ticks[1] if len(ticks) > 1 else ticks[0]
+    return [k, inst.tokens[0], f"({inst.probabilities.max():.3f})", tick, label,
+            inst.n_tokens - 0.5]
 
 
 def main() -> int:

@@ -144,7 +144,8 @@ class Page:
               const ticks = axis ? axis.major_label_overrides : null;
               const spans = (m.center || []).filter(r => r.type === 'Span' && r.visible)
                                             .map(r => r.location);
-              figures.push({title, ticks: ticks ? Object.fromEntries(ticks.entries ? ticks.entries() : Object.entries(ticks)) : {}, spans});
+              const xend = m.x_range ? m.x_range.end : null;
+              figures.push({title, ticks: ticks ? Object.fromEntries(ticks.entries ? ticks.entries() : Object.entries(ticks)) : {}, spans, xend});
             }
           }
           return JSON.stringify(figures);
@@ -241,6 +242,22 @@ def test_selecting_an_instance_updates_tokens_heatmap_and_probabilities(browser,
     # next / previous buttons step through the filtered table
     page.page.get_by_role("button", name="next ›").click()
     page.wait_text(".av-instance", "instance 6 ")
+    # the plots show instance 6 after the other tab was shown and this one rebuilt
+    assert tokens[6][:3] != tokens[5][:3]
+    page.page.locator(".bk-tab", has_text="Layers x heads").click()
+    time.sleep(1.0)
+    page.page.locator(".bk-tab", has_text="Heads x tokens").click()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        figs = [f for f in page.figures() if f["title"].startswith(("Self-attention", "mean"))]
+        if figs and all(f["xend"] == len(tokens[6]) - 0.5 for f in figs):
+            break
+        time.sleep(0.1)
+    shown = [f for f in figs if f["title"].startswith("Self-attention")]
+    assert len(shown) >= 1
+    for heat in shown:
+        assert [heat["ticks"][str(i)] for i in sorted(map(int, heat["ticks"]))][:3] == tokens[6][:3]
+    assert all(f["xend"] == len(tokens[6]) - 0.5 for f in figs)
     assert page.errors() == []
     page.close()
 

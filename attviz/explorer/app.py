@@ -4,6 +4,7 @@ views of the selected instance. ``apps/main.py`` only calls :func:`build_app`.""
 from __future__ import annotations
 
 import argparse
+import gc
 import html
 import os
 import sys
@@ -160,10 +161,25 @@ def _sync_url(ex: Explorer) -> None:
     ex.param.watch(update, ["store_name", "instance"])
 
 
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Move what exists when the first page is built (modules and what they hold) out of the
+    garbage collector's sight, once per process: a full collection then scans only session
+    objects (0.15-0.2 s saved every few page loads)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     """The page for one browser session (a plain layout: lighter than Panel's templates)."""
     pn.extension("tabulator", notifications=False)
     hv.extension("bokeh", logo=False)
+    _freeze_startup_objects()
     # Canvas, not WebGL: a few thousand glyphs at most, and WebGL only adds start-up cost
     # (emulated in software where there is no GPU: 0.4 s of a page load).
     hv.renderer("bokeh").webgl = False

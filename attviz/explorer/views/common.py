@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 
-from ..state import Explorer
+from ..state import Explorer, ViewData
 
 
 def intensity(values: np.ndarray, scale: str, vmax: float | None = None) -> np.ndarray:
@@ -41,6 +42,29 @@ def position_at(positions: np.ndarray, x: float | None) -> int:
         return -1
     i = int(round(x))
     return int(positions[i]) if 0 <= i < len(positions) else -1
+
+
+def token_ticks(tokens: list[str], most: int = 64) -> list[tuple[int, str]]:
+    """Tick labels of a token axis: every token, or every n-th so that at most ``most``."""
+    step = max(1, len(tokens) // most)
+    return [(i, tokens[i]) for i in range(0, len(tokens), step)]
+
+
+@dataclass
+class Frame:
+    """What one instance puts into a token plot, for building it and for updating it.
+
+    columns: per glyph (overlay order), the element's columns; aliases: the other names
+    HoloViews gives those columns in the figure's data source; xticks, xlim, ylim and clim
+    (colour range, None for none): the axes.
+    """
+
+    columns: list[dict]
+    aliases: list[dict]
+    xticks: list[tuple[int, str]]
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    clim: tuple[float, float] | None = None
 
 
 # shared_axes=False: the views share dimension names (x0, y0, ...) but not their ranges
@@ -144,18 +168,25 @@ class FigureEvents:
 class TokenPlotView(pn.viewable.Viewer):
     """A HoloViews plot whose x axis is the shown tokens of the selected instance.
 
-    Subclasses name the settings that change the plot (``depends``) and build the element
-    (``element``). This class re-renders on those settings, keeps the token marker in step
-    with ``explorer.marked``, and turns hovering or tapping the plot into a marked token.
+    Subclasses name the settings that change the plot (``depends``), build the element
+    (``element``) and say what one instance puts into it (``frame``). A change of setting
+    re-renders the plot through HoloViews. A change of instance alone only replaces the data,
+    ticks and ranges of the Bokeh figure in place (``_update_in_place``): the same models get
+    new values, so neither the server nor the browser rebuilds the figure. This class also
+    keeps the token marker in step with ``explorer.marked`` and turns hovering or tapping the
+    plot into a marked token.
     """
 
     explorer = param.ClassSelector(class_=Explorer)
+    revision = param.Integer(default=0, precedence=-1, doc="bumped to re-render the plot")
     depends: tuple[str, ...] = ()
 
     def __init__(self, **params):
         super().__init__(**params)
         ex = self.explorer
         self._positions = np.zeros(0, dtype=np.int64)
+        self._plots: dict[str, object] = {}  # Bokeh figure id -> its HoloViews plot
+        self._element_instance = -1  # the instance the DynamicMap's last element shows
         self.marker = TokenMarker()
         self.session = InSession()
         self.events = FigureEvents(on_tap=self._on_pointer, on_move=self._on_pointer)
@@ -163,15 +194,91 @@ class TokenPlotView(pn.viewable.Viewer):
         def render(*_):
             vd = ex.view_data()
             self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
-            return self.element([self.marker.hook, self.events.hook])
+            # -1 for the empty element, which has no ticks or ranges to update in place
+            self._element_instance = ex.instance if len(self._positions) else -1
+            return self.element([self.marker.hook, self.events.hook, self._keep_plot])
 
-        self.map = hv.DynamicMap(pn.bind(render, *[ex.param[p] for p in self.depends]))
-        ex.param.watch(self._move_marker, ["marked", "instance", "hide_special"])
+        self.map = hv.DynamicMap(pn.bind(render, self.param.revision))
+        ex.param.watch(self._on_change, list(self.depends))
+        ex.param.watch(self._move_marker, ["marked"])
         self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
 
     def element(self, hooks: list):
         raise NotImplementedError
 
+    def frame(self, vd: ViewData) -> Frame:
+        raise NotImplementedError
+
+    # -- updates ---------------------------------------------------------------------------
+    def _on_change(self, *events) -> None:
+        if {e.name for e in events} != {"instance"} or not self._update_in_place():
+            self.revision += 1
+        self._move_marker()
+
+    def _keep_plot(self, plot, element) -> None:
+        """Plot hook: remember the plot; a plot made anew from an element that an in-place
+        update has since outdated (e.g. a tab shown again) gets the current data."""
+        self._plots[plot.state.id] = plot
+        if self._element_instance != self.explorer.instance:
+            vd = self.explorer.view_data()
+            if vd is not None and len(vd.positions):
+                self._apply(plot, self.frame(vd))
+
+    def _live_plots(self) -> list:
+        self._plots = {k: p for k, p in self._plots.items() if p.state.document is not None}
+        return list(self._plots.values())
+
+    def _update_in_place(self) -> bool:
+        """Show the selected instance without re-rendering; False when it cannot be done."""
+        ex = self.explorer
+        plots = self._live_plots()
+        vd = ex.view_data()
+        if not plots or ex.error or vd is None or not len(vd.positions):
+            return False
+        if self._element_instance < 0:  # the figure shows the empty element
+            return False
+        frame = self.frame(vd)
+        if not all(self._fits(p, frame) for p in plots):
+            return False
+        self._positions = vd.positions
+        for p in plots:
+            self._apply(p, frame)
+        return True
+
+    @staticmethod
+    def _glyph_plots(plot) -> list:
+        return list(plot.subplots.values()) if getattr(plot, "subplots", None) else [plot]
+
+    def _fits(self, plot, frame: Frame) -> bool:
+        """Every column of the figure's data sources is one that ``frame`` provides."""
+        glyphs = self._glyph_plots(plot)
+        if len(glyphs) != len(frame.columns):
+            return False
+        for g, cols, aliases in zip(glyphs, frame.columns, frame.aliases):
+            source = g.handles.get("source")
+            if source is None or not set(source.data) <= set(cols) | set(aliases):
+                return False
+        axis = plot.handles.get("xaxis")
+        return axis is not None and hasattr(axis.ticker, "ticks") and "x_range" in plot.handles
+
+    def _apply(self, plot, frame: Frame) -> None:
+        for g, cols, aliases in zip(self._glyph_plots(plot), frame.columns, frame.aliases):
+            source = g.handles["source"]
+            both = {**cols, **aliases}
+            source.selected.indices = []
+            source.data = {name: both[name] for name in source.data}
+            mapper = g.handles.get("color_color_mapper")
+            if mapper is not None and frame.clim is not None:
+                mapper.update(low=frame.clim[0], high=frame.clim[1])
+        axis = plot.handles["xaxis"]
+        axis.ticker.ticks = [t for t, _ in frame.xticks]
+        axis.major_label_overrides = {t: label for t, label in frame.xticks}
+        for name, lim in (("x_range", frame.xlim), ("y_range", frame.ylim)):
+            r = plot.handles.get(name)
+            if r is not None:
+                r.update(start=lim[0], end=lim[1], reset_start=lim[0], reset_end=lim[1])
+
+    # -- the marked token ------------------------------------------------------------------
     def _move_marker(self, *_) -> None:
         ex = self.explorer
         self.marker.move(display_index(self._positions, ex.marked) if ex.marked >= 0 else None)

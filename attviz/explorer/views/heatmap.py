@@ -5,35 +5,42 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from ..state import Explorer
-from .common import PLOT_OPTS, TokenPlotView
+from ..state import Explorer, ViewData
+from .common import PLOT_OPTS, Frame, TokenPlotView, token_ticks
+
+KDIMS = ["x0", "y0", "x1", "y1"]
+VDIMS = ["value", "token", "head"]
 
 
-def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
+def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
     """One rectangle per (head, token): x = shown token index, y = row of the head."""
-    vd = ex.view_data()
-    kdims = ["x0", "y0", "x1", "y1"]
-    vdims = ["value", "token", "head"]
-    if vd is None or not len(vd.positions):
-        return hv.Rectangles([], kdims=kdims, vdims=vdims)
     n, k = vd.values.shape
     xs = np.repeat(np.arange(n), k)
     ys = np.tile(np.arange(k), n)
     value = vd.values.reshape(-1).astype(np.float64)
     if ex.scale == "log":
         value = np.maximum(value, 1e-6)
-    data = {
-        "x0": xs - 0.5, "y0": ys - 0.5, "x1": xs + 0.5, "y1": ys + 0.5,
-        "value": value,
-        "token": np.repeat(np.array(vd.tokens, dtype=object), k),
-        "head": np.tile(np.asarray(vd.heads), n),
-    }
-    step = max(1, n // 64)  # at most ~64 tick labels
-    return hv.Rectangles(data, kdims=kdims, vdims=vdims).opts(
-        color="value", cmap="viridis", colorbar=True, logz=ex.scale == "log",
+    x0, x1, y0, y1 = xs - 0.5, xs + 0.5, ys - 0.5, ys + 0.5
+    cols = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "value": value,
+            "token": list(np.repeat(np.array(vd.tokens, dtype=object), k)),
+            "head": np.tile(np.asarray(vd.heads), n)}
+    # the names HoloViews gives the same columns in the figure's data source
+    aliases = {"left": x0, "right": x1, "bottom": y0, "top": y1, "color": value}
+    lo, hi = (float(value.min()), float(value.max())) if value.size else (0.0, 1.0)
+    return Frame(columns=[cols], aliases=[aliases], xticks=token_ticks(vd.tokens),
+                 xlim=(-0.5, n - 0.5), ylim=(-0.5, k - 0.5), clim=(lo, max(hi, lo + 1e-9)))
+
+
+def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
+    vd = ex.view_data()
+    if vd is None or not len(vd.positions):
+        return hv.Rectangles([], kdims=KDIMS, vdims=VDIMS)
+    f = heatmap_frame(ex, vd)
+    return hv.Rectangles(f.columns[0], kdims=KDIMS, vdims=VDIMS).opts(
+        color="value", cmap="viridis", colorbar=True, logz=ex.scale == "log", clim=f.clim,
         line_alpha=0, tools=["hover", "tap"], nonselection_alpha=1.0, selection_alpha=1.0,
-        xticks=[(i, vd.tokens[i]) for i in range(0, n, step)],
-        yticks=[(j, f"h{h}") for j, h in enumerate(vd.heads)], xrotation=90,
+        xticks=f.xticks, yticks=[(j, f"h{h}") for j, h in enumerate(vd.heads)], xrotation=90,
+        xlim=f.xlim, ylim=f.ylim, padding=0,
         xlabel="", ylabel=f"layer {vd.layer} heads", framewise=True,
         hover_tooltips=[("token", "@token"), ("head", "@head"),
                         ("self-attention", "@value{0.0000}")],
@@ -49,3 +56,6 @@ class HeatmapView(TokenPlotView):
 
     def element(self, hooks: list):
         return heatmap_element(self.explorer, hooks)
+
+    def frame(self, vd: ViewData) -> Frame:
+        return heatmap_frame(self.explorer, vd)

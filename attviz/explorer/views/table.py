@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from ..filters import SORT_KEYS
 from ..state import Explorer
@@ -20,11 +21,19 @@ class InstanceTable(pn.viewable.Viewer):
         ex = self.explorer
         self.table = pn.widgets.Tabulator(
             ex.page_frame(), disabled=True, show_index=False, selectable=1, sortable=False,
-            pagination=None, sizing_mode="stretch_width", height=390, layout="fit_data_table",
+            # fixed column widths: fitting columns to their data measures every cell in the
+            # browser, a quarter of the page's first render
+            pagination=None, sizing_mode="stretch_width", height=390, layout="fit_columns",
+            widths={"id": 44, "document": 112, "segment": 32, "gold": 66, "predicted": 66,
+                    "confidence": 42, "correct": 24, "tokens": 30},
             titles={"segment": "seg", "predicted": "pred", "confidence": "conf",
                     "correct": "ok", "tokens": "tok"},
             text_align={"confidence": "right", "tokens": "right", "segment": "right"},
-            stylesheets=[":host { font-size: 12px; }"],
+            formatters={"confidence": NumberFormatter(format="0.000")},
+            stylesheets=[".tabulator, .tabulator-row, .tabulator-header { font-size: 12px; } "
+                         ".tabulator .tabulator-row .tabulator-cell { padding: 4px 3px; } "
+                         ".tabulator .tabulator-header .tabulator-col .tabulator-col-content "
+                         "{ padding: 4px 3px; }"],
         )
         self.table.param.watch(self._on_select, "selection")
         self.first = pn.widgets.Button(name="«", width=40, margin=(2, 2))

@@ -1,0 +1,135 @@
+"""The token plots' Bokeh figures (no browser): what an instance switch and a setting change
+put into them. Expected values come from the store file through h5py."""
+
+import h5py
+import holoviews as hv
+import numpy as np
+import pytest
+from bokeh.document import Document
+
+from attviz.explorer.state import Explorer
+from attviz.explorer.views import HeatmapView, SeriesView
+
+pytestmark = pytest.mark.app
+
+hv.extension("bokeh")
+
+
+def from_file(path, k):
+    """Tokens and self-attention [tokens, layers, heads] of instance k, read with h5py."""
+    with h5py.File(path, "r") as f:
+        start = f["/instances/token_start"][:]
+        a, b = start[k], start[k + 1]
+        att = f["/attention/self"][a:b].astype(np.float64)
+        ids = f["/tokens/id"][a:b]
+        voff, vdata = f["/vocab/token/offsets"][:], f["/vocab/token/data"][:].tobytes()
+    tokens = [vdata[voff[t]:voff[t + 1]].decode() for t in ids]
+    return tokens, att
+
+
+def render(view):
+    """The view's figure in a document, as a served page would have it."""
+    doc = Document()
+    doc.add_root(view.pane.get_root(doc))
+    plots = view._live_plots()
+    assert len(plots) == 1
+    return plots[0]
+
+
+def other_length(path, k):
+    with h5py.File(path, "r") as f:
+        n = np.diff(f["/instances/token_start"][:])
+    return int(np.flatnonzero(n != n[k])[0])
+
+
+def figure_state(plot):
+    return {"fig": plot.state, "sources": [id(g.handles["source"])
+                                           for g in HeatmapView._glyph_plots(plot)]}
+
+
+def test_heatmap_switch_replaces_data_in_the_same_figure(tiny_store):
+    ex = Explorer(store=tiny_store)
+    ex.layer, ex.heads = 0, [1, 3]
+    view = HeatmapView(explorer=ex)
+    plot = render(view)
+    before, revision = figure_state(plot), view.revision
+    k = other_length(tiny_store, ex.instance)
+    ex.instance = k
+    assert view.revision == revision  # no HoloViews re-render
+    assert figure_state(plot) == before  # the same figure and data source, new values
+    tokens, att = from_file(tiny_store, k)
+    data = plot.handles["source"].data
+    n = len(tokens)
+    np.testing.assert_allclose(data["value"], att[:, 0, [1, 3]].reshape(-1), rtol=1e-6)
+    np.testing.assert_allclose(data["color"], data["value"])
+    assert list(data["token"]) == list(np.repeat(tokens, 2))
+    np.testing.assert_array_equal(data["head"], np.tile([1, 3], n))
+    np.testing.assert_array_equal(data["left"], np.repeat(np.arange(n), 2) - 0.5)
+    assert plot.handles["xaxis"].major_label_overrides[0] == tokens[0]
+    assert plot.handles["x_range"].end == n - 0.5
+    mapper = plot.handles["color_color_mapper"]
+    assert (mapper.low, mapper.high) == (pytest.approx(att[:, 0, [1, 3]].min(), rel=1e-6),
+                                         pytest.approx(att[:, 0, [1, 3]].max(), rel=1e-6))
+
+
+def test_series_switch_replaces_every_layer_in_place(tiny_store):
+    ex = Explorer(store=tiny_store)
+    ex.layer, ex.heads = 1, [0, 2, 3]
+    view = SeriesView(explorer=ex)
+    plot = render(view)
+    before, revision = figure_state(plot), view.revision
+    k = other_length(tiny_store, ex.instance)
+    ex.instance = k
+    assert view.revision == revision and figure_state(plot) == before
+    tokens, att = from_file(tiny_store, k)
+    vals = att[:, 1, [0, 2, 3]]
+    heads, extremes, curve = [g.handles["source"].data for g in SeriesView._glyph_plots(plot)]
+    np.testing.assert_allclose(heads["value"], vals.reshape(-1), rtol=1e-6)
+    np.testing.assert_allclose(extremes["value"],
+                               np.concatenate([vals.min(axis=1), vals.max(axis=1)]), rtol=1e-6)
+    np.testing.assert_allclose(curve["value"], vals.mean(axis=1), rtol=1e-5)
+    assert list(curve["token"]) == tokens
+    lo, hi = plot.handles["y_range"].start, plot.handles["y_range"].end
+    assert lo < vals.min() and hi > vals.max()
+
+
+def test_a_setting_change_re_renders(tiny_store):
+    ex = Explorer(store=tiny_store)
+    view = HeatmapView(explorer=ex)
+    plot = render(view)
+    revision = view.revision
+    ex.layer = 0
+    assert view.revision == revision + 1
+    _, att = from_file(tiny_store, ex.instance)
+    np.testing.assert_allclose(plot.handles["source"].data["value"],
+                               att[:, 0, :].reshape(-1), rtol=1e-6)
+
+
+def test_a_figure_made_again_after_an_in_place_switch_shows_the_current_instance(tiny_store):
+    """E.g. the tab holding the view shown again: HoloViews re-uses its last element, which
+    still holds the instance shown before the in-place switch."""
+    ex = Explorer(store=tiny_store)
+    view = HeatmapView(explorer=ex)
+    render(view)
+    k = other_length(tiny_store, ex.instance)
+    ex.instance = k
+    doc = Document()
+    doc.add_root(view.pane.get_root(doc))
+    fresh = [p for p in view._live_plots() if p.state.document is doc]
+    assert len(fresh) == 1
+    tokens, att = from_file(tiny_store, k)
+    np.testing.assert_allclose(fresh[0].handles["source"].data["value"],
+                               att[:, ex.layer, :].reshape(-1), rtol=1e-6)
+    assert fresh[0].handles["xaxis"].major_label_overrides[0] == tokens[0]
+
+
+def test_the_marker_follows_the_marked_token_after_an_in_place_switch(tiny_store):
+    ex = Explorer(store=tiny_store)
+    ex.hide_special = True
+    view = SeriesView(explorer=ex)
+    render(view)
+    ex.instance = other_length(tiny_store, ex.instance)
+    pos = int(ex.view_data().positions[3])
+    ex.marked = pos
+    assert [s.location for s in view.marker.spans] == [3.0]
+    assert all(s.visible for s in view.marker.spans)
