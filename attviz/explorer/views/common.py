@@ -44,6 +44,9 @@ def position_at(positions: np.ndarray, x: float | None) -> int:
     return int(positions[i]) if 0 <= i < len(positions) else -1
 
 
+LOG_FLOOR = 1e-6  # log scale: values at or below zero are drawn here
+
+
 def token_ticks(tokens: list[str], most: int = 64) -> list[tuple[int, str]]:
     """Tick labels of a token axis: every token, or every n-th so that at most ``most``."""
     step = max(1, len(tokens) // most)

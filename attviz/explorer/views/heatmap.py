@@ -6,7 +6,7 @@ import holoviews as hv
 import numpy as np
 
 from ..state import Explorer, ViewData
-from .common import PLOT_OPTS, Frame, TokenPlotView, token_ticks
+from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
 
 KDIMS = ["x0", "y0", "x1", "y1"]
 VDIMS = ["value", "token", "head"]
@@ -19,7 +19,7 @@ def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
     ys = np.tile(np.arange(k), n)
     value = vd.values.reshape(-1).astype(np.float64)
     if ex.scale == "log":
-        value = np.maximum(value, 1e-6)
+        value = np.maximum(value, LOG_FLOOR)
     x0, x1, y0, y1 = xs - 0.5, xs + 0.5, ys - 0.5, ys + 0.5
     cols = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "value": value,
             "token": list(np.repeat(np.array(vd.tokens, dtype=object), k)),

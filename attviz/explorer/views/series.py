@@ -7,9 +7,7 @@ import holoviews as hv
 import numpy as np
 
 from ..state import SCOPES, Explorer, ViewData
-from .common import PLOT_OPTS, Frame, TokenPlotView, token_ticks
-
-FLOOR = 1e-6  # log scale: values at or below zero are drawn here
+from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
 
 
 def series_frame(ex: Explorer, vd: ViewData) -> Frame:
@@ -21,7 +19,7 @@ def series_frame(ex: Explorer, vd: ViewData) -> Frame:
     y = vd.aggregate.astype(np.float64)
     sv = vd.scope_values.astype(np.float64)
     if log:
-        y, sv = np.maximum(y, FLOOR), np.maximum(sv, FLOOR)
+        y, sv = np.maximum(y, LOG_FLOOR), np.maximum(sv, LOG_FLOOR)
     lo, hi = sv.min(axis=1), sv.max(axis=1)
     heads = {"x": np.repeat(x, k), "value": sv.reshape(-1), "token": list(np.repeat(tokens, k))}
     extremes = {"x": np.concatenate([x, x]), "value": np.concatenate([lo, hi]),
