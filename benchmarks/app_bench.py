@@ -2,7 +2,9 @@
 
 Measures, on one store:
 - page render: navigation until the text tokens, the heatmap canvas and the class
-  probabilities are on the page (first load of a fresh server, then warm loads);
+  probabilities are on the page (first load of a fresh server, then warm loads). The series
+  view sits below the heatmap, off screen in this window, and is built when scrolled into
+  view: measured apart, from the scroll until its figure is on the page;
 - instance switch: a click on "next ›" until every view shows the new instance (title,
   tokens of the sequence view, probabilities, the heatmap's tick labels and the x range of
   the heatmap and the series view);
@@ -70,6 +72,14 @@ READY = """([k, first, prob, tick, label, xend]) => {
 }"""
 
 
+FIGURES = """(n) => {
+  let k = 0;
+  for (const doc of Bokeh.documents) for (const m of doc._all_models.values())
+    if (m.type === 'Figure') k += 1;
+  return k >= n && window.__deep('canvas').length >= n;
+}"""
+
+
 def expected(store_path: str, k: int) -> list:
     """What the page shows once instance k is in every view: its title, first token,
     probability, the heatmap's second tick label and both token plots' x range."""
@@ -122,6 +132,13 @@ def main() -> int:
             page.wait_for_selector("canvas", timeout=60000)
             page.evaluate(DEEP)
             time.sleep(1.0)
+            lazy = page.locator(".av-lazy")
+            if lazy.count():  # the series view: built once scrolled into view
+                t0 = time.perf_counter()
+                lazy.scroll_into_view_if_needed()
+                page.wait_for_function(FIGURES, arg=2, timeout=30000, polling=20)
+                results["series_on_scroll_s"] = time.perf_counter() - t0
+                time.sleep(1.0)
             nxt = page.get_by_role("button", name="next ›")
             switches = []
             for k in range(1, args.switches + 1):

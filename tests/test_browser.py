@@ -93,8 +93,8 @@ def server(tiny_store):
 class Page:
     """A page of the app with its console messages."""
 
-    def __init__(self, browser, url: str) -> None:
-        self.page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    def __init__(self, browser, url: str, height: int = 1300) -> None:
+        self.page = browser.new_page(viewport={"width": 1500, "height": height})
         self.messages: list[tuple[str, str]] = []
         self.dialogs: list[str] = []
         self.page.on("console", lambda m: self.messages.append((m.type, m.text)))
@@ -110,6 +110,22 @@ class Page:
     def wait_ready(self) -> None:
         self.page.wait_for_selector(".av-tok", timeout=60000)
         self.page.wait_for_selector("canvas", timeout=60000)
+
+    def token_figures(self) -> list[str]:
+        return [f["title"] for f in self.figures()
+                if f["title"].startswith(("Self-attention", "mean"))]
+
+    def show_series(self) -> None:
+        """Scroll the series view's placeholder into view (if it was not on screen at load,
+        and so not built yet) and wait for its figure."""
+        lazy = self.page.locator(".av-lazy")
+        if lazy.count():
+            lazy.scroll_into_view_if_needed()
+        self.page.wait_for_function(
+            "() => Bokeh.documents.some(d => [...d._all_models.values()].some("
+            "m => m.type === 'Figure' && m.title && m.title.text.startsWith('mean')))",
+            timeout=30000)
+        time.sleep(0.3)
 
     def errors(self) -> list[tuple[str, str]]:
         return [m for m in self.messages if m[0] in ("error", "pageerror")]
@@ -223,6 +239,7 @@ def test_selecting_an_instance_updates_tokens_heatmap_and_probabilities(browser,
     label, pred, tokens = _counts(tiny_store)
     page = Page(browser, server.url)
     page.wait_ready()
+    page.show_series()
     page.wait_text(".av-instance", "instance 0 ")
     assert page.tokens() == tokens[0]
     row = page.page.locator(".tabulator-row").nth(5)
@@ -254,7 +271,7 @@ def test_selecting_an_instance_updates_tokens_heatmap_and_probabilities(browser,
             break
         time.sleep(0.1)
     shown = [f for f in figs if f["title"].startswith("Self-attention")]
-    assert len(shown) >= 1
+    assert len(shown) >= 1 and len(figs) > len(shown)  # the series view is checked too
     for heat in shown:
         assert [heat["ticks"][str(i)] for i in sorted(map(int, heat["ticks"]))][:3] == tokens[6][:3]
     assert all(f["xend"] == len(tokens[6]) - 0.5 for f in figs)
@@ -266,7 +283,7 @@ def test_hover_links_text_heatmap_and_series(browser, server, tiny_store):
     _, _, tokens = _counts(tiny_store)
     page = Page(browser, server.url)
     page.wait_ready()
-    time.sleep(0.5)
+    page.show_series()
     # text -> heatmap and series: both draw a marker at the token
     target = page.page.locator(".av-text .av-tok[data-pos='4']")
     target.hover()
@@ -303,6 +320,24 @@ def test_hover_links_text_heatmap_and_series(browser, server, tiny_store):
     page.page.mouse.move(x, y)
     page.page.mouse.move(x + 1, y)
     page.wait_text(".av-col.av-marked .av-label", tokens[0][12])
+    assert page.errors() == []
+    page.close()
+
+
+def test_series_view_is_built_when_scrolled_into_view(browser, server, tiny_store):
+    _, _, tokens = _counts(tiny_store)
+    page = Page(browser, server.url + "?instance=3", height=800)
+    page.wait_ready()
+    page.wait_text(".av-instance", "instance 3 ")
+    time.sleep(1.0)
+    assert page.page.locator(".av-lazy").count() == 1
+    box = page.page.locator(".av-lazy").bounding_box()
+    assert box is not None and box["y"] > page.page.viewport_size["height"]  # below the fold
+    assert [t for t in page.token_figures() if t.startswith("mean")] == []
+    page.show_series()
+    series = [f for f in page.figures() if f["title"].startswith("mean")]
+    assert len(series) == 1 and series[0]["xend"] == len(tokens[3]) - 0.5
+    assert page.page.locator(".av-lazy").count() == 0
     assert page.errors() == []
     page.close()
 

@@ -133,3 +133,49 @@ def test_the_marker_follows_the_marked_token_after_an_in_place_switch(tiny_store
     ex.marked = pos
     assert [s.location for s in view.marker.spans] == [3.0]
     assert all(s.visible for s in view.marker.spans)
+
+
+def test_series_view_is_built_only_once_on_screen(tiny_store):
+    """In the page, the series view starts as a placeholder; the browser reporting that the
+    placeholder is on screen puts the view, with the current instance, in its place."""
+    from panel.io.state import set_curdoc
+
+    from attviz.explorer.app import build_app
+    from attviz.explorer.views.onscreen import OnScreenProbe
+
+    ex = Explorer(store=tiny_store)
+    doc = Document()
+    with set_curdoc(doc):
+        page = build_app([], explorer=ex)
+        doc.add_root(page.get_root(doc))
+
+        def series_figures():
+            return [m for m in doc.models if type(m).__name__ == "figure"
+                    and m.title.text.startswith(ex.aggregation)]
+
+        (probe,) = page.select(OnScreenProbe)
+        assert series_figures() == []
+        k = other_length(tiny_store, ex.instance)
+        ex.instance = k  # switching while off screen builds nothing
+        assert series_figures() == []
+        probe.seen = True  # what the browser sends when the placeholder scrolls in
+        assert page.select(OnScreenProbe) == []
+        (fig,) = series_figures()
+        tokens, _ = from_file(tiny_store, k)
+        assert fig.x_range.end == len(tokens) - 0.5
+        assert list(fig.below[0].major_label_overrides.values())[:2] == tokens[:2]
+        probe.seen = False
+        probe.seen = True  # a second report builds nothing new
+        assert series_figures() == [fig]
+
+
+def test_on_screen_placeholder_keeps_the_views_height():
+    from attviz.explorer.views.onscreen import OnScreen
+
+    calls = []
+    lazy = OnScreen(lambda: calls.append(1) or "view", label="x", height=123)
+    assert lazy.box.min_height == 123 and lazy.probe.height == 123
+    assert calls == []
+    lazy.show()
+    lazy.show()
+    assert calls == [1]

@@ -23,8 +23,10 @@ from .views import (
     SeriesView,
 )
 from .views.common import held
+from .views.onscreen import OnScreen
 
 SIDEBAR_WIDTH = 470
+SERIES_HEIGHT = 340  # the series figure with its toolbar
 HEADER_STYLE = """
 .av-header { background: #1f4e79; color: white; font: 600 22px system-ui, sans-serif;
              padding: 10px 18px; }
@@ -161,28 +163,30 @@ def _sync_url(ex: Explorer) -> None:
     ex.param.watch(update, ["store_name", "instance"])
 
 
-_frozen = False
+_started = False
 
 
-def _freeze_startup_objects() -> None:
-    """Move what exists when the first page is built (modules and what they hold) out of the
-    garbage collector's sight, once per process: a full collection then scans only session
-    objects (0.15-0.2 s saved every few page loads)."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
+def _once_per_process() -> None:
+    """Set-up that every session shares, done when the first page is built."""
+    global _started
+    if _started:
+        return
+    _started = True
+    hv.extension("bokeh", logo=False)  # ~30 ms: not repeated for every page
+    # Canvas, not WebGL: a few thousand glyphs at most, and WebGL only adds start-up cost
+    # (emulated in software where there is no GPU: 0.4 s of a page load).
+    hv.renderer("bokeh").webgl = False
+    # Move what exists now (modules and what they hold) out of the garbage collector's
+    # sight: a full collection then scans only session objects (0.15-0.2 s saved every few
+    # page loads).
+    gc.collect()
+    gc.freeze()
 
 
 def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     """The page for one browser session (a plain layout: lighter than Panel's templates)."""
     pn.extension("tabulator", notifications=False)
-    hv.extension("bokeh", logo=False)
-    _freeze_startup_objects()
-    # Canvas, not WebGL: a few thousand glyphs at most, and WebGL only adds start-up cost
-    # (emulated in software where there is no GPU: 0.4 s of a page load).
-    hv.renderer("bokeh").webgl = False
+    _once_per_process()
     if explorer is None:
         args = server_args(argv)
         explorer = Explorer(root=args.root, store=args.store)
@@ -204,8 +208,10 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     instance_csv = pn.widgets.FileDownload(callback=ex.instance_csv, filename="instance.csv",
                                            label="this instance (CSV)", button_type="light",
                                            width=180)
-    heatmap, series, overview = (HeatmapView(explorer=ex), SeriesView(explorer=ex),
-                                 OverviewView(explorer=ex))
+    heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
+    # below the heatmap, so off screen at load in most windows: built when scrolled to
+    series_view = SeriesView(explorer=ex)
+    series = OnScreen(lambda: series_view, label="series view", height=SERIES_HEIGHT)
     header = pn.pane.HTML(
         '<div class="av-header">attviz <span>self-attention explorer</span></div>',
         stylesheets=[HEADER_STYLE], sizing_mode="stretch_width", margin=0)
