@@ -111,9 +111,12 @@ class Page:
         self.page.wait_for_selector(".av-tok", timeout=60000)
         self.page.wait_for_selector("canvas", timeout=60000)
 
-    def token_figures(self) -> list[str]:
-        return [f["title"] for f in self.figures()
-                if f["title"].startswith(("Self-attention", "mean"))]
+    def wait_figure(self, title: str) -> None:
+        """Wait until the page has a figure whose title starts with ``title``."""
+        self.page.wait_for_function(
+            "(title) => Bokeh.documents.some(d => [...d._all_models.values()].some("
+            "m => m.type === 'Figure' && m.title && m.title.text.startsWith(title)))",
+            arg=title, timeout=30000)
 
     def show_series(self) -> None:
         """Scroll the series view's placeholder into view (if it was not on screen at load,
@@ -121,10 +124,7 @@ class Page:
         lazy = self.page.locator(".av-lazy")
         if lazy.count():
             lazy.scroll_into_view_if_needed()
-        self.page.wait_for_function(
-            "() => Bokeh.documents.some(d => [...d._all_models.values()].some("
-            "m => m.type === 'Figure' && m.title && m.title.text.startsWith('mean')))",
-            timeout=30000)
+        self.wait_figure("mean")
         time.sleep(0.3)
 
     def errors(self) -> list[tuple[str, str]]:
@@ -333,7 +333,7 @@ def test_series_view_is_built_when_scrolled_into_view(browser, server, tiny_stor
     assert page.page.locator(".av-lazy").count() == 1
     box = page.page.locator(".av-lazy").bounding_box()
     assert box is not None and box["y"] > page.page.viewport_size["height"]  # below the fold
-    assert [t for t in page.token_figures() if t.startswith("mean")] == []
+    assert [f for f in page.figures() if f["title"].startswith("mean")] == []
     page.show_series()
     series = [f for f in page.figures() if f["title"].startswith("mean")]
     assert len(series) == 1 and series[0]["xend"] == len(tokens[3]) - 0.5
@@ -346,10 +346,7 @@ def test_clicking_the_overview_selects_layer_and_head(browser, server):
     page = Page(browser, server.url)
     page.wait_ready()
     page.page.locator(".bk-tab", has_text="Layers x heads").click()
-    page.page.wait_for_function(
-        "() => Bokeh.documents.some(d => [...d._all_models.values()].some("
-        "m => m.type === 'Figure' && m.title && m.title.text.startsWith('Mean self')))",
-        timeout=30000)
+    page.wait_figure("Mean self")
     time.sleep(0.5)
     x, y = page.figure_point("Mean self", 2, 0)  # head 2 of layer 0
     page.page.mouse.click(x, y)
