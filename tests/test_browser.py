@@ -121,9 +121,14 @@ class Page:
     def show_series(self) -> None:
         """Scroll the series view's placeholder into view (if it was not on screen at load,
         and so not built yet) and wait for its figure."""
+        from playwright.sync_api import Error
+
         lazy = self.page.locator(".av-lazy")
         if lazy.count():
-            lazy.scroll_into_view_if_needed()
+            try:
+                lazy.scroll_into_view_if_needed(timeout=5000)
+            except Error:  # replaced meanwhile: it was on screen at load after all
+                pass
         self.wait_figure("mean")
         time.sleep(0.3)
 
