@@ -80,17 +80,12 @@ READY = """([k, first, prob, tick, label, xend]) => {
 }"""
 
 
-# Installed before each timed load: checks every animation frame whether the page is
-# rendered and, on the frame after (so the frame that showed it has been painted), keeps
-# the time since navigation start in window.__rendered.
+# Installed before each timed load, after DEEP: checks every animation frame whether the
+# page is rendered and, on the frame after (so the frame that showed it has been painted),
+# keeps the time since navigation start in window.__rendered.
 RENDERED = """
 (() => {
-  const deep = (root, sel) => {
-    if (root.querySelector(sel)) return true;
-    for (const e of root.querySelectorAll('*'))
-      if (e.shadowRoot && deep(e.shadowRoot, sel)) return true;
-    return false;
-  };
+  const on_page = (sel) => window.__deep(sel).length > 0;
   const heatmap_drawn = () => {
     if (!window.Bokeh || !Bokeh.index || !Bokeh.index.all_views) return false;
     for (const v of Bokeh.index.all_views())
@@ -99,8 +94,8 @@ RENDERED = """
     return false;
   };
   const frame = () => {
-    if (heatmap_drawn() && deep(document, '.av-tok') && deep(document, '.av-verdict') &&
-        deep(document, '.tabulator-row'))
+    if (heatmap_drawn() && on_page('.av-tok') && on_page('.av-verdict') &&
+        on_page('.tabulator-row'))
       requestAnimationFrame(() => { window.__rendered = performance.now() / 1000; });
     else
       requestAnimationFrame(frame);
@@ -169,7 +164,7 @@ def main() -> int:
             renders, walls = [], []
             for _ in range(args.loads):
                 page = browser.new_page(viewport={"width": 1500, "height": 1250})
-                page.add_init_script(RENDERED)
+                page.add_init_script(DEEP + RENDERED)
                 t0 = time.perf_counter()
                 page.goto(server.url)
                 page.wait_for_selector(".av-tok", timeout=60000)
