@@ -318,3 +318,28 @@ def test_search_text_folds_unicode_case(tmp_path):
         assert s.search_text("ÜBER", case_sensitive=True).tolist() == [False] * 4
         assert s.search_text("straße").tolist() == [False, True, True, False]  # ß folds to ss
         assert s.search_text("ASCII").tolist() == [False, False, False, True]
+
+
+def test_format_doc_lists_exactly_the_layout_table():
+    """docs/format.md's dataset tables name every dataset of the layout, with its shape and
+    dtype, and nothing else."""
+    import re
+
+    from attviz.store import layout as L
+
+    from .conftest import ROOT
+
+    text = (ROOT / "docs" / "format.md").read_text()
+    section = re.search(r"^## Datasets$(.*?)^## (?!#)", text, flags=re.S | re.M).group(1)
+    rows = re.findall(r"^\| `(/[^`]+)` \|([^|]*)\|([^|]*)\|", section, flags=re.M)
+    documented = {path: (shape.strip(), dtype.strip()) for path, shape, dtype in rows}
+    assert len(documented) == len(rows), "a dataset is listed twice"
+    assert set(documented) == {d.path for d in L.LAYOUT}
+    for d in L.LAYOUT:
+        shape, dtype = documented[d.path]
+        if d.encoding == L.STRINGS:
+            assert shape == "string array" and dtype == "", d.path
+            continue
+        names = [f"{d.rows} + 1"] if d.encoding == L.OFFSETS else list(d.dims)
+        assert shape == "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")", d.path
+        assert dtype == d.dtype, d.path

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import dims
 from .format import StoreMeta
 from .part import Part
 
@@ -89,6 +90,11 @@ class BaseStore(ABC):
     @property
     def label_names(self) -> list[str]:
         return list(self.meta.label_names)
+
+    def sizes(self) -> dict[str, int]:
+        """Rows of each dimension along which the store's datasets grow."""
+        return {dims.INSTANCES: self.n_instances, dims.TOKENS: self.n_tokens,
+                dims.DOCUMENTS: self.n_documents}
 
     @abstractmethod
     def read_instances(self, indices) -> list[Instance]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import dims
+from .layout import OFFSETS, PART_FIELDS, STRINGS
 from .strings import StringArray
 
 
@@ -49,17 +51,14 @@ class Part:
     document_row: np.ndarray
 
     def __post_init__(self) -> None:
-        self.token_count = np.asarray(self.token_count, dtype=np.int64)
-        self.label = np.asarray(self.label, dtype=np.int16)
-        self.prediction = np.asarray(self.prediction, dtype=np.int16)
-        self.probabilities = np.asarray(self.probabilities, dtype=np.float32)
-        self.document = np.asarray(self.document, dtype=np.int64)
-        self.segment = np.asarray(self.segment, dtype=np.int32)
-        self.attention = np.asarray(self.attention, dtype=np.float16)
-        self.token_id = np.asarray(self.token_id, dtype=np.int32)
-        self.span = np.asarray(self.span, dtype=np.int32).reshape(-1, 2)
-        self.special = np.asarray(self.special, dtype=bool)
-        self.document_row = np.asarray(self.document_row, dtype=np.int64)
+        for d in PART_FIELDS:
+            value = getattr(self, d.field)
+            if d.encoding == STRINGS or value is None:
+                continue
+            value = np.asarray(value, dtype=np.int64 if d.encoding == OFFSETS else d.dtype)
+            if value.ndim == 1 and len(d.dims) == 2 and d.dims[1] == dims.SPAN:
+                value = value.reshape(-1, 2)  # an empty list of spans
+            setattr(self, d.field, value)
         self.validate()
 
     @property
@@ -70,46 +69,46 @@ class Part:
     def n_tokens(self) -> int:
         return len(self.token_id)
 
+    def sizes(self) -> dict[str, int]:
+        """Rows of each dimension along which this part's datasets grow."""
+        return {dims.INSTANCES: self.n_instances, dims.TOKENS: int(self.token_count.sum()),
+                dims.DOCUMENTS: len(self.document_ids)}
+
     def validate(self) -> None:
-        n, t = self.n_instances, int(self.token_count.sum())
-        checks = {
-            "label": len(self.label) == n,
-            "prediction": len(self.prediction) == n,
-            "probabilities": self.probabilities.ndim == 2 and len(self.probabilities) == n,
-            "document": len(self.document) == n,
-            "segment": len(self.segment) == n,
-            "text": len(self.text) == n,
-            "attention": self.attention.ndim == 3 and len(self.attention) == t,
-            "token_id": len(self.token_id) == t,
-            "span": len(self.span) == t,
-            "special": len(self.special) == t,
-            "document_row": len(self.document_row) == len(self.document_ids),
-            "document index": n == 0 or (
-                self.document.min() >= 0 and self.document.max() < len(self.document_ids)
-            ),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
+        sizes = self.sizes()
+        n, t = sizes[dims.INSTANCES], sizes[dims.TOKENS]
+        bad = []
+        for d in PART_FIELDS:
+            value = getattr(self, d.field)
+            if value is None:
+                if d.required:
+                    bad.append(d.field)
+                continue
+            ndim_ok = d.encoding == STRINGS or value.ndim == len(d.dims)
+            if not ndim_ok or len(value) != sizes[d.rows]:
+                bad.append(d.field)
+        if n and (self.document.min() < 0 or self.document.max() >= sizes[dims.DOCUMENTS]):
+            bad.append("document index")
         if bad:
             raise ValueError(f"inconsistent part ({n} instances, {t} tokens): {', '.join(bad)}")
 
     @classmethod
     def concat(cls, parts: list[Part]) -> Part:
-        """Parts one after another; document indices are shifted to the joined table."""
+        """Parts one after another; indices (e.g. of documents) are shifted to the joined tables."""
         if len(parts) == 1:
             return parts[0]
-        shifts = np.cumsum([0] + [len(p.document_ids) for p in parts[:-1]])
-        return cls(
-            token_count=np.concatenate([p.token_count for p in parts]),
-            label=np.concatenate([p.label for p in parts]),
-            prediction=np.concatenate([p.prediction for p in parts]),
-            probabilities=np.concatenate([p.probabilities for p in parts]),
-            document=np.concatenate([p.document + s for p, s in zip(parts, shifts)]),
-            segment=np.concatenate([p.segment for p in parts]),
-            text=StringArray.concat([p.text for p in parts]),
-            attention=np.concatenate([p.attention for p in parts]),
-            token_id=np.concatenate([p.token_id for p in parts]),
-            span=np.concatenate([p.span for p in parts]),
-            special=np.concatenate([p.special for p in parts]),
-            document_ids=StringArray.concat([p.document_ids for p in parts]),
-            document_row=np.concatenate([p.document_row for p in parts]),
-        )
+        joined = {}
+        for d in PART_FIELDS:
+            values = [getattr(p, d.field) for p in parts]
+            if any(v is None for v in values):
+                if not all(v is None for v in values):
+                    raise ValueError(f"some parts have {d.path} and some do not")
+                joined[d.field] = None
+            elif d.encoding == STRINGS:
+                joined[d.field] = StringArray.concat(values)
+            else:
+                if d.shift:
+                    base = np.cumsum([0] + [p.sizes()[d.shift] for p in parts[:-1]])
+                    values = [v + b for v, b in zip(values, base)]
+                joined[d.field] = np.concatenate(values)
+        return cls(**joined)

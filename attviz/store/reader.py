@@ -10,13 +10,18 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .. import dims
 from . import format as F
+from . import layout as L
 from .base import BaseStore, Columns, Instance, check_sorted_indices, contiguous_runs
 from .errors import StoreError, reading
 from .part import Part
 from .strings import StringArray
 
 _SEARCH_BLOCK = 8 << 20  # bytes of text scanned per read in search_text
+# what reading an instance needs (per-token data, its text and its document's id)
+_INSTANCE_DATASETS = tuple(L.BY_PATH[p] for p in (
+    L.ATTENTION, L.TOKEN_ID, L.TOKEN_SPAN, L.TOKEN_SPECIAL, L.TEXT, L.DOCUMENT, L.DOCUMENT_ID))
 
 
 def _decode_attr(value):
@@ -33,11 +38,6 @@ def _decode_attr(value):
         except ValueError:
             pass
     return value
-
-
-def _version_tuple(text: str) -> tuple[int, int]:
-    major, _, minor = str(text).partition(".")
-    return int(major), int(minor or 0)
 
 
 class Store(BaseStore):
@@ -96,7 +96,7 @@ class Store(BaseStore):
                 )
             version = str(_decode_attr(attrs.get("format_version", "")))
             try:
-                major, _minor = _version_tuple(version)
+                major, _minor = L.version_tuple(version)
             except ValueError:
                 raise StoreError(
                     f"{self.path}: root attribute 'format_version' is {version!r}, not major.minor"
@@ -108,7 +108,8 @@ class Store(BaseStore):
                     f"attviz reads format {F.MAJOR}.x only: install attviz {writer} or newer "
                     f"(pip install -U 'attviz>={writer}')"
                 )
-            if bool(attrs.get("fragment", False)) and not fragment:
+            self._is_fragment = bool(attrs.get("fragment", False))
+            if self._is_fragment and not fragment:
                 raise StoreError(
                     f"{self.path}: a block of an unfinished precompute, not a whole store; "
                     "re-run the precompute to finish it"
@@ -132,55 +133,75 @@ class Store(BaseStore):
             return self._file[h5path][sel]
 
     def _read_columns(self) -> Columns:
-        cols = Columns(
-            token_start=self._read(F.TOKEN_START).astype(np.int64, copy=False),
-            label=self._read(F.LABEL),
-            prediction=self._read(F.PREDICTION),
-            probabilities=self._read(F.PROBABILITIES),
-            document=self._read(F.DOCUMENT),
-            segment=self._read(F.SEGMENT),
-        )
-        self._text_offsets = self._read(F.TEXT + "/offsets")
-        n = len(cols.label)
-        with reading(self.path, F.ATTENTION):
-            n_tokens = self._file[F.ATTENTION].shape[0]
-            attention_shape = self._file[F.ATTENTION].shape[1:]
-        with reading(self.path, F.DOCUMENT_ROW):
-            self._n_documents = self._file[F.DOCUMENT_ROW].shape[0]
+        cols = Columns(**{d.name: self._read(d.path) for d in L.IN_MEMORY})
+        cols.token_start = cols.token_start.astype(np.int64, copy=False)
+        self._text_offsets = self._read(L.TEXT + "/offsets")
+        self._shapes = self._check_layout(cols)
+        return cols
+
+    def _check_layout(self, cols: Columns) -> dict[str, tuple]:
+        """Every dataset of the layout table present where required, with consistent sizes.
+
+        Returns the shape of each dataset present (string arrays: (items,)).
+        """
+        m = self.meta
+        shapes: dict[str, tuple] = {}
+        missing = []
+        for d in L.LAYOUT:
+            node = self._file.get(d.path)
+            if node is None:
+                # a precompute block holds its rows only; the store gets the rest at assembly
+                if d.required and not (self._is_fragment and d.combine == L.ONCE):
+                    missing.append(d.path)
+                continue
+            with reading(self.path, d.path):
+                shape = node["offsets"].shape if d.encoding == L.STRINGS else node.shape
+            shapes[d.path] = ((shape[0] - 1,) if d.encoding in (L.STRINGS, L.OFFSETS)
+                              else tuple(shape))
+        if missing:
+            raise StoreError(f"{self.path}: {', '.join(missing)} missing; the store is incomplete "
+                             "or damaged")
+        n, start, doc = len(cols.label), cols.token_start, cols.document
+        n_tokens = shapes[L.ATTENTION][0]
+        rows = {dims.INSTANCES: n, dims.TOKENS: n_tokens,
+                dims.DOCUMENTS: shapes[L.DOCUMENT_ROW][0], dims.VOCAB: None}
+        fixed = L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)
         problems = []
-        if len(cols.token_start) != n + 1:
-            problems.append(f"{F.TOKEN_START} has {len(cols.token_start)} entries, expected {n + 1}")
-        elif cols.token_start[0] != 0 or np.any(np.diff(cols.token_start) < 0):
-            problems.append(f"{F.TOKEN_START} is not a non-decreasing offset array from 0")
-        elif cols.token_start[-1] != n_tokens:
-            problems.append(f"{F.TOKEN_START} ends at {cols.token_start[-1]} but {F.ATTENTION} has {n_tokens} rows")
-        if attention_shape != (self.meta.num_layers, self.meta.num_heads):
-            problems.append(f"{F.ATTENTION} is {attention_shape}, root says "
-                            f"{self.meta.num_layers} layers x {self.meta.num_heads} heads")
-        for name, arr in (("prediction", cols.prediction), ("document", cols.document),
-                          ("segment", cols.segment)):
-            if len(arr) != n:
-                problems.append(f"/instances/{name} has {len(arr)} entries, expected {n}")
-        if cols.probabilities.shape != (n, self.meta.num_classes):
-            problems.append(f"{F.PROBABILITIES} is {cols.probabilities.shape}, expected {(n, self.meta.num_classes)}")
-        if len(self._text_offsets) != n + 1:
-            problems.append(f"{F.TEXT}/offsets has {len(self._text_offsets)} entries, expected {n + 1}")
-        if n and (cols.document.min() < 0 or cols.document.max() >= self._n_documents
-                  or np.any(np.diff(cols.document) < 0)):
-            problems.append(f"{F.DOCUMENT} must be non-decreasing indices into {F.DOCUMENT_ROW}")
+        if len(start) != n + 1:
+            problems.append(f"{L.TOKEN_START} has {len(start)} entries, expected {n + 1}")
+        elif start[0] != 0 or np.any(np.diff(start) < 0):
+            problems.append(f"{L.TOKEN_START} is not a non-decreasing offset array from 0")
+        elif start[-1] != n_tokens:
+            problems.append(f"{L.TOKEN_START} ends at {start[-1]} but {L.ATTENTION} has "
+                            f"{n_tokens} rows")
+        for d in L.LAYOUT:
+            shape = shapes.get(d.path)
+            if shape is None or d.path == L.TOKEN_START:
+                continue
+            want_rows = rows[d.rows]
+            if want_rows is not None and shape[0] != want_rows:
+                what = "items" if d.encoding == L.STRINGS else "entries"
+                problems.append(f"{d.path} has {shape[0]} {what}, expected {want_rows}")
+            tail = tuple(fixed[x] for x in d.dims[1:])
+            if d.encoding == L.ARRAY and shape[1:] != tail:
+                named = " x ".join(f"{fixed[x]} {x}" for x in d.dims[1:])
+                problems.append(f"{d.path} is {shape[1:]} per row, root says {named}")
+        if n and len(doc) == n and (doc.min() < 0 or doc.max() >= rows[dims.DOCUMENTS]
+                                    or np.any(np.diff(doc) < 0)):
+            problems.append(f"{L.DOCUMENT} must be non-decreasing indices into {L.DOCUMENT_ROW}")
         if problems:
             raise StoreError(f"{self.path}: inconsistent store: " + "; ".join(problems))
-        return cols
+        return shapes
 
     # -- metadata -----------------------------------------------------------------------------
     @property
     def n_documents(self) -> int:
-        return self._n_documents
+        return self._shapes[L.DOCUMENT_ROW][0]
 
     @property
     def vocab(self) -> list[str]:
         if self._vocab is None:
-            self._vocab = self._read_strings(F.VOCAB_TOKEN).to_list()
+            self._vocab = self._read_strings(L.VOCAB_TOKEN).to_list()
         return self._vocab
 
     def _read_strings(self, group: str, start: int = 0, stop: int | None = None) -> StringArray:
@@ -189,32 +210,54 @@ class Store(BaseStore):
         return StringArray(data, offsets - offsets[0])
 
     # -- per-token reads ------------------------------------------------------------------------
+    def _read_rows(self, start: int, stop: int, datasets) -> dict[str, object]:
+        """Instances ``start:stop`` of ``datasets`` (layout rows) by Part field name; the
+        tokens and documents they own; document indices counted from the first of those."""
+        ts, docs = self.columns.token_start, self.columns.document
+        d0 = int(docs[start]) if stop > start else 0
+        d1 = int(docs[stop - 1]) + 1 if stop > start else 0
+        bounds = {dims.INSTANCES: (start, stop), dims.TOKENS: (int(ts[start]), int(ts[stop])),
+                  dims.DOCUMENTS: (d0, d1)}
+        out: dict[str, object] = {}
+        for d in datasets:
+            lo, hi = bounds[d.rows]
+            if d.path not in self._shapes:
+                value = None
+            elif d.encoding == L.STRINGS:
+                value = self._read_strings(d.path, lo, hi)
+            elif d.encoding == L.OFFSETS:
+                value = np.diff(getattr(self.columns, d.name)[lo : hi + 1])
+            elif d.in_memory:
+                value = getattr(self.columns, d.name)[lo:hi]
+            else:
+                value = self._read(d.path, slice(lo, hi))
+            if d.shift and value is not None:
+                value = value - bounds[d.shift][0]
+            out[d.field] = value
+        return out
+
     def read_instances(self, indices) -> list[Instance]:
         idx = check_sorted_indices(indices, self.n_instances)
         out: list[Instance] = []
         ts = self.columns.token_start
         for a, b in contiguous_runs(idx):
-            t0, t1 = int(ts[a]), int(ts[b])
-            att = self._read(F.ATTENTION, slice(t0, t1)).astype(np.float32)
-            ids = self._read(F.TOKEN_ID, slice(t0, t1))
-            spans = self._read(F.TOKEN_SPAN, slice(t0, t1))
-            special = self._read(F.TOKEN_SPECIAL, slice(t0, t1))
-            texts = self._read_strings(F.TEXT, a, b)
-            docs = self.columns.document[a:b]
-            doc_ids = self._read_strings(F.DOCUMENT_ID, int(docs[0]), int(docs[-1]) + 1)
+            rows = self._read_rows(a, b, _INSTANCE_DATASETS)
+            t0 = int(ts[a])
+            att = rows["attention"].astype(np.float32)
+            ids, texts, doc_ids = rows["token_id"], rows["text"], rows["document_ids"]
             vocab = self.vocab
             for k in range(a, b):
                 s, e = int(ts[k]) - t0, int(ts[k + 1]) - t0
                 tid = ids[s:e]
                 out.append(Instance(
                     index=k,
-                    document_id=doc_ids[int(docs[k - a] - docs[0])],
+                    document_id=doc_ids[int(rows["document"][k - a])],
                     segment=int(self.columns.segment[k]),
                     text=texts[k - a],
                     token_ids=tid,
                     tokens=[vocab[t] if 0 <= t < len(vocab) else f"[{t}]" for t in tid.tolist()],
-                    spans=spans[s:e],
-                    special=special[s:e],
+                    spans=rows["span"][s:e],
+                    special=rows["special"][s:e],
                     attention=att[s:e],
                     label=int(self.columns.label[k]),
                     prediction=int(self.columns.prediction[k]),
@@ -226,14 +269,14 @@ class Store(BaseStore):
         idx = check_sorted_indices(indices, self.n_instances)
         out: list[str] = []
         for a, b in contiguous_runs(idx):
-            out.extend(self._read_strings(F.TEXT, a, b).to_list())
+            out.extend(self._read_strings(L.TEXT, a, b).to_list())
         return out
 
     def document_ids(self, documents) -> list[str]:
-        idx = check_sorted_indices(documents, self._n_documents)
+        idx = check_sorted_indices(documents, self.n_documents)
         out: list[str] = []
         for a, b in contiguous_runs(idx):
-            out.extend(self._read_strings(F.DOCUMENT_ID, a, b).to_list())
+            out.extend(self._read_strings(L.DOCUMENT_ID, a, b).to_list())
         return out
 
     def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
@@ -249,8 +292,8 @@ class Store(BaseStore):
         offsets = self._text_offsets
         total = int(offsets[-1])
         overlap = len(needle) - 1
-        with reading(self.path, F.TEXT + "/data"):
-            ds = self._file[F.TEXT + "/data"]
+        with reading(self.path, L.TEXT + "/data"):
+            ds = self._file[L.TEXT + "/data"]
             pos = 0
             raw = np.empty(_SEARCH_BLOCK + overlap, dtype=np.uint8)
             while pos < total:
@@ -280,32 +323,14 @@ class Store(BaseStore):
         step = 20_000
         for lo in range(0, self.n_instances, step):
             hi = min(self.n_instances, lo + step)
-            texts = self._read_strings(F.TEXT, lo, hi).to_list()
+            texts = self._read_strings(L.TEXT, lo, hi).to_list()
             hits[lo:hi] = [needle in t.casefold() for t in texts]
         return hits
 
     # -- copying ---------------------------------------------------------------------------
     def read_part(self, start: int, stop: int) -> Part:
         """Instances ``start:stop`` as a Part; they must cover whole documents."""
-        ts, docs = self.columns.token_start, self.columns.document
-        t0, t1 = int(ts[start]), int(ts[stop])
-        d0 = int(docs[start]) if stop > start else 0
-        d1 = int(docs[stop - 1]) + 1 if stop > start else 0
-        return Part(
-            token_count=np.diff(ts[start : stop + 1]),
-            label=self.columns.label[start:stop],
-            prediction=self.columns.prediction[start:stop],
-            probabilities=self.columns.probabilities[start:stop],
-            document=docs[start:stop] - d0,
-            segment=self.columns.segment[start:stop],
-            text=self._read_strings(F.TEXT, start, stop),
-            attention=self._read(F.ATTENTION, slice(t0, t1)),
-            token_id=self._read(F.TOKEN_ID, slice(t0, t1)),
-            span=self._read(F.TOKEN_SPAN, slice(t0, t1)),
-            special=self._read(F.TOKEN_SPECIAL, slice(t0, t1)),
-            document_ids=self._read_strings(F.DOCUMENT_ID, d0, d1),
-            document_row=self._read(F.DOCUMENT_ROW, slice(d0, d1)),
-        )
+        return Part(**self._read_rows(start, stop, L.PART_FIELDS))
 
     def iter_parts(self, max_instances: int = 4096) -> Iterator[Part]:
         n, docs = self.n_instances, self.columns.document

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import BaseStore, Columns, Instance, check_sorted_indices
+from . import layout as L
 from .errors import StoreError
 from .part import Part
 from .reader import Store
@@ -72,19 +73,7 @@ class ShardedStore(BaseStore):
         self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         doc_counts = [s.n_documents for s in self.shards]
         self._doc_starts = np.concatenate([[0], np.cumsum(doc_counts)]).astype(np.int64)
-        tok_starts = np.cumsum([0] + [s.n_tokens for s in self.shards])
-        self.columns = Columns(
-            token_start=np.concatenate(
-                [[0]] + [s.columns.token_start[1:] + t for s, t in zip(self.shards, tok_starts)]
-            ).astype(np.int64),
-            label=np.concatenate([s.columns.label for s in self.shards]),
-            prediction=np.concatenate([s.columns.prediction for s in self.shards]),
-            probabilities=np.concatenate([s.columns.probabilities for s in self.shards]),
-            document=np.concatenate(
-                [s.columns.document + d for s, d in zip(self.shards, self._doc_starts)]
-            ),
-            segment=np.concatenate([s.columns.segment for s in self.shards]),
-        )
+        self.columns = join_columns(self.shards)
 
     @property
     def n_documents(self) -> int:
@@ -132,6 +121,21 @@ class ShardedStore(BaseStore):
     def close(self) -> None:
         for s in self.shards:
             s.close()
+
+
+def join_columns(stores: list[BaseStore]) -> Columns:
+    """The in-memory columns of ``stores`` one after another, offsets and indices shifted."""
+    joined = {}
+    for d in L.IN_MEMORY:
+        values = [getattr(s.columns, d.name) for s in stores]
+        if d.encoding == L.OFFSETS:
+            base = np.cumsum([0] + [int(v[-1]) for v in values[:-1]])
+            values = [values[0][:1]] + [v[1:] + b for v, b in zip(values, base)]
+        elif d.shift:
+            base = np.cumsum([0] + [s.sizes()[d.shift] for s in stores[:-1]])
+            values = [v + b for v, b in zip(values, base)]
+        joined[d.name] = np.concatenate(values)
+    return Columns(**joined)
 
 
 def open_store(path: str | os.PathLike) -> BaseStore:

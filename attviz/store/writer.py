@@ -8,7 +8,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .. import dims
 from . import format as F
+from . import layout as L
 from .part import Part
 from .strings import StringArray
 
@@ -57,7 +59,7 @@ class StoreWriter:
         vocab: list[str] | StringArray | None,
         *,
         fragment: bool = False,
-        compression: str | None = F.COMPRESSION,
+        compression: str | None = L.COMPRESSION,
         attention_chunk_rows: int | None = None,
     ) -> None:
         if vocab is None and not fragment:
@@ -73,68 +75,55 @@ class StoreWriter:
         self._n_tokens = 0
         self._n_documents = 0
         self._closed = False
-        rows = attention_chunk_rows or F.attention_chunk_rows(meta.num_layers, meta.num_heads)
-        self._create_datasets(rows)
+        self._create_datasets(attention_chunk_rows)
         if vocab is not None:
             if not isinstance(vocab, StringArray):
                 vocab = StringArray.from_list(vocab)
-            self._write_strings(F.VOCAB_TOKEN, vocab, resizable=False)
+            self._write_strings(L.BY_PATH[L.VOCAB_TOKEN], vocab)
 
     # -- layout -----------------------------------------------------------------------------
-    def _dataset(self, name: str, shape_tail: tuple, dtype, chunk_rows: int,
-                 compress: bool = True) -> None:
-        ds = self._file.create_dataset(
-            name,
-            shape=(0, *shape_tail),
-            maxshape=(None, *shape_tail),
-            dtype=dtype,
-            chunks=(chunk_rows, *shape_tail),
-            compression=self._compression if compress else F.ATTENTION_COMPRESSION,
-            shuffle=False,
-        )
-        if name in F.DIMS:
-            ds.attrs["dims"] = list(F.DIMS[name])
-
-    def _create_datasets(self, attention_rows: int) -> None:
+    def _create_datasets(self, attention_rows: int | None) -> None:
         m = self.meta
-        self._dataset(F.ATTENTION, (m.num_layers, m.num_heads), np.float16, attention_rows,
-                      compress=False)
-        self._dataset(F.TOKEN_ID, (), np.int32, F.COLUMN_CHUNK)
-        self._dataset(F.TOKEN_SPAN, (2,), np.int32, F.COLUMN_CHUNK // 2)
-        self._dataset(F.TOKEN_SPECIAL, (), np.bool_, F.COLUMN_CHUNK)
-        start = self._file.create_dataset(
-            F.TOKEN_START, data=np.zeros(1, np.int64), maxshape=(None,), chunks=(F.COLUMN_CHUNK,),
-            compression=self._compression,
-        )
-        start.attrs["dims"] = ["instances + 1"]
-        self._dataset(F.LABEL, (), np.int16, F.COLUMN_CHUNK)
-        self._dataset(F.PREDICTION, (), np.int16, F.COLUMN_CHUNK)
-        self._dataset(F.PROBABILITIES, (m.num_classes,), np.float32, F.COLUMN_CHUNK // 8)
-        self._dataset(F.DOCUMENT, (), np.int64, F.COLUMN_CHUNK)
-        self._dataset(F.SEGMENT, (), np.int32, F.COLUMN_CHUNK)
-        self._dataset(F.DOCUMENT_ROW, (), np.int64, F.COLUMN_CHUNK)
-        self._string_group(F.TEXT, resizable=True)
-        self._string_group(F.DOCUMENT_ID, resizable=True)
+        sizes = L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)
+        for d in L.APPENDED:
+            if not d.required:
+                continue  # optional datasets are made when the first part brings them
+            self._create(d, sizes, attention_rows)
 
-    def _string_group(self, name: str, resizable: bool) -> h5py.Group:
-        g = self._file.create_group(name)
+    def _create(self, d: L.Dataset, sizes: dict[str, int], attention_rows: int | None) -> None:
+        if d.encoding == L.STRINGS:
+            self._string_group(d, resizable=True)
+            return
+        tail = tuple(sizes[x] for x in d.dims[1:])
+        rows = (attention_rows if d.chunk_rows is None and attention_rows
+                else d.chunks(self.meta.num_layers, self.meta.num_heads))
+        compression = self._compression if d.compression else None
+        if d.encoding == L.OFFSETS:
+            ds = self._file.create_dataset(d.path, data=np.zeros(1, np.int64), maxshape=(None,),
+                                           chunks=(rows,), compression=compression)
+        else:
+            ds = self._file.create_dataset(
+                d.path, shape=(0, *tail), maxshape=(None, *tail), dtype=d.dtype,
+                chunks=(rows, *tail), compression=compression, shuffle=False)
+        ds.attrs["dims"] = d.dims_attr
+
+    def _string_group(self, d: L.Dataset, resizable: bool) -> h5py.Group:
+        g = self._file.create_group(d.path)
         g.attrs["encoding-type"] = F.STRING_ENCODING
         g.attrs["encoding-version"] = F.STRING_ENCODING_VERSION
         if resizable:
-            # instance texts stay uncompressed: the text filter scans them all
-            compress = None if name == F.TEXT else self._compression
             g.create_dataset(
                 "data", shape=(0,), maxshape=(None,), dtype=np.uint8,
-                chunks=(F.STRING_CHUNK,), compression=compress,
+                chunks=(d.chunk_rows,), compression=self._compression if d.compression else None,
             )
             g.create_dataset(
-                "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(F.COLUMN_CHUNK,),
+                "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(L.COLUMN_CHUNK,),
                 compression=self._compression,
             )
         return g
 
-    def _write_strings(self, name: str, strings: StringArray, resizable: bool) -> None:
-        g = self._string_group(name, resizable=resizable)
+    def _write_strings(self, d: L.Dataset, strings: StringArray) -> None:
+        g = self._string_group(d, resizable=False)
         g.create_dataset("data", data=strings.data, dtype=np.uint8,
                          compression=self._compression if len(strings.data) else None)
         g.create_dataset("offsets", data=strings.offsets, dtype=np.int64,
@@ -158,28 +147,36 @@ class StoreWriter:
         """Add ``part``'s instances (and its documents) after those written so far."""
         if self._closed:
             raise ValueError("writer is closed")
-        if part.attention.shape[1:] != (self.meta.num_layers, self.meta.num_heads):
+        m = self.meta
+        if part.attention.shape[1:] != (m.num_layers, m.num_heads):
             raise ValueError(
                 f"part has {part.attention.shape[1:]} layers x heads, store has "
-                f"{(self.meta.num_layers, self.meta.num_heads)}"
+                f"{(m.num_layers, m.num_heads)}"
             )
-        if part.probabilities.shape[1] != self.meta.num_classes:
+        if part.probabilities.shape[1] != m.num_classes:
             raise ValueError(
-                f"part has {part.probabilities.shape[1]} classes, store has {self.meta.num_classes}"
+                f"part has {part.probabilities.shape[1]} classes, store has {m.num_classes}"
             )
-        self._extend(F.ATTENTION, part.attention)
-        self._extend(F.TOKEN_ID, part.token_id)
-        self._extend(F.TOKEN_SPAN, part.span)
-        self._extend(F.TOKEN_SPECIAL, part.special)
-        self._extend(F.TOKEN_START, self._n_tokens + np.cumsum(part.token_count))
-        self._extend(F.LABEL, part.label)
-        self._extend(F.PREDICTION, part.prediction)
-        self._extend(F.PROBABILITIES, part.probabilities)
-        self._extend(F.DOCUMENT, part.document + self._n_documents)
-        self._extend(F.SEGMENT, part.segment)
-        self._extend_strings(F.TEXT, part.text)
-        self._extend_strings(F.DOCUMENT_ID, part.document_ids)
-        self._extend(F.DOCUMENT_ROW, part.document_row)
+        written = {dims.INSTANCES: self._n_instances, dims.TOKENS: self._n_tokens,
+                   dims.DOCUMENTS: self._n_documents}
+        sizes = L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)
+        for d in L.PART_FIELDS:
+            value = getattr(part, d.field)
+            present = d.path in self._file
+            if value is None:
+                if present:
+                    raise ValueError(f"the store has {d.path} but this part does not")
+                continue
+            if not present:
+                if written[d.rows]:
+                    raise ValueError(f"this part has {d.path} but the parts before it did not")
+                self._create(d, sizes, None)
+            if d.encoding == L.STRINGS:
+                self._extend_strings(d.path, value)
+            elif d.encoding == L.OFFSETS:
+                self._extend(d.path, written[dims.TOKENS] + np.cumsum(value))
+            else:
+                self._extend(d.path, value + written[d.shift] if d.shift else value)
         self._n_instances += part.n_instances
         self._n_tokens += part.n_tokens
         self._n_documents += len(part.document_ids)

@@ -1,0 +1,158 @@
+"""The store's datasets in one declarative table (docs/format.md lists exactly these).
+
+Each row says where a dataset lives, its named dimensions, dtype, how it is encoded,
+chunked and compressed, which format version introduced it and whether a store must have
+it. The writer, the reader's checks, :class:`~attviz.store.part.Part`, the folder-of-shards
+reader and merges iterate over this table; adding an optional dataset in a minor format
+version is one row here plus the code that computes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import dims
+
+# Per token
+ATTENTION = "/attention/self"
+TOKEN_ID = "/tokens/id"
+TOKEN_SPAN = "/tokens/span"
+TOKEN_SPECIAL = "/tokens/special"
+# Per instance
+TOKEN_START = "/instances/token_start"
+LABEL = "/instances/label"
+PREDICTION = "/instances/prediction"
+PROBABILITIES = "/instances/probabilities"
+DOCUMENT = "/instances/document"
+SEGMENT = "/instances/segment"
+TEXT = "/instances/text"  # string array group
+# Per document
+DOCUMENT_ID = "/documents/id"  # string array group
+DOCUMENT_ROW = "/documents/row"
+# Vocabulary
+VOCAB_TOKEN = "/vocab/token"  # string array group, index = token id
+
+# Encodings
+ARRAY = "array"  # one HDF5 dataset, rows along the first dimension
+OFFSETS = "offsets"  # CSR offsets (rows + 1 entries, from 0), held in a Part as row counts
+STRINGS = "string-array"  # a group of `data` (UTF-8 bytes) and `offsets` (rows + 1)
+
+# How a dataset of several parts or stores is combined
+APPEND = "append"  # rows of the next part follow those of the one before
+ONCE = "once"  # written once per store (e.g. the vocabulary); every source has the same
+
+# Chunking (reasoning and measurements in docs/format.md)
+COLUMN_CHUNK = 65536  # entries per chunk of 1-d per-token / per-instance datasets
+STRING_CHUNK = 1 << 18  # bytes per chunk of string data (a few hundred texts)
+ATTENTION_CHUNK_BYTES = 160 * 1024  # at most 160 KiB per chunk (1024 rows at 6 x 12 float16)
+COMPRESSION = "lzf"  # for ids, spans, flags, offsets and most strings
+
+
+def attention_chunk_rows(num_layers: int, num_heads: int) -> int:
+    """Token rows per attention chunk: a power of two near ATTENTION_CHUNK_BYTES."""
+    per_row = max(1, num_layers * num_heads * 2)
+    rows = 1
+    while rows * 2 * per_row <= ATTENTION_CHUNK_BYTES:
+        rows *= 2
+    return rows
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One row of the layout table.
+
+    path: HDF5 path (a group for string arrays); dims: named dimensions, the first one
+    the rows; dtype: numpy dtype name (None for string arrays); field: the attribute of a
+    Part (and, for ``in_memory`` rows, of Columns: the path's last name) that holds it, or
+    None; chunk_rows: rows per chunk (None: from the layers and heads); compression: HDF5
+    filter of the data (string offsets always use COMPRESSION); shift: a dimension whose
+    size in earlier parts is added to the values when parts are joined (indices into it);
+    in_memory: read whole when a store opens.
+    """
+
+    path: str
+    dims: tuple[str, ...]
+    dtype: str | None
+    field: str | None
+    meaning: str
+    encoding: str = ARRAY
+    combine: str = APPEND
+    chunk_rows: int | None = COLUMN_CHUNK
+    compression: str | None = COMPRESSION
+    since: str = "1.0"
+    required: bool = True
+    shift: str | None = None
+    in_memory: bool = False
+
+    @property
+    def rows(self) -> str:
+        """The dimension along which the dataset grows."""
+        return self.dims[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def dims_attr(self) -> list[str] | None:
+        """The ``dims`` attribute written on the HDF5 dataset (none on string groups)."""
+        if self.encoding == STRINGS:
+            return None
+        if self.encoding == OFFSETS:
+            return [f"{self.rows} + 1"]
+        return list(self.dims)
+
+    def chunks(self, num_layers: int, num_heads: int) -> int:
+        return self.chunk_rows or attention_chunk_rows(num_layers, num_heads)
+
+
+LAYOUT: tuple[Dataset, ...] = (
+    Dataset(ATTENTION, (dims.TOKENS, dims.LAYERS, dims.HEADS), "float16", "attention",
+            "A[l, h, i, i]: the self-attention of token i in every layer and head",
+            chunk_rows=None, compression=None),
+    Dataset(TOKEN_ID, (dims.TOKENS,), "int32", "token_id",
+            "the input ids fed to the model, in order, special tokens included"),
+    Dataset(TOKEN_SPAN, (dims.TOKENS, dims.SPAN), "int32", "span",
+            "character offsets [start, end) of the token in its instance's text",
+            chunk_rows=COLUMN_CHUNK // 2),
+    Dataset(TOKEN_SPECIAL, (dims.TOKENS,), "bool", "special",
+            "true for the tokenizer's special tokens"),
+    Dataset(TOKEN_START, (dims.INSTANCES,), "int64", "token_count",
+            "CSR offsets: instance k owns token rows token_start[k]:token_start[k+1]",
+            encoding=OFFSETS, in_memory=True),
+    Dataset(LABEL, (dims.INSTANCES,), "int16", "label", "gold class index; -1 where unknown",
+            in_memory=True),
+    Dataset(PREDICTION, (dims.INSTANCES,), "int16", "prediction", "argmax class index",
+            in_memory=True),
+    Dataset(PROBABILITIES, (dims.INSTANCES, dims.CLASSES), "float32", "probabilities",
+            "softmax of the logits", chunk_rows=COLUMN_CHUNK // 8, in_memory=True),
+    Dataset(DOCUMENT, (dims.INSTANCES,), "int64", "document",
+            "index into the documents tables", shift=dims.DOCUMENTS, in_memory=True),
+    Dataset(SEGMENT, (dims.INSTANCES,), "int32", "segment",
+            "index of the window within its document, from 0", in_memory=True),
+    Dataset(TEXT, (dims.INSTANCES,), None, "text", "the text the instance covers",
+            encoding=STRINGS, chunk_rows=STRING_CHUNK, compression=None),
+    Dataset(DOCUMENT_ID, (dims.DOCUMENTS,), None, "document_ids", "the document id",
+            encoding=STRINGS, chunk_rows=STRING_CHUNK),
+    Dataset(DOCUMENT_ROW, (dims.DOCUMENTS,), "int64", "document_row",
+            "the document's row in the corpus file, 0 = the first data row"),
+    Dataset(VOCAB_TOKEN, (dims.VOCAB,), None, None,
+            "the tokenizer's string for each token id, index = id",
+            encoding=STRINGS, combine=ONCE, chunk_rows=None),
+)
+
+BY_PATH = {d.path: d for d in LAYOUT}
+APPENDED = tuple(d for d in LAYOUT if d.combine == APPEND)
+PART_FIELDS = tuple(d for d in APPENDED if d.field)
+IN_MEMORY = tuple(d for d in LAYOUT if d.in_memory)
+
+
+def fixed_sizes(num_layers: int, num_heads: int, num_classes: int) -> dict[str, int]:
+    """Sizes of the dimensions that are the same in every part of one store."""
+    return {dims.LAYERS: num_layers, dims.HEADS: num_heads, dims.CLASSES: num_classes,
+            dims.SPAN: 2}
+
+
+def version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = str(text).partition(".")
+    return int(major), int(minor or 0)
