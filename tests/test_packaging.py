@@ -39,15 +39,26 @@ def test_environment_yml_matches_pyproject():
             name, spec = _split(m.group(1))
             pip[name] = spec
     project = _pyproject()["project"]
-    runtime = dict(_split(r) for r in project["dependencies"])
+    extras = project["optional-dependencies"]
+    runtime = dict(_split(r) for r in project["dependencies"] + extras["model"])
     for name, spec in runtime.items():
         conda_name = CONDA_NAMES.get(name, name)
         assert conda.get(conda_name) == spec, f"{name}{spec} is not in environment.yml as {conda_name}{spec}"
     extra = set(conda) - {CONDA_NAMES.get(n, n) for n in runtime} - {"python", "pip"}
     assert not extra, f"environment.yml has dependencies pyproject.toml lacks: {extra}"
     assert conda["python"] == project["requires-python"]
-    demo = dict(_split(r) for r in project["optional-dependencies"]["demo"])
+    demo = dict(_split(r) for r in extras["demo"] if not r.startswith("attviz["))
     assert pip == demo
+
+
+def test_base_install_has_no_model_libraries_and_every_extra_that_runs_models_has_them():
+    project = _pyproject()["project"]
+    heavy = {"torch", "transformers", "tokenizers", "safetensors"}
+    assert not heavy & {_split(r)[0] for r in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    assert {_split(r)[0] for r in extras["model"]} == heavy
+    for name in ("demo", "test"):
+        assert "attviz[model]" in extras[name], name
 
 
 def _readme_commands():
@@ -71,7 +82,7 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
 def test_cpu_constraint_pins_torch_but_pyproject_stays_open():
     pins = (ROOT / "constraints-cpu.txt").read_text()
     assert re.search(r"^torch==\d", pins, flags=re.M)
-    deps = dict(_split(r) for r in _pyproject()["project"]["dependencies"])
+    deps = dict(_split(r) for r in _pyproject()["project"]["optional-dependencies"]["model"])
     assert deps["torch"].startswith(">=")
 
 

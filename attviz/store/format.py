@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
 FORMAT_NAME = "attviz"
 FORMAT_VERSION = "1.0"
 MAJOR, MINOR = (int(x) for x in FORMAT_VERSION.split("."))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BaseStore, Columns, Instance, check_sorted_indices
 from . import layout as L
+from .base import BaseStore, Columns, Instance, check_sorted_indices
 from .errors import StoreError
 from .part import Part
 from .reader import Store

@@ -1,0 +1,152 @@
+"""The notebook API: a store opened read-only as pandas / xarray objects, and the explorer
+as a Panel object that shows inline in Jupyter.
+
+    import attviz
+    corpus = attviz.open("bbc-heldout.h5")
+    corpus.instances.query("not correct").head()
+    corpus.attention(42).sel(layers=5).mean("heads")
+    attviz.explorer("bbc-heldout.h5")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import dims
+from .store import BaseStore, Instance, open_store
+
+
+@dataclass(frozen=True)
+class Attention:
+    """An instance's self-attention without xarray: ``values`` is [tokens, layers, heads]
+    float32 (``dims`` names the axes), ``tokens`` the token strings along the first axis and
+    ``special`` which of them are special tokens."""
+
+    values: np.ndarray
+    tokens: list[str]
+    special: np.ndarray
+    dims: tuple[str, str, str] = (dims.TOKENS, dims.LAYERS, dims.HEADS)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.values.shape
+
+
+class OpenStore:
+    """A store (a file or a folder of shard stores), read-only.
+
+    Opening reads the per-instance columns only; per-token data is read when asked for.
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.store: BaseStore = open_store(self.path)
+        self._instances: pd.DataFrame | None = None
+
+    # -- per instance ---------------------------------------------------------------------
+    @property
+    def label_names(self) -> list[str]:
+        return self.store.label_names
+
+    @property
+    def instances(self) -> pd.DataFrame:
+        """One row per instance (index: the instance number, as in the explorer's ``id``).
+
+        Columns: ``document`` (the corpus id), ``segment``, ``gold`` and ``predicted``
+        (categorical, the label names; gold is missing where the corpus has no label),
+        ``confidence`` (the largest class probability), ``correct`` (nullable boolean,
+        missing where gold is unknown) and ``tokens`` (count, special tokens included).
+        """
+        if self._instances is None:
+            c = self.store.columns
+            names = self.label_names
+            correct = pd.array(c.correct, dtype="boolean")
+            correct[c.label < 0] = pd.NA
+            doc_ids = np.array(self.store.document_ids(np.arange(self.store.n_documents)),
+                               dtype=object)
+            self._instances = pd.DataFrame({
+                "document": doc_ids[c.document],
+                "segment": c.segment.astype(np.int64),
+                "gold": pd.Categorical.from_codes(c.label.astype(np.int64), names),
+                "predicted": pd.Categorical.from_codes(c.prediction.astype(np.int64), names),
+                "confidence": c.confidence.astype(np.float64),
+                "correct": correct,
+                "tokens": c.token_count.astype(np.int64),
+            }, index=pd.RangeIndex(self.store.n_instances, name="instance"))
+        return self._instances
+
+    def __len__(self) -> int:
+        return self.store.n_instances
+
+    def instance(self, k: int) -> Instance:
+        """Everything the store holds about instance ``k`` (text, tokens, spans, values)."""
+        return self.store.read_instance(self._check(k))
+
+    def attention(self, k: int):
+        """Instance ``k``'s self-attention A[l, h, i, i], dims (tokens, layers, heads).
+
+        With xarray installed: an ``xarray.DataArray`` whose coordinates are ``tokens``
+        (the token position), ``token`` (its string) and ``special`` along tokens, and
+        the layer and head numbers. Without xarray: an :class:`Attention` (a numpy array
+        with the tokens beside it).
+        """
+        inst = self.instance(k)
+        try:
+            import xarray as xr
+        except ImportError:
+            return Attention(inst.attention, inst.tokens, inst.special)
+        n, layers, heads = inst.attention.shape
+        return xr.DataArray(
+            inst.attention, dims=(dims.TOKENS, dims.LAYERS, dims.HEADS),
+            coords={dims.TOKENS: np.arange(n), "token": (dims.TOKENS, inst.tokens),
+                    "special": (dims.TOKENS, inst.special),
+                    dims.LAYERS: np.arange(layers), dims.HEADS: np.arange(heads)},
+            name="self_attention", attrs={"instance": int(k), "text": inst.text},
+        )
+
+    def search(self, text: str, case_sensitive: bool = False) -> np.ndarray:
+        """The numbers of the instances whose text contains ``text`` (sorted), as the
+        explorer's "text contains" filter finds them."""
+        return np.flatnonzero(self.store.search_text(text, case_sensitive))
+
+    def _check(self, k: int) -> int:
+        k = int(k)
+        if not 0 <= k < len(self):
+            raise IndexError(f"instance {k} is not in 0..{len(self) - 1}")
+        return k
+
+    # -- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> OpenStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        m = self.store.meta
+        return (f"<attviz store {self.path}: {len(self):,} instances, {m.num_layers} layers x "
+                f"{m.num_heads} heads, labels {', '.join(self.label_names)}>")
+
+
+def open(path: str | os.PathLike) -> OpenStore:  # noqa: A001 - attviz.open(path)
+    """Open a store file, or a folder of shard stores, read-only."""
+    return OpenStore(path)
+
+
+def explorer(path: str | os.PathLike, root: str | os.PathLike | None = None):
+    """The explorer of the store at ``path`` as a Panel object (shows inline in Jupyter;
+    ``.show()`` opens it in a browser tab). ``root``: the folder whose stores the picker
+    lists (default: the store's folder)."""
+    from .explorer.app import build_app
+    from .explorer.state import Explorer
+
+    return build_app(explorer=Explorer(root=root, store=path))
