@@ -127,6 +127,29 @@ class BaseStore(ABC):
     @abstractmethod
     def vocab(self) -> list[str]: ...
 
+    # -- what a complete store derives (format 1.1; absent from older stores) ------------------
+    @property
+    @abstractmethod
+    def head_stat_names(self) -> list[str]:
+        """The statistics per instance and head this store holds (self_mean, ...)."""
+
+    @abstractmethod
+    def read_head_stat(self, name: str, layer: int | None = None, head: int | None = None
+                       ) -> np.ndarray:
+        """[instances, layers, heads] of statistic ``name``, or [instances] of one head."""
+
+    @abstractmethod
+    def profiles(self):
+        """The corpus profiles (:class:`~attviz.store.summaries.ProfileTables`), or None."""
+
+    @abstractmethod
+    def postings(self, token_id: int) -> np.ndarray | None:
+        """The sorted instances that hold ``token_id``; None when the store has no index."""
+
+    @abstractmethod
+    def tokenizer_json(self) -> bytes | None:
+        """The tokenizer's tokenizer.json, or None when the store does not hold it."""
+
     def close(self) -> None:  # noqa: B027 - optional for subclasses
         pass
 

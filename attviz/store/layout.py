@@ -31,6 +31,29 @@ DOCUMENT_ID = "/documents/id"  # string array group
 DOCUMENT_ROW = "/documents/row"
 # Vocabulary
 VOCAB_TOKEN = "/vocab/token"  # string array group, index = token id
+# Statistics per instance and head (1.1)
+HEAD_STATS = "/instances/head_stats"
+SELF_MEAN = HEAD_STATS + "/self_mean"
+SELF_MAX = HEAD_STATS + "/self_max"
+SELF_ARGMAX = HEAD_STATS + "/self_argmax"
+FIRST_MASS = HEAD_STATS + "/first_mass"
+LAST_MASS = HEAD_STATS + "/last_mass"
+ENTROPY = HEAD_STATS + "/entropy"
+# Corpus profiles per group of instances (1.1)
+GROUP_KEY = "/profiles/group/key"
+GROUP_COUNT = "/profiles/group/count"
+GROUP_HEAD_SUM = "/profiles/group/head_stats"  # group of sums, one dataset per statistic
+POSITION_SUM = "/profiles/position/sum"
+POSITION_COUNT = "/profiles/position/count"
+TOKEN_GROUP_START = "/profiles/token/group_start"
+TOKEN_PROFILE_ID = "/profiles/token/id"
+TOKEN_SUM = "/profiles/token/sum"
+TOKEN_COUNT = "/profiles/token/count"
+# Token index (1.1)
+INDEX_OFFSETS = "/index/token/offsets"
+INDEX_INSTANCES = "/index/token/instances"
+# The tokenizer (1.1)
+TOKENIZER_JSON = "/tokenizer/json"
 
 # Encodings
 ARRAY = "array"  # one HDF5 dataset, rows along the first dimension
@@ -40,6 +63,7 @@ STRINGS = "string-array"  # a group of `data` (UTF-8 bytes) and `offsets` (rows 
 # How a dataset of several parts or stores is combined
 APPEND = "append"  # rows of the next part follow those of the one before
 ONCE = "once"  # written once per store (e.g. the vocabulary); every source has the same
+DERIVED = "derived"  # computed from the rows when a store is completed (never in blocks)
 
 # Chunking (reasoning and measurements in docs/format.md)
 COLUMN_CHUNK = 65536  # entries per chunk of 1-d per-token / per-instance datasets
@@ -83,6 +107,7 @@ class Dataset:
     required: bool = True
     shift: str | None = None
     in_memory: bool = False
+    column_chunks: bool = False  # chunks of (rows, 1, 1, ...): one head's values read whole
 
     @property
     def rows(self) -> str:
@@ -105,6 +130,10 @@ class Dataset:
     def chunks(self, num_layers: int, num_heads: int) -> int:
         return self.chunk_rows or attention_chunk_rows(num_layers, num_heads)
 
+
+_IHL = (dims.INSTANCES, dims.LAYERS, dims.HEADS)
+_STAT = dict(since="1.1", required=False, column_chunks=True, compression=None)
+_DERIVED = dict(combine=DERIVED, since="1.1", required=False, chunk_rows=None)
 
 LAYOUT: tuple[Dataset, ...] = (
     Dataset(ATTENTION, (dims.TOKENS, dims.LAYERS, dims.HEADS), "float16", "attention",
@@ -139,12 +168,61 @@ LAYOUT: tuple[Dataset, ...] = (
     Dataset(VOCAB_TOKEN, (dims.VOCAB,), None, None,
             "the tokenizer's string for each token id, index = id",
             encoding=STRINGS, combine=ONCE, chunk_rows=None),
+    # -- 1.1: statistics per instance and head -----------------------------------------------
+    Dataset(SELF_MEAN, _IHL, "float16", "self_mean",
+            "mean of A[l, h, i, i] over the instance's non-special tokens (all if none)",
+            **_STAT),
+    Dataset(SELF_MAX, _IHL, "float16", "self_max",
+            "largest A[l, h, i, i] over the same tokens", **_STAT),
+    Dataset(SELF_ARGMAX, _IHL, "int16", "self_argmax",
+            "its token position i in the instance (special tokens counted)", **_STAT),
+    Dataset(FIRST_MASS, _IHL, "float16", "first_mass",
+            "mean over the instance's query tokens i of A[l, h, i, 0] (model runs only)", **_STAT),
+    Dataset(LAST_MASS, _IHL, "float16", "last_mass",
+            "mean over query tokens i of A[l, h, i, n - 1] (model runs only)", **_STAT),
+    Dataset(ENTROPY, _IHL, "float16", "entropy",
+            "mean over query tokens of the row entropy / log(n) (precompute --entropy)", **_STAT),
+    # -- 1.1: corpus profiles per group of instances -----------------------------------------
+    Dataset(GROUP_KEY, (dims.GROUPS, dims.KEY), "int16", None,
+            "(gold, predicted), or (gold, correct) with more than 400 cells; gold -1: unlabelled, "
+            "grouped by prediction", **_DERIVED),
+    Dataset(GROUP_COUNT, (dims.GROUPS,), "int64", None, "instances in the group", **_DERIVED),
+    Dataset(GROUP_HEAD_SUM + "/<statistic>", (dims.GROUPS, dims.LAYERS, dims.HEADS), "float64",
+            None, "sum over the group's instances of each statistic of /instances/head_stats",
+            **_DERIVED),
+    Dataset(POSITION_SUM, (dims.GROUPS, dims.POSITIONS, dims.LAYERS, dims.HEADS), "float32",
+            None, "sum of A[l, h, i, i] over the group's tokens at position i", **_DERIVED),
+    Dataset(POSITION_COUNT, (dims.GROUPS, dims.POSITIONS), "int64", None,
+            "tokens of the group at each position", **_DERIVED),
+    Dataset(TOKEN_GROUP_START, (dims.GROUPS,), "int64", None,
+            "CSR offsets: group g owns entries group_start[g]:group_start[g+1]",
+            encoding=OFFSETS, **_DERIVED),
+    Dataset(TOKEN_PROFILE_ID, (dims.ENTRIES,), "int32", None,
+            "the token id of each entry, ascending within a group", **_DERIVED),
+    Dataset(TOKEN_SUM, (dims.ENTRIES, dims.LAYERS, dims.HEADS), "float32", None,
+            "sum of A[l, h, i, i] over the group's tokens with that id", **_DERIVED),
+    Dataset(TOKEN_COUNT, (dims.ENTRIES,), "int64", None,
+            "tokens of the group with that id", **_DERIVED),
+    # -- 1.1: token index and tokenizer -------------------------------------------------------
+    Dataset(INDEX_OFFSETS, (dims.VOCAB,), "int64", None,
+            "CSR offsets: the instances holding token id v are instances[offsets[v]:offsets[v+1]]",
+            encoding=OFFSETS, **_DERIVED),
+    Dataset(INDEX_INSTANCES, (dims.POSTINGS,), "uint32", None,
+            "sorted instance numbers per token id, each once (int64 from 2^32 instances)",
+            **_DERIVED),
+    Dataset(TOKENIZER_JSON, (dims.BYTES,), "uint8", None,
+            "the bytes of the tokenizer's tokenizer.json (to tokenize queries)",
+            combine=ONCE, since="1.1", required=False, chunk_rows=STRING_CHUNK),
 )
 
 BY_PATH = {d.path: d for d in LAYOUT}
 APPENDED = tuple(d for d in LAYOUT if d.combine == APPEND)
 PART_FIELDS = tuple(d for d in APPENDED if d.field)
 IN_MEMORY = tuple(d for d in LAYOUT if d.in_memory)
+HEAD_STAT_ROWS = tuple(d for d in APPENDED if d.path.startswith(HEAD_STATS + "/"))
+HEAD_STAT_NAMES = tuple(d.name for d in HEAD_STAT_ROWS)
+# from the stored diagonals alone (also for stores written without a model run)
+SELF_STAT_NAMES = ("self_mean", "self_max", "self_argmax")
 
 
 def fixed_sizes(num_layers: int, num_heads: int, num_classes: int) -> dict[str, int]:

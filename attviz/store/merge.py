@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import __version__
 from .errors import StoreError
 from .format import StoreMeta
 from .reader import Store
@@ -20,9 +21,10 @@ def assemble(
     meta: StoreMeta,
     vocab: list[str] | StringArray,
     progress: Callable[[int], None] | None = None,
+    tokenizer_json: bytes | None = None,
 ) -> Path:
     """Write the precompute blocks ``fragments``, in order, as the complete store ``out``."""
-    with StoreWriter(out, meta, vocab) as w:
+    with StoreWriter(out, meta, vocab, tokenizer_json=tokenizer_json) as w:
         for path in fragments:
             with Store(path, fragment=True) as block:
                 problems = meta.compatible_with(block.meta)
@@ -44,7 +46,9 @@ def merge(
     """Concatenate stores (files, or folders of shard stores) into one store file ``out``.
 
     All sources must share labels, layers, heads and model. The merged store keeps the first
-    source's provenance, updated with ``provenance``.
+    source's provenance, updated with ``provenance``, and derives its statistics, profiles
+    and token index anew. ``out`` may be one of the sources: it is replaced only when the
+    merged store is complete.
     """
     opened = []
     try:
@@ -63,7 +67,7 @@ def merge(
             num_heads=first.meta.num_heads,
             provenance={**first.meta.provenance, **(provenance or {})},
         )
-        with StoreWriter(out, meta, first.vocab) as w:
+        with StoreWriter(out, meta, first.vocab, tokenizer_json=first.tokenizer_json()) as w:
             for store in opened:
                 for part in store.iter_parts():
                     w.append(part)
@@ -73,3 +77,17 @@ def merge(
         for s in opened:
             s.close()
     return Path(out)
+
+
+def index(path: str | os.PathLike, progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Give the store at ``path`` (a file, or each file of a folder of shards) everything
+    derived from its stored diagonals: statistics per instance and head, profiles, the token
+    index. Each file is rewritten under a temporary name and renamed over the original when
+    complete, so a run stopped at any moment leaves the store as it was."""
+    from .shards import shard_paths
+
+    p = Path(path)
+    files = shard_paths(p) if p.is_dir() else [p]
+    for f in files:
+        merge([f], f, provenance={"indexed_by": __version__}, progress=progress)
+    return files

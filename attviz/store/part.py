@@ -34,6 +34,9 @@ class Part:
     Per document:
         document_ids: [documents] strings
         document_row: [documents] int64, the row of the corpus file (0-based)
+    Per instance and head (optional; None where not computed):
+        self_mean, self_max, first_mass, last_mass, entropy: [instances, layers, heads]
+        float16; self_argmax: [instances, layers, heads] int16 (docs/format.md)
     """
 
     token_count: np.ndarray
@@ -49,6 +52,12 @@ class Part:
     special: np.ndarray
     document_ids: StringArray
     document_row: np.ndarray
+    self_mean: np.ndarray | None = None
+    self_max: np.ndarray | None = None
+    self_argmax: np.ndarray | None = None
+    first_mass: np.ndarray | None = None
+    last_mass: np.ndarray | None = None
+    entropy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for d in PART_FIELDS:

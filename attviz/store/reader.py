@@ -17,6 +17,7 @@ from .base import BaseStore, Columns, Instance, check_sorted_indices, contiguous
 from .errors import StoreError, reading
 from .part import Part
 from .strings import StringArray
+from .summaries import ProfileTables
 
 _SEARCH_BLOCK = 8 << 20  # bytes of text scanned per read in search_text
 # what reading an instance needs (per-token data, its text and its document's id)
@@ -56,6 +57,8 @@ class Store(BaseStore):
             self._file.close()
             raise
         self._vocab: list[str] | None = None
+        self._profiles: ProfileTables | None = None
+        self._index_offsets: np.ndarray | None = None
 
     # -- opening ----------------------------------------------------------------------------
     @staticmethod
@@ -139,33 +142,50 @@ class Store(BaseStore):
         self._shapes = self._check_layout(cols)
         return cols
 
+    def _present(self) -> list[tuple[L.Dataset, str, tuple]]:
+        """(row of the layout, HDF5 path, shape) of every dataset present; string arrays and
+        offsets have their item count as first dimension; a ``<statistic>`` row stands for
+        every dataset in its group."""
+        found, missing = [], []
+        for d in L.LAYOUT:
+            paths = [d.path]
+            if "<" in d.path:
+                group = self._file.get(d.path.rsplit("/", 1)[0])
+                paths = [f"{group.name}/{k}" for k in group] if group is not None else []
+            for path in paths:
+                node = self._file.get(path)
+                if node is None:
+                    # a precompute block holds its rows only; the rest comes at assembly
+                    if d.required and not (self._is_fragment and d.combine == L.ONCE):
+                        missing.append(path)
+                    continue
+                with reading(self.path, path):
+                    shape = node["offsets"].shape if d.encoding == L.STRINGS else node.shape
+                if d.encoding in (L.STRINGS, L.OFFSETS):
+                    shape = (shape[0] - 1,)
+                found.append((d, path, tuple(shape)))
+        if missing:
+            raise StoreError(f"{self.path}: {', '.join(missing)} missing; the store is incomplete "
+                             "or damaged")
+        return found
+
     def _check_layout(self, cols: Columns) -> dict[str, tuple]:
         """Every dataset of the layout table present where required, with consistent sizes.
 
         Returns the shape of each dataset present (string arrays: (items,)).
         """
         m = self.meta
-        shapes: dict[str, tuple] = {}
-        missing = []
-        for d in L.LAYOUT:
-            node = self._file.get(d.path)
-            if node is None:
-                # a precompute block holds its rows only; the store gets the rest at assembly
-                if d.required and not (self._is_fragment and d.combine == L.ONCE):
-                    missing.append(d.path)
-                continue
-            with reading(self.path, d.path):
-                shape = node["offsets"].shape if d.encoding == L.STRINGS else node.shape
-            shapes[d.path] = ((shape[0] - 1,) if d.encoding in (L.STRINGS, L.OFFSETS)
-                              else tuple(shape))
-        if missing:
-            raise StoreError(f"{self.path}: {', '.join(missing)} missing; the store is incomplete "
-                             "or damaged")
+        present = self._present()
+        shapes = {path: shape for _, path, shape in present}
         n, start, doc = len(cols.label), cols.token_start, cols.document
         n_tokens = shapes[L.ATTENTION][0]
-        rows = {dims.INSTANCES: n, dims.TOKENS: n_tokens,
-                dims.DOCUMENTS: shapes[L.DOCUMENT_ROW][0], dims.VOCAB: None}
-        fixed = L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)
+        first = {d.path: shape[0] for d, _, shape in present}
+        sizes = {dims.INSTANCES: n, dims.TOKENS: n_tokens, dims.DOCUMENTS: first[L.DOCUMENT_ROW],
+                 dims.VOCAB: first.get(L.VOCAB_TOKEN), dims.GROUPS: first.get(L.GROUP_KEY),
+                 dims.ENTRIES: first.get(L.TOKEN_PROFILE_ID),
+                 dims.POSTINGS: first.get(L.INDEX_INSTANCES), dims.KEY: 2,
+                 dims.POSITIONS: shapes.get(L.POSITION_COUNT, (0, None))[1],
+                 **L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)}
         problems = []
         if len(start) != n + 1:
             problems.append(f"{L.TOKEN_START} has {len(start)} entries, expected {n + 1}")
@@ -174,19 +194,18 @@ class Store(BaseStore):
         elif start[-1] != n_tokens:
             problems.append(f"{L.TOKEN_START} ends at {start[-1]} but {L.ATTENTION} has "
                             f"{n_tokens} rows")
-        for d in L.LAYOUT:
-            shape = shapes.get(d.path)
-            if shape is None or d.path == L.TOKEN_START:
+        for d, path, shape in present:
+            if path == L.TOKEN_START:
                 continue
-            want_rows = rows[d.rows]
-            if want_rows is not None and shape[0] != want_rows:
+            want = sizes.get(d.rows)
+            if want is not None and shape[0] != want:
                 what = "items" if d.encoding == L.STRINGS else "entries"
-                problems.append(f"{d.path} has {shape[0]} {what}, expected {want_rows}")
-            tail = tuple(fixed[x] for x in d.dims[1:])
-            if d.encoding == L.ARRAY and shape[1:] != tail:
-                named = " x ".join(f"{fixed[x]} {x}" for x in d.dims[1:])
-                problems.append(f"{d.path} is {shape[1:]} per row, root says {named}")
-        if n and len(doc) == n and (doc.min() < 0 or doc.max() >= rows[dims.DOCUMENTS]
+                problems.append(f"{path} has {shape[0]} {what}, expected {want}")
+            tail = tuple(sizes.get(x) for x in d.dims[1:])
+            if d.encoding == L.ARRAY and None not in tail and shape[1:] != tail:
+                named = " x ".join(f"{sizes[x]} {x}" for x in d.dims[1:])
+                problems.append(f"{path} is {shape[1:]} per row, expected {named}")
+        if n and len(doc) == n and (doc.min() < 0 or doc.max() >= sizes[dims.DOCUMENTS]
                                     or np.any(np.diff(doc) < 0)):
             problems.append(f"{L.DOCUMENT} must be non-decreasing indices into {L.DOCUMENT_ROW}")
         if problems:
@@ -208,6 +227,45 @@ class Store(BaseStore):
         offsets = self._read(group + "/offsets", slice(start, None if stop is None else stop + 1))
         data = self._read(group + "/data", slice(int(offsets[0]), int(offsets[-1])))
         return StringArray(data, offsets - offsets[0])
+
+    # -- what a complete store derives ---------------------------------------------------------
+    @property
+    def head_stat_names(self) -> list[str]:
+        return [d.name for d in L.HEAD_STAT_ROWS if d.path in self._shapes]
+
+    def read_head_stat(self, name: str, layer: int | None = None, head: int | None = None
+                       ) -> np.ndarray:
+        path = f"{L.HEAD_STATS}/{name}"
+        if path not in self._shapes:
+            raise StoreError(f"{self.path}: has no {path} (run `attviz index` to add it)")
+        return self._read(path, slice(None) if layer is None else np.s_[:, layer, head])
+
+    def profiles(self) -> ProfileTables | None:
+        if L.GROUP_KEY not in self._shapes:
+            return None
+        if self._profiles is None:
+            names = [p.rsplit("/", 1)[-1] for p in self._shapes
+                     if p.startswith(L.GROUP_HEAD_SUM + "/")]
+            with reading(self.path, "/profiles"):
+                grouping = _decode_attr(self._file["/profiles"].attrs.get("grouping", ""))
+            self._profiles = ProfileTables.read(self._read, names, str(grouping))
+        return self._profiles
+
+    def postings(self, token_id: int) -> np.ndarray | None:
+        if L.INDEX_OFFSETS not in self._shapes:
+            return None
+        if self._index_offsets is None:
+            self._index_offsets = self._read(L.INDEX_OFFSETS)
+        off = self._index_offsets
+        if not 0 <= token_id < len(off) - 1:
+            return np.zeros(0, np.int64)
+        return self._read(L.INDEX_INSTANCES, slice(int(off[token_id]), int(off[token_id + 1]))
+                          ).astype(np.int64)
+
+    def tokenizer_json(self) -> bytes | None:
+        if L.TOKENIZER_JSON not in self._shapes:
+            return None
+        return self._read(L.TOKENIZER_JSON).tobytes()
 
     # -- per-token reads ------------------------------------------------------------------------
     def _read_rows(self, start: int, stop: int, datasets) -> dict[str, object]:

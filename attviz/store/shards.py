@@ -14,6 +14,7 @@ from .base import BaseStore, Columns, Instance, check_sorted_indices
 from .errors import StoreError
 from .part import Part
 from .reader import Store
+from .summaries import ProfileTables
 
 SHARD_NAME = "shard-{index:05d}-of-{count:05d}.h5"
 _SHARD_RE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.h5$")
@@ -74,6 +75,7 @@ class ShardedStore(BaseStore):
         doc_counts = [s.n_documents for s in self.shards]
         self._doc_starts = np.concatenate([[0], np.cumsum(doc_counts)]).astype(np.int64)
         self.columns = join_columns(self.shards)
+        self._profiles: ProfileTables | None = None
 
     @property
     def n_documents(self) -> int:
@@ -87,6 +89,32 @@ class ShardedStore(BaseStore):
         which = np.searchsorted(starts, idx, side="right") - 1
         for s in np.unique(which):
             yield int(s), idx[which == s] - starts[s]
+
+    @property
+    def head_stat_names(self) -> list[str]:
+        names = [set(s.head_stat_names) for s in self.shards]
+        return [n for n in self.shards[0].head_stat_names if all(n in x for x in names)]
+
+    def read_head_stat(self, name: str, layer: int | None = None, head: int | None = None
+                       ) -> np.ndarray:
+        return np.concatenate([s.read_head_stat(name, layer, head) for s in self.shards])
+
+    def profiles(self) -> ProfileTables | None:
+        if self._profiles is None:
+            tables = [s.profiles() for s in self.shards]
+            if any(t is None for t in tables):
+                return None
+            self._profiles = ProfileTables.combine(tables)
+        return self._profiles
+
+    def postings(self, token_id: int) -> np.ndarray | None:
+        lists = [s.postings(token_id) for s in self.shards]
+        if any(x is None for x in lists):
+            return None
+        return np.concatenate([x + start for x, start in zip(lists, self._starts)])
+
+    def tokenizer_json(self) -> bytes | None:
+        return self.shards[0].tokenizer_json()
 
     def read_instances(self, indices) -> list[Instance]:
         idx = check_sorted_indices(indices, self.n_instances)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from .. import dims
+from . import derive
 from . import format as F
 from . import layout as L
+from .derive import Profiles
 from .part import Part
 from .strings import StringArray
+
+WRITE_CACHE_BYTES = 16 << 20  # HDF5 chunk cache per dataset while writing
+FRAGMENT_ROWS = 1024  # rows per chunk of per-instance statistics in precompute blocks
+DERIVED_CHUNK_BYTES = 256 << 10  # about this much per chunk of profiles and the index
 
 
 def _fsync_path(path: Path) -> None:
@@ -50,6 +57,10 @@ class StoreWriter:
 
     ``vocab`` (index = token id) is required for a complete store; ``fragment=True`` writes
     a part of a store (a precompute block) that :func:`attviz.store.assemble` joins later.
+    A complete store also gets what :mod:`attviz.store.derive` computes from its rows
+    (``derive``, on by default): self-attention statistics for parts that lack them, the
+    corpus profiles and the token index. ``tokenizer_json``: the bytes of the tokenizer's
+    tokenizer.json, stored so that queries can be tokenized without the model.
     """
 
     def __init__(
@@ -61,6 +72,8 @@ class StoreWriter:
         fragment: bool = False,
         compression: str | None = L.COMPRESSION,
         attention_chunk_rows: int | None = None,
+        derive: bool | None = None,
+        tokenizer_json: bytes | None = None,
     ) -> None:
         if vocab is None and not fragment:
             raise ValueError("a complete store needs the vocabulary")
@@ -70,16 +83,24 @@ class StoreWriter:
         self.tmp = temporary_name(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._compression = compression
-        self._file = h5py.File(self.tmp, "w", libver=("earliest", "v110"))
+        # chunks of one head's statistics fill over many appends: keep them cached until full
+        self._file = h5py.File(self.tmp, "w", libver=("earliest", "v110"),
+                               rdcc_nbytes=WRITE_CACHE_BYTES, rdcc_nslots=10007)
         self._n_instances = 0
         self._n_tokens = 0
         self._n_documents = 0
         self._closed = False
         self._create_datasets(attention_chunk_rows)
+        self._profiles = None
         if vocab is not None:
             if not isinstance(vocab, StringArray):
                 vocab = StringArray.from_list(vocab)
             self._write_strings(L.BY_PATH[L.VOCAB_TOKEN], vocab)
+            if derive if derive is not None else not fragment:
+                self._profiles = Profiles(meta.num_classes, meta.num_layers, meta.num_heads,
+                                          len(vocab))
+        if tokenizer_json:
+            self._write_array(L.TOKENIZER_JSON, np.frombuffer(tokenizer_json, np.uint8))
 
     # -- layout -----------------------------------------------------------------------------
     def _create_datasets(self, attention_rows: int | None) -> None:
@@ -97,6 +118,11 @@ class StoreWriter:
         tail = tuple(sizes[x] for x in d.dims[1:])
         rows = (attention_rows if d.chunk_rows is None and attention_rows
                 else d.chunks(self.meta.num_layers, self.meta.num_heads))
+        chunk_tail = tail
+        if d.column_chunks and not self.fragment:
+            chunk_tail = (1,) * len(tail)  # one head's values over many instances
+        elif d.column_chunks:
+            rows = FRAGMENT_ROWS
         compression = self._compression if d.compression else None
         if d.encoding == L.OFFSETS:
             ds = self._file.create_dataset(d.path, data=np.zeros(1, np.int64), maxshape=(None,),
@@ -104,7 +130,7 @@ class StoreWriter:
         else:
             ds = self._file.create_dataset(
                 d.path, shape=(0, *tail), maxshape=(None, *tail), dtype=d.dtype,
-                chunks=(rows, *tail), compression=compression, shuffle=False)
+                chunks=(rows, *chunk_tail), compression=compression, shuffle=False)
         ds.attrs["dims"] = d.dims_attr
 
     def _string_group(self, d: L.Dataset, resizable: bool) -> h5py.Group:
@@ -157,6 +183,8 @@ class StoreWriter:
             raise ValueError(
                 f"part has {part.probabilities.shape[1]} classes, store has {m.num_classes}"
             )
+        if self._profiles is not None:
+            part = self._derive(part)
         written = {dims.INSTANCES: self._n_instances, dims.TOKENS: self._n_tokens,
                    dims.DOCUMENTS: self._n_documents}
         sizes = L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)
@@ -181,6 +209,38 @@ class StoreWriter:
         self._n_tokens += part.n_tokens
         self._n_documents += len(part.document_ids)
 
+    def _derive(self, part: Part) -> Part:
+        """``part`` with the self-attention statistics it lacks; fed to the profiles."""
+        missing = [n for n in L.SELF_STAT_NAMES if getattr(part, n) is None]
+        if missing:
+            stats = derive.self_statistics(part.attention, part.special, part.token_count)
+            part = replace(part, **{n: stats[n] for n in missing})
+        self._profiles.add(part.label, part.prediction, part.token_count, part.token_id,
+                           part.attention, {n: getattr(part, n) for n in L.HEAD_STAT_NAMES
+                                            if getattr(part, n) is not None})
+        return part
+
+    def _write_array(self, path: str, data: np.ndarray) -> None:
+        d = L.BY_PATH.get(path) or L.BY_PATH[path.rsplit("/", 1)[0] + "/<statistic>"]
+        compress = self._compression if data.dtype.kind in "iub" and data.size else None
+        row_bytes = max(1, data[:1].nbytes)
+        rows = max(1, min(len(data), DERIVED_CHUNK_BYTES // row_bytes))
+        ds = self._file.create_dataset(path, data=data, compression=compress,
+                                       chunks=(rows, *data.shape[1:]) if data.size else None)
+        if d.dims_attr:
+            ds.attrs["dims"] = d.dims_attr
+
+    def _write_derived(self) -> None:
+        """The profiles and the token index, from everything appended."""
+        for path, data in self._profiles.tables().items():
+            self._write_array(path, data)
+        self._file[L.GROUP_KEY].parent.parent.attrs["grouping"] = self._profiles.grouping
+        ids, start = self._file[L.TOKEN_ID], self._file[L.TOKEN_START][:]
+        offsets, instances = derive.token_index(lambda a, b: ids[a:b], start,
+                                                self._profiles.vocab)
+        self._write_array(L.INDEX_OFFSETS, offsets)
+        self._write_array(L.INDEX_INSTANCES, instances)
+
     # -- finishing --------------------------------------------------------------------------
     def _write_attrs(self) -> None:
         a = self._file.attrs
@@ -204,6 +264,8 @@ class StoreWriter:
         if self._closed:
             return self.path
         try:
+            if self._profiles is not None:
+                self._write_derived()
             self._write_attrs()
             self._file.close()
             _fsync_path(self.tmp)

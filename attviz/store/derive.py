@@ -1,0 +1,226 @@
+"""What a complete store derives from its rows: self-attention statistics per instance and
+head, corpus profiles per group of instances, and the token index (docs/format.md, 1.1).
+
+Everything here is computed from the stored (float16) diagonals, token ids and labels, so
+`attviz index` gives an older store exactly what a precompute writes. Shapes use the
+names of :mod:`attviz.dims`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import layout as L
+
+CELL_LIMIT = 400  # more confusion cells than this: group by (gold, correct) instead
+CELL, CORRECTNESS = "cell", "correctness"
+
+
+# -- statistics per instance and head ---------------------------------------------------------
+def self_statistics(attention: np.ndarray, special: np.ndarray, token_count: np.ndarray
+                    ) -> dict[str, np.ndarray]:
+    """self_mean, self_max ([instances, layers, heads] float16) and self_argmax (int16).
+
+    attention: [tokens, layers, heads]; special: [tokens] bool; token_count: [instances],
+    each at least 1. Over each instance's non-special tokens, or all of them if it has none.
+    """
+    n = len(token_count)
+    shape = (n, *attention.shape[1:])
+    if n == 0:
+        return {"self_mean": np.zeros(shape, np.float16), "self_max": np.zeros(shape, np.float16),
+                "self_argmax": np.zeros(shape, np.int16)}
+    starts = np.concatenate([[0], np.cumsum(token_count)[:-1]]).astype(np.int64)
+    inst = np.repeat(np.arange(n), token_count)
+    plain = np.bincount(inst, weights=~special, minlength=n)
+    use = ~special | (plain[inst] == 0)  # [tokens] the tokens each statistic is taken over
+    a = attention.astype(np.float64)
+    masked = np.where(use[:, None, None], a, -np.inf)
+    sums = np.add.reduceat(np.where(use[:, None, None], a, 0.0), starts, axis=0)
+    counts = np.bincount(inst, weights=use, minlength=n)
+    top = np.maximum.reduceat(masked, starts, axis=0)
+    pos = (np.arange(len(inst)) - starts[inst])[:, None, None]
+    first = np.where(masked == top[inst], pos, np.iinfo(np.int64).max)
+    return {
+        "self_mean": (sums / counts[:, None, None]).astype(np.float16),
+        "self_max": top.astype(np.float16),
+        "self_argmax": np.minimum.reduceat(first, starts, axis=0).astype(np.int16),
+    }
+
+
+# -- groups ----------------------------------------------------------------------------------
+def grouping_for(n_classes: int) -> str:
+    return CELL if n_classes * n_classes <= CELL_LIMIT else CORRECTNESS
+
+
+def group_keys(label: np.ndarray, prediction: np.ndarray, grouping: str) -> np.ndarray:
+    """[instances, key] int16: (gold, predicted) per instance, or (gold, correct 0/1) when
+    grouping by correctness; unlabelled instances (gold -1) are grouped by prediction."""
+    label = np.asarray(label, dtype=np.int16)
+    prediction = np.asarray(prediction, dtype=np.int16)
+    second = prediction.copy()
+    if grouping == CORRECTNESS:
+        known = label >= 0
+        second[known] = (label[known] == prediction[known]).astype(np.int16)
+    return np.stack([label, second], axis=1)
+
+
+def sum_by(keys: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
+    """out[k] += the sum of the rows of ``values`` whose key is k (float64, no np.add.at)."""
+    if len(keys) == 0:
+        return
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+    out[k[starts]] += np.add.reduceat(values[order].astype(np.float64), starts, axis=0)
+
+
+class _Slots:
+    """Dense slot numbers for sparse integer codes, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.of = np.full(1024, -1, dtype=np.int64)
+        self.codes = np.zeros(0, dtype=np.int64)
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        if len(codes) and codes.max() >= len(self.of):
+            grown = np.full(max(int(codes.max()) + 1, 2 * len(self.of)), -1, dtype=np.int64)
+            grown[: len(self.of)] = self.of
+            self.of = grown
+        new = np.unique(codes[self.of[codes] < 0])
+        self.of[new] = len(self.codes) + np.arange(len(new))
+        self.codes = np.concatenate([self.codes, new])
+        return self.of[codes]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def _grow(a: np.ndarray, rows: int, axis: int = 0) -> np.ndarray:
+    if a.shape[axis] >= rows:
+        return a
+    shape = list(a.shape)
+    shape[axis] = max(rows, 2 * a.shape[axis])
+    out = np.zeros(shape, dtype=a.dtype)
+    out[tuple(slice(0, s) for s in a.shape)] = a
+    return out
+
+
+class Profiles:
+    """Sums and counts per group of instances, fed part by part, for exact corpus profiles.
+
+    Per group: instances, the sum of every statistic per head, and per (token position,
+    layer, head) and per (token id, layer, head) the sum and count of self-attention.
+    """
+
+    def __init__(self, n_classes: int, num_layers: int, num_heads: int, vocab_size: int) -> None:
+        self.grouping = grouping_for(n_classes)
+        self.width = max(n_classes, 2)  # codes: (gold + 1) * width + second
+        self.vocab = max(1, vocab_size)
+        self.lh = (num_layers, num_heads)
+        self.groups = _Slots()
+        self.entries = _Slots()  # code: group slot * vocab + token id
+        self.count = np.zeros(0, np.int64)
+        self.head_sums: dict[str, np.ndarray] = {}
+        self.pos_sum = np.zeros((0, 0, *self.lh))
+        self.pos_count = np.zeros((0, 0), np.int64)
+        self.tok_sum = np.zeros((0, *self.lh))
+        self.tok_count = np.zeros(0, np.int64)
+
+    def add(self, label, prediction, token_count, token_id, attention, stats: dict) -> None:
+        """One part: [instances] label, prediction, token_count; [tokens] token_id;
+        [tokens, layers, heads] attention; stats: name -> [instances, layers, heads]."""
+        keys = group_keys(label, prediction, self.grouping).astype(np.int64)
+        slot = self.groups((keys[:, 0] + 1) * self.width + keys[:, 1])
+        g = len(self.groups)
+        positions = int(token_count.max()) if len(token_count) else 0
+        self.count = _grow(self.count, g)
+        np.add.at(self.count, slot, 1)
+        for name, values in stats.items():
+            if name not in self.head_sums:
+                self.head_sums[name] = np.zeros((0, *self.lh))
+            self.head_sums[name] = _grow(self.head_sums[name], g)
+            sum_by(slot, values, self.head_sums[name])
+        p = max(self.pos_count.shape[1], positions)
+        self.pos_sum = _grow(_grow(self.pos_sum, g), p, axis=1)
+        self.pos_count = _grow(_grow(self.pos_count, g), p, axis=1)
+        starts = np.concatenate([[0], np.cumsum(token_count)[:-1]]).astype(np.int64)
+        inst = np.repeat(np.arange(len(token_count)), token_count)
+        tslot = slot[inst]
+        pos = np.arange(len(inst)) - starts[inst]
+        width = self.pos_sum.shape[1]
+        sum_by(tslot * width + pos, attention, self.pos_sum.reshape(-1, *self.lh))
+        self.pos_count.reshape(-1)[:] += np.bincount(
+            tslot * width + pos, minlength=self.pos_count.size)
+        ids = token_id.astype(np.int64)
+        known = (ids >= 0) & (ids < self.vocab)  # ids outside the vocabulary are left out
+        entry = self.entries(tslot[known] * self.vocab + ids[known])
+        self.tok_sum = _grow(self.tok_sum, len(self.entries))
+        self.tok_count = _grow(self.tok_count, len(self.entries))
+        sum_by(entry, attention[known], self.tok_sum)
+        self.tok_count[: len(self.entries)] += np.bincount(entry, minlength=len(self.entries))
+
+    def tables(self) -> dict[str, np.ndarray]:
+        """The profile datasets by HDF5 path, groups in ascending key order."""
+        g = len(self.groups)
+        order = np.argsort(self.groups.codes)  # slot numbers in key order
+        rank = np.empty(g, np.int64)
+        rank[order] = np.arange(g)
+        codes = self.groups.codes[order]
+        key = np.stack([codes // self.width - 1, codes % self.width], axis=1).astype(np.int16)
+        seen = np.flatnonzero(self.pos_count[:g].any(axis=0))
+        p = int(seen[-1]) + 1 if len(seen) else 0
+        out = {
+            L.GROUP_KEY: key,
+            L.GROUP_COUNT: self.count[:g][order],
+            L.POSITION_SUM: self.pos_sum[:g, :p][order].astype(np.float32),
+            L.POSITION_COUNT: self.pos_count[:g, :p][order],
+        }
+        for name, sums in self.head_sums.items():
+            out[f"{L.GROUP_HEAD_SUM}/{name}"] = sums[:g][order]
+        e = len(self.entries)
+        egroup = rank[self.entries.codes // self.vocab]
+        eid = self.entries.codes % self.vocab
+        eorder = np.lexsort((eid, egroup))
+        out[L.TOKEN_GROUP_START] = np.concatenate(
+            [[0], np.cumsum(np.bincount(egroup, minlength=g))]).astype(np.int64)
+        out[L.TOKEN_PROFILE_ID] = eid[eorder].astype(np.int32)
+        out[L.TOKEN_SUM] = self.tok_sum[:e][eorder].astype(np.float32)
+        out[L.TOKEN_COUNT] = self.tok_count[:e][eorder]
+        return out
+
+
+# -- token index ------------------------------------------------------------------------------
+def token_index(read_ids: Callable[[int, int], np.ndarray], token_start: np.ndarray,
+                vocab_size: int, step: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets [vocab + 1] int64, instances [postings]): the sorted instances that hold
+    each token id, each once. ``read_ids(t0, t1)`` reads token ids t0:t1; two passes over
+    them, ``step`` instances at a time, so memory stays at the size of the result."""
+    n = len(token_start) - 1
+    dtype = np.uint32 if n < 2**32 else np.int64
+
+    def pairs(a: int, b: int) -> np.ndarray:
+        t0, t1 = int(token_start[a]), int(token_start[b])
+        ids = read_ids(t0, t1).astype(np.int64)
+        inst = np.repeat(np.arange(a, b, dtype=np.int64), np.diff(token_start[a : b + 1]))
+        known = (ids >= 0) & (ids < vocab_size)  # ids outside the vocabulary are not indexed
+        return np.unique(ids[known] * n + inst[known])  # by id, then instance
+
+    counts = np.zeros(vocab_size, np.int64)
+    for a in range(0, n, step):
+        u = pairs(a, min(n, a + step))
+        counts += np.bincount(u // n, minlength=vocab_size)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    out = np.zeros(int(offsets[-1]), dtype=dtype)
+    filled = offsets[:-1].copy()
+    for a in range(0, n, step):
+        u = pairs(a, min(n, a + step))
+        ids, inst = u // n, u % n
+        if not len(u):
+            continue
+        run = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+        size = np.diff(np.concatenate([run, [len(u)]]))
+        out[filled[ids] + np.arange(len(u)) - np.repeat(run, size)] = inst
+        filled[ids[run]] += size
+    return offsets, out

@@ -1,0 +1,178 @@
+"""What a complete store derives from its rows (statistics, profiles, token index), checked
+against brute force over the per-token data read back with h5py."""
+
+import h5py
+import numpy as np
+import pytest
+
+from attviz.store import Store, StoreMeta, StoreWriter, merge, shard_name
+from attviz.store import layout as L
+from attviz.store.derive import group_keys, grouping_for, self_statistics
+from attviz.synth import synthesize
+
+
+def _strings(f, group):
+    off, data = f[group + "/offsets"][:], f[group + "/data"][:].tobytes()
+    return [data[off[k] : off[k + 1]].decode() for k in range(len(off) - 1)]
+
+
+def _per_instance(path):
+    """Per instance: token ids, attention [tokens, layers, heads] float64, special flags."""
+    with h5py.File(path, "r") as f:
+        start = f[L.TOKEN_START][:]
+        att = f[L.ATTENTION][:].astype(np.float64)
+        ids = f[L.TOKEN_ID][:]
+        special = f[L.TOKEN_SPECIAL][:]
+        return [(ids[a:b], att[a:b], special[a:b]) for a, b in zip(start[:-1], start[1:])], f
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    path = tmp_path_factory.mktemp("derive") / "s.h5"
+    synthesize(path, 900, layers=2, heads=3, classes=3, max_tokens=30, part_size=250,
+               progress=False)
+    return path
+
+
+def test_self_statistics_match_brute_force(synth):
+    rows, _ = _per_instance(synth)
+    with h5py.File(synth, "r") as f:
+        got = {n: f[f"{L.HEAD_STATS}/{n}"][:] for n in L.SELF_STAT_NAMES}
+        assert f[L.SELF_MEAN].chunks[1:] == (1, 1)  # one head's column is read whole
+    for k, (_, att, special) in enumerate(rows):
+        use = ~special if (~special).any() else np.ones_like(special)
+        vals = att[use]
+        np.testing.assert_allclose(got["self_mean"][k], vals.mean(0), rtol=1e-3, atol=1e-4)
+        np.testing.assert_array_equal(got["self_max"][k], vals.max(0).astype(np.float16))
+        pos = np.flatnonzero(use)
+        np.testing.assert_array_equal(got["self_argmax"][k], pos[vals.argmax(0)])
+
+
+def test_self_statistics_of_an_instance_with_only_special_tokens():
+    att = np.array([[[0.5]], [[0.25]], [[0.75]], [[0.1]]], np.float16)
+    special = np.array([True, True, False, True])
+    stats = self_statistics(att, special, np.array([2, 2]))
+    assert stats["self_mean"][:, 0, 0].tolist() == [0.375, 0.75]  # all tokens; the plain one
+    assert stats["self_argmax"][:, 0, 0].tolist() == [0, 0]
+
+
+def test_profiles_match_brute_force(synth):
+    rows, _ = _per_instance(synth)
+    with h5py.File(synth, "r") as f:
+        label, pred = f[L.LABEL][:], f[L.PREDICTION][:]
+        keys = [tuple(k) for k in f[L.GROUP_KEY][:]]
+        assert f["/profiles"].attrs["grouping"] == "cell"
+        assert keys == sorted(set(zip(label.tolist(), pred.tolist())))
+        count = f[L.GROUP_COUNT][:]
+        pos_sum, pos_count = f[L.POSITION_SUM][:], f[L.POSITION_COUNT][:]
+        gstart, tid = f[L.TOKEN_GROUP_START][:], f[L.TOKEN_PROFILE_ID][:]
+        tsum, tcount = f[L.TOKEN_SUM][:], f[L.TOKEN_COUNT][:]
+        head = f[f"{L.GROUP_HEAD_SUM}/self_max"][:]
+        self_max = f[L.SELF_MAX][:].astype(np.float64)
+    for g, key in enumerate(keys):
+        members = np.flatnonzero((label == key[0]) & (pred == key[1]))
+        assert count[g] == len(members)
+        np.testing.assert_allclose(head[g], self_max[members].sum(0))
+        want_pos = np.zeros_like(pos_sum[g], dtype=np.float64)
+        want_pc = np.zeros(pos_count.shape[1], np.int64)
+        by_id: dict[int, list] = {}
+        for k in members:
+            ids, att, _ = rows[k]
+            want_pos[: len(ids)] += att
+            want_pc[: len(ids)] += 1
+            for i, t in enumerate(ids.tolist()):
+                by_id.setdefault(t, []).append(att[i])
+        np.testing.assert_allclose(pos_sum[g], want_pos, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(pos_count[g], want_pc)
+        a, b = gstart[g], gstart[g + 1]
+        assert tid[a:b].tolist() == sorted(by_id)
+        for e in range(a, b):
+            vals = np.array(by_id[int(tid[e])])
+            assert tcount[e] == len(vals)
+            np.testing.assert_allclose(tsum[e], vals.sum(0), rtol=1e-6, atol=1e-6)
+
+
+def test_token_index_matches_brute_force(synth):
+    rows, _ = _per_instance(synth)
+    with h5py.File(synth, "r") as f:
+        offsets, postings = f[L.INDEX_OFFSETS][:], f[L.INDEX_INSTANCES][:]
+        vocab = len(_strings(f, L.VOCAB_TOKEN))
+    assert len(offsets) == vocab + 1 and postings.dtype == np.uint32
+    want: dict[int, list] = {}
+    for k, (ids, _, _) in enumerate(rows):
+        for t in sorted(set(ids.tolist())):
+            want.setdefault(t, []).append(k)
+    for v in range(vocab):
+        assert postings[offsets[v] : offsets[v + 1]].tolist() == want.get(v, [])
+
+
+def test_many_classes_group_by_correctness():
+    assert grouping_for(20) == "cell" and grouping_for(21) == "correctness"
+    keys = group_keys(np.array([3, 3, -1, 0]), np.array([3, 1, 4, 0]), "correctness")
+    assert keys.tolist() == [[3, 1], [3, 0], [-1, 4], [0, 1]]
+
+
+def test_merged_and_reshard_stores_derive_the_same(synth, tmp_path):
+    """Shards written part by part and merged again give the same derived data."""
+    with Store(synth) as s:
+        parts = list(s.iter_parts(max_instances=300))
+        meta = StoreMeta(s.meta.label_names, s.meta.num_layers, s.meta.num_heads, {})
+        vocab = s.vocab
+    folder = tmp_path / "shards"
+    for i, chunk in enumerate((parts[:1], parts[1:])):
+        with StoreWriter(folder / shard_name(i, 2), meta, vocab) as w:
+            for p in chunk:
+                w.append(p)
+    merged = merge([folder], tmp_path / "merged.h5")
+    derived = [d.path for d in L.LAYOUT if d.combine == L.DERIVED and "<" not in d.path]
+    derived += [f"{L.GROUP_HEAD_SUM}/{n}" for n in L.SELF_STAT_NAMES]
+    derived += [f"{L.HEAD_STATS}/{n}" for n in L.SELF_STAT_NAMES]
+    with h5py.File(synth, "r") as a, h5py.File(merged, "r") as b:
+        for path in derived:
+            np.testing.assert_allclose(a[path][:], b[path][:], rtol=1e-6, err_msg=path)
+
+
+def test_token_index_is_the_same_in_small_steps(synth):
+    """The index is built in steps of instances; any step gives the same postings."""
+    from attviz.store.derive import token_index
+
+    with h5py.File(synth, "r") as f:
+        ids, start = f[L.TOKEN_ID][:], f[L.TOKEN_START][:]
+        want = f[L.INDEX_OFFSETS][:], f[L.INDEX_INSTANCES][:]
+    for step in (1, 7, 256):
+        offsets, postings = token_index(lambda a, b: ids[a:b], start, len(want[0]) - 1, step)
+        np.testing.assert_array_equal(offsets, want[0])
+        np.testing.assert_array_equal(postings, want[1])
+
+
+def test_a_folder_of_shards_reads_as_the_merged_store(synth, tmp_path):
+    """Profiles, index and statistics of a folder of shards, combined on reading, equal
+    those of the single store."""
+    from attviz.store import open_store
+
+    with Store(synth) as s:
+        parts = list(s.iter_parts(max_instances=200))
+        meta = StoreMeta(s.meta.label_names, s.meta.num_layers, s.meta.num_heads, {})
+        vocab = s.vocab
+    folder = tmp_path / "shards"
+    cuts = [0, 2, 3, len(parts)]
+    for i in range(3):
+        with StoreWriter(folder / shard_name(i, 3), meta, vocab) as w:
+            for p in parts[cuts[i] : cuts[i + 1]]:
+                w.append(p)
+    with open_store(folder) as sharded, Store(synth) as single:
+        a, b = sharded.profiles(), single.profiles()
+        for name in ("key", "count", "position_sum", "position_count", "token_start",
+                     "token_id", "token_sum", "token_count"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-6,
+                                       err_msg=name)
+        assert set(a.head_sums) == set(b.head_sums) == set(L.SELF_STAT_NAMES)
+        for name in a.head_sums:
+            np.testing.assert_allclose(a.head_sums[name], b.head_sums[name])
+        for v in range(0, len(vocab), 97):
+            np.testing.assert_array_equal(sharded.postings(v), single.postings(v))
+        np.testing.assert_array_equal(sharded.read_head_stat("self_mean", 1, 2),
+                                      single.read_head_stat("self_mean", 1, 2))
+        keys = group_keys(single.columns.label, single.columns.prediction, "cell")
+        g = b.group_of(keys)
+        assert (g >= 0).all() and (np.bincount(g) == b.count).all()
