@@ -32,7 +32,9 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
 
     Token counts: 70% of instances have ``max_tokens``, the rest uniform in [8, max_tokens].
     Texts are words of a made-up vocabulary with consistent character spans; labels and
-    predictions agree ~85% of the time; attention values are tiled from a random pool.
+    predictions agree ~85% of the time; attention values are tiled from a random pool, with
+    structure for the corpus view to find (:func:`add_structure`): a first-token bias, a head
+    that fires on 20 particular words, one on a class and one on the model's errors.
     """
     from tqdm.auto import tqdm
 
@@ -97,6 +99,8 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
             swap = agree & (top != label)
             r = np.flatnonzero(swap)
             probs[r, top[r]], probs[r, label[r]] = probs[r, label[r]], probs[r, top[r]]
+            add_structure(att, token_id, counts, label, probs.argmax(axis=1), rng)
+            first, last = model_masses(att, counts, rng)
             doc = np.arange(n) // segments_per_document
             n_docs = int(doc[-1]) + 1
             seg = np.arange(n) % segments_per_document
@@ -106,9 +110,53 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
                 text=StringArray.from_list(texts), attention=att, token_id=token_id,
                 span=span, special=special,
                 document_ids=StringArray.from_list([f"doc{doc_base + d}" for d in range(n_docs)]),
-                document_row=doc_base + np.arange(n_docs),
+                document_row=doc_base + np.arange(n_docs), first_mass=first, last_mass=last,
             ))
             doc_base += n_docs
             bar.update(n)
     bar.close()
     return out
+
+
+FIRST_WORD = 5  # token id of the first vocabulary word; the 20 from here are "topic words"
+TOPIC_WORDS = 20
+
+
+def structured_heads(layers: int, heads: int) -> dict[str, tuple[int, int]]:
+    """The (layer, head) of each planted pattern: first token, topic words, class, errors."""
+    return {"topic": (min(2, layers - 1), 5 % heads), "class": (max(0, layers - 2), 1 % heads),
+            "error": (layers - 1, 3 % heads)}
+
+
+def add_structure(att: np.ndarray, token_id: np.ndarray, counts: np.ndarray,
+                  label: np.ndarray, prediction: np.ndarray, rng: np.random.Generator) -> None:
+    """Plant patterns in ``att`` ([tokens, layers, heads] float16, in place): every head of
+    the upper half of the layers attends strongly to the first token; the "topic" head fires
+    on the 20 topic words; the "class" head is raised in instances predicted as class 0;
+    the "error" head is lowered in misclassified instances."""
+    layers, heads = att.shape[1:]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    inst = np.repeat(np.arange(len(counts)), counts)
+    upper = slice(layers // 2, layers)
+    att[starts, upper, :] = (0.55 + 0.4 * rng.random((len(starts), layers - layers // 2, heads))
+                             ).astype(np.float16)
+    where = structured_heads(layers, heads)
+    topic = (token_id >= FIRST_WORD) & (token_id < FIRST_WORD + TOPIC_WORDS)
+    l, h = where["topic"]
+    att[topic, l, h] = (0.7 + 0.25 * rng.random(int(topic.sum()))).astype(np.float16)
+    l, h = where["class"]
+    raised = (prediction == 0)[inst]
+    att[raised, l, h] = np.minimum(1.0, att[raised, l, h].astype(np.float32) * 2.5 + 0.1)
+    l, h = where["error"]
+    wrong = ((label != prediction) & (label >= 0))[inst]
+    att[wrong, l, h] = (att[wrong, l, h].astype(np.float32) * 0.3).astype(np.float16)
+
+
+def model_masses(att: np.ndarray, counts: np.ndarray, rng: np.random.Generator):
+    """Stand-ins for the model-only statistics first_mass and last_mass ([instances, layers,
+    heads] float16): the first token's self-attention scaled, and a small random mass."""
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    first = np.clip(att[starts].astype(np.float32) * 0.8 + 0.05 * rng.random(att[starts].shape),
+                    0, 1)
+    last = 0.02 + 0.08 * rng.random(first.shape)
+    return first.astype(np.float16), last.astype(np.float16)

@@ -100,6 +100,12 @@ class BaseStore(ABC):
     def read_instances(self, indices) -> list[Instance]:
         """Instances at ``indices`` (sorted, unique), read in as few slices as possible."""
 
+    @abstractmethod
+    def read_tokens(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Only the token ids and self-attention of the instances at sorted ``indices``:
+        (token_count [instances], token_id [tokens], attention [tokens, layers, heads]
+        float16), instances one after another (for corpus samples)."""
+
     def read_instance(self, index: int) -> Instance:
         return self.read_instances([int(index)])[0]
 

@@ -323,6 +323,16 @@ class Store(BaseStore):
                 ))
         return out
 
+    def read_tokens(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        idx = check_sorted_indices(indices, self.n_instances)
+        ts = self.columns.token_start
+        runs = [(int(ts[a]), int(ts[b])) for a, b in contiguous_runs(idx)]
+        ids = [self._read(L.TOKEN_ID, slice(t0, t1)) for t0, t1 in runs]
+        att = [self._read(L.ATTENTION, slice(t0, t1)) for t0, t1 in runs]
+        lh = (self.meta.num_layers, self.meta.num_heads)
+        return (np.diff(ts)[idx], np.concatenate(ids) if ids else np.zeros(0, np.int32),
+                np.concatenate(att) if att else np.zeros((0, *lh), np.float16))
+
     def texts(self, indices) -> list[str]:
         idx = check_sorted_indices(indices, self.n_instances)
         out: list[str] = []

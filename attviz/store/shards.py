@@ -125,6 +125,13 @@ class ShardedStore(BaseStore):
                 out.append(inst)
         return out
 
+    def read_tokens(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        idx = check_sorted_indices(indices, self.n_instances)
+        got = [self.shards[s].read_tokens(local) for s, local in self._split(idx, self._starts)]
+        if not got:
+            return self.shards[0].read_tokens([])
+        return tuple(np.concatenate(x) for x in zip(*got))
+
     def texts(self, indices) -> list[str]:
         idx = check_sorted_indices(indices, self.n_instances)
         out: list[str] = []

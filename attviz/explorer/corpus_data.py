@@ -1,0 +1,233 @@
+"""Corpus statistics of a slice of instances: the head grid (a statistic's mean per head, or
+the contrast of two slices with AUROC), token and position profiles, and the confusion
+matrix. Pure functions of the store and boolean masks over its instances.
+
+Profiles are exact, from the store's per-group sums, when a slice is a union of groups
+(the whole store, label filters, misclassified only, a confusion cell); otherwise they
+are computed exactly on a uniform random sample of the slice, whose size they report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..store import BaseStore
+from ..store.derive import group_keys
+
+SAMPLE = 1000  # instances read for a profile of a slice that is not a union of groups
+
+
+@dataclass(frozen=True)
+class Grid:
+    """[layers, heads] values of a statistic over a slice, or of slice A against slice B.
+
+    value: the mean (or mean A − mean B); mean_a, mean_b: the two means (mean_b None
+    without contrast); auroc: P(a > b) + ½ P(a = b) for a drawn from A and b from B;
+    n_a, n_b: instance counts.
+    """
+
+    value: np.ndarray
+    mean_a: np.ndarray
+    mean_b: np.ndarray | None
+    auroc: np.ndarray | None
+    n_a: int
+    n_b: int
+
+
+@dataclass(frozen=True)
+class TokenProfile:
+    """Tokens ranked by mean self-attention (or by its difference between two slices).
+
+    token_id, mean ([tokens] means in A), count (occurrences in A), mean_b / count_b (in B,
+    contrast only); exact: from the per-group sums; sample: instances read when not exact.
+    """
+
+    token_id: np.ndarray
+    mean: np.ndarray
+    count: np.ndarray
+    mean_b: np.ndarray | None
+    count_b: np.ndarray | None
+    exact: bool
+    sample: int
+
+
+@dataclass(frozen=True)
+class PositionProfile:
+    """mean: [positions, heads] mean self-attention of each head of the layer at each token
+    position; count: [positions] tokens at that position; exact / sample as above."""
+
+    mean: np.ndarray
+    count: np.ndarray
+    exact: bool
+    sample: int
+
+
+class Groups:
+    """Which profile group each instance is in, and which slices are unions of groups."""
+
+    def __init__(self, store: BaseStore) -> None:
+        self.tables = store.profiles()
+        self.group = None
+        if self.tables is not None:
+            c = store.columns
+            self.group = self.tables.group_of(group_keys(c.label, c.prediction,
+                                                         self.tables.grouping))
+            self.size = np.bincount(self.group, minlength=len(self.tables.count))
+
+    def union(self, mask: np.ndarray) -> np.ndarray | None:
+        """The groups whose union is exactly ``mask``, or None (or no profiles)."""
+        if self.group is None:
+            return None
+        inside = np.bincount(self.group[mask], minlength=len(self.size))
+        if np.all((inside == 0) | (inside == self.size)):
+            return np.flatnonzero(inside)
+        return None
+
+
+# -- the head grid ------------------------------------------------------------------------------
+def sortable(values: np.ndarray) -> np.ndarray:
+    """float16 or int16 values as uint16 keys in the same order (ties stay ties)."""
+    if values.dtype == np.float16:
+        bits = values.view(np.uint16).astype(np.int64)
+        return np.where(bits & 0x8000, 0xFFFF - bits, bits | 0x8000)
+    return values.astype(np.int64) + 0x8000
+
+
+def auroc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[layers, heads] AUROC of telling A ([n_a, layers, heads]) from B, exact with ties, by
+    counting the 65,536 possible 16-bit values of each head."""
+    lh = a.shape[1:]
+    heads = int(np.prod(lh))
+    if len(a) == 0 or len(b) == 0:
+        return np.full(lh, np.nan)
+    base = (np.arange(heads, dtype=np.int64) << 16).reshape(lh)
+    ca = np.bincount((sortable(a) + base).ravel(), minlength=heads << 16).reshape(heads, -1)
+    cb = np.bincount((sortable(b) + base).ravel(), minlength=heads << 16).reshape(heads, -1)
+    below = np.cumsum(cb, axis=1) - cb  # values of B under each value
+    wins = (ca * (below + 0.5 * cb)).sum(axis=1)
+    return (wins / (len(a) * len(b))).reshape(lh)
+
+
+def head_grid(store: BaseStore, groups: Groups, stat: str, a: np.ndarray,
+              b: np.ndarray | None = None, matrix=None) -> Grid:
+    """The mean of ``stat`` per head over slice ``a`` (boolean mask), or A against B.
+
+    ``matrix()`` returns the whole [instances, layers, heads] statistic (cached by the
+    caller); it is not read when every slice is a union of groups and no AUROC is needed.
+    """
+    matrix = matrix or (lambda: store.read_head_stat(stat))
+
+    def mean(mask):
+        union = groups.union(mask)
+        sums = groups.tables.head_sums.get(stat) if groups.tables is not None else None
+        if union is not None and sums is not None:
+            n = groups.tables.count[union].sum()
+            return sums[union].sum(axis=0) / max(1, n)
+        values = matrix()[mask].astype(np.float64)
+        return values.mean(axis=0) if len(values) else np.full(values.shape[1:], np.nan)
+
+    ma = mean(a)
+    if b is None:
+        return Grid(ma, ma, None, None, int(a.sum()), 0)
+    mb = mean(b)
+    full = matrix()
+    return Grid(ma - mb, ma, mb, auroc(full[a], full[b]), int(a.sum()), int(b.sum()))
+
+
+# -- profiles -----------------------------------------------------------------------------------
+def sample_of(mask: np.ndarray, size: int = SAMPLE, seed: int = 0) -> np.ndarray:
+    """A uniform random sample (sorted) of the instances in ``mask``, all if fewer."""
+    idx = np.flatnonzero(mask)
+    if len(idx) <= size:
+        return idx
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(idx, size=size, replace=False))
+
+
+def _head_values(values: np.ndarray, layer: int, head: int | None) -> np.ndarray:
+    """[..., layers, heads] -> [...]: one head, or the mean over the layer's heads."""
+    v = values[..., layer, :]
+    return v.mean(axis=-1) if head is None else v[..., head]
+
+
+def token_sums(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int,
+               head: int | None, vocab_size: int) -> tuple[np.ndarray, np.ndarray, bool, int]:
+    """Per token id: the sum and count of self-attention over the slice ([vocab] each),
+    whether exact, and the sample size when not."""
+    union = groups.union(mask)
+    t = groups.tables
+    if union is not None:
+        rows = np.concatenate([np.arange(t.token_start[g], t.token_start[g + 1]) for g in union]
+                              or [np.zeros(0, np.int64)])
+        ids = t.token_id[rows]
+        sums = _head_values(t.token_sum[rows].astype(np.float64), layer, head)
+        return (np.bincount(ids, weights=sums, minlength=vocab_size),
+                np.bincount(ids, weights=t.token_count[rows], minlength=vocab_size), True, 0)
+    idx = sample_of(mask)
+    _, ids, att = store.read_tokens(idx)
+    vals = _head_values(att.astype(np.float64), layer, head)
+    keep = (ids >= 0) & (ids < vocab_size)
+    return (np.bincount(ids[keep], weights=vals[keep], minlength=vocab_size),
+            np.bincount(ids[keep], minlength=vocab_size).astype(np.float64), False, len(idx))
+
+
+def token_profile(store: BaseStore, groups: Groups, a: np.ndarray, layer: int,
+                  head: int | None, b: np.ndarray | None = None, min_count: int = 5,
+                  top: int = 30) -> TokenProfile:
+    """The ``top`` tokens with the highest mean self-attention in slice A (at least
+    ``min_count`` occurrences); with B, those whose mean differs most between A and B."""
+    v = len(store.vocab)
+    sa, ca, exact, n = token_sums(store, groups, a, layer, head, v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma = sa / ca
+        if b is None:
+            score = np.where(ca >= min_count, ma, -np.inf)
+            mb = cb = None
+        else:
+            sb, cb, exact_b, nb = token_sums(store, groups, b, layer, head, v)
+            exact, n = exact and exact_b, max(n, nb)
+            mb = sb / cb
+            ok = (ca >= min_count) & (cb >= min_count)
+            score = np.where(ok, np.abs(ma - mb), -np.inf)
+    order = np.argsort(-score, kind="stable")
+    order = order[np.isfinite(score[order])][:top]
+    return TokenProfile(order, ma[order], ca[order].astype(np.int64),
+                        None if mb is None else mb[order],
+                        None if cb is None else cb[order].astype(np.int64), exact, n)
+
+
+def position_profile(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int
+                     ) -> PositionProfile:
+    """Mean self-attention by token position, for every head of ``layer``."""
+    union = groups.union(mask)
+    if union is not None:
+        t = groups.tables
+        sums = t.position_sum[union][:, :, layer, :].astype(np.float64).sum(axis=0)
+        count = t.position_count[union].sum(axis=0)
+        exact, n = True, 0
+    else:
+        idx = sample_of(mask)
+        tc, _, att = store.read_tokens(idx)
+        starts = np.concatenate([[0], np.cumsum(tc)[:-1]]).astype(np.int64)
+        pos = np.arange(int(tc.sum())) - np.repeat(starts, tc)
+        width = int(tc.max()) if len(tc) else 0
+        sums = np.zeros((width, att.shape[2]))
+        np.add.at(sums, pos, att[:, layer, :].astype(np.float64))
+        count = np.bincount(pos, minlength=width)
+        exact, n = False, len(idx)
+    keep = np.flatnonzero(count > 0)
+    last = int(keep[-1]) + 1 if len(keep) else 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums[:last] / count[:last, None]
+    return PositionProfile(mean, count[:last].astype(np.int64), exact, n)
+
+
+def confusion(label: np.ndarray, prediction: np.ndarray, mask: np.ndarray, n_classes: int
+              ) -> np.ndarray:
+    """[classes (gold), classes (predicted)] counts of the labelled instances in ``mask``."""
+    keep = mask & (label >= 0)
+    m = np.bincount(label[keep].astype(np.int64) * n_classes + prediction[keep],
+                    minlength=n_classes * n_classes)
+    return m.reshape(n_classes, n_classes)
