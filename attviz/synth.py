@@ -142,14 +142,14 @@ def add_structure(att: np.ndarray, token_id: np.ndarray, counts: np.ndarray,
                              ).astype(np.float16)
     where = structured_heads(layers, heads)
     topic = (token_id >= FIRST_WORD) & (token_id < FIRST_WORD + TOPIC_WORDS)
-    l, h = where["topic"]
-    att[topic, l, h] = (0.7 + 0.25 * rng.random(int(topic.sum()))).astype(np.float16)
-    l, h = where["class"]
+    layer, h = where["topic"]
+    att[topic, layer, h] = (0.7 + 0.25 * rng.random(int(topic.sum()))).astype(np.float16)
+    layer, h = where["class"]
     raised = (prediction == 0)[inst]
-    att[raised, l, h] = np.minimum(1.0, att[raised, l, h].astype(np.float32) * 2.5 + 0.1)
-    l, h = where["error"]
+    att[raised, layer, h] = np.minimum(1.0, att[raised, layer, h].astype(np.float32) * 2.5 + 0.1)
+    layer, h = where["error"]
     wrong = ((label != prediction) & (label >= 0))[inst]
-    att[wrong, l, h] = (att[wrong, l, h].astype(np.float32) * 0.3).astype(np.float16)
+    att[wrong, layer, h] = (att[wrong, layer, h].astype(np.float32) * 0.3).astype(np.float16)
 
 
 def model_masses(att: np.ndarray, counts: np.ndarray, rng: np.random.Generator):
