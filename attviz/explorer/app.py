@@ -14,6 +14,7 @@ import panel as pn
 
 from ..aggregate import AGGREGATIONS
 from .state import SCOPES, Explorer
+from .style import head_name
 from .views import (
     HeatmapView,
     InstanceTable,
@@ -66,7 +67,7 @@ def _title_html(ex: Explorer) -> str:
 
 def _head_colors(ex: Explorer) -> pn.Card:
     def make(h: int) -> pn.widgets.ColorPicker:
-        w = pn.widgets.ColorPicker(name=f"head {h}", value=ex.head_colors[h], width=70)
+        w = pn.widgets.ColorPicker(name=head_name(h), value=ex.head_colors[h], width=70)
 
         def set_color(event, h=h):
             colors = list(ex.head_colors)

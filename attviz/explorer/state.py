@@ -19,22 +19,10 @@ from ..aggregate import AGGREGATIONS, aggregate
 from ..store import Instance, StoreError
 from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
 from .stores import OpenedStore, OutsideRoot, list_stores, registry, resolve_inside
+from .style import head_colors, head_name
 
 SCOPES = ("shown heads of the layer", "all layers x heads")
 ANY_CELL = "any"
-HEAD_PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-]
-CLASS_PALETTE = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
-]
-
-
-def head_name(h: int) -> str:
-    return f"head {h}"
-
 
 @dataclass
 class ViewData:
@@ -203,7 +191,7 @@ class Explorer(param.Parameterized):
             self.text = ""
             self.layer = n_layers - 1
             self.heads = list(range(n_heads))
-            self.head_colors = [HEAD_PALETTE[h % len(HEAD_PALETTE)] for h in range(n_heads)]
+            self.head_colors = head_colors(n_heads)
             self.highlight = "aggregate"
             self.page = 1
             self.marked = -1

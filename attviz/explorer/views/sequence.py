@@ -14,6 +14,7 @@ import param
 from panel.custom import JSComponent
 
 from ..state import Explorer
+from ..style import head_name
 from .common import intensity
 
 
@@ -160,7 +161,7 @@ class SequenceView(pn.viewable.Viewer):
             "positions": vd.positions.tolist(),
             "spans": inst.spans[vd.positions].tolist(),
             "text": inst.text,
-            "heads": [f"head {h}" for h in vd.heads],
+            "heads": [head_name(h) for h in vd.heads],
             "colors": colors,
             "values": np.round(vd.values.T, 5).tolist(),
             "alpha": np.round(alpha, 4).tolist(),
