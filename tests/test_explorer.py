@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from attviz.aggregate import aggregate
+from attviz.explorer.catalog import OutsideRoot, list_stores, resolve_inside
 from attviz.explorer.filters import DerivedColumns, InstanceFilter, apply_filter, order
 from attviz.explorer.state import Explorer
-from attviz.explorer.stores import OutsideRoot, list_stores, registry, resolve_inside
+from attviz.explorer.stores import registry
 from attviz.synth import synthesize
 
 pytestmark = pytest.mark.app
@@ -230,6 +231,8 @@ def test_root_listing_and_refusals(tmp_path, tiny_store):
     assert "not inside the store folder" in ex.error and ex.opened is None
     assert not ex.request_store("link.h5")
     assert ex.opened is None
+    assert not ex.request_store("missing.h5")
+    assert "no such store" in ex.error and ex.opened is None
     assert ex.request_store("sub/b.h5") and ex.error == "" and ex.count == ex.total
     with pytest.raises(ValueError):  # the picker accepts listed stores only
         ex.store_name = "../outside.h5"

@@ -17,8 +17,9 @@ import param
 
 from ..aggregate import AGGREGATIONS, aggregate
 from ..store import Instance, StoreError
+from .catalog import StoreCatalog
 from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
-from .stores import OpenedStore, OutsideRoot, list_stores, registry, resolve_inside
+from .stores import OpenedStore
 from .style import head_colors, head_name
 
 SCOPES = ("shown heads of the layer", "all layers x heads")
@@ -93,64 +94,48 @@ class Explorer(param.Parameterized):
         self.opened: OpenedStore | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
-        store_path = Path(store).resolve() if store else None
-        if root:
-            self.root = Path(root).resolve()
-        elif store_path is not None:
-            self.root = store_path if store_path.is_dir() and not list(store_path.glob("shard-*.h5")) \
-                else store_path.parent
-        else:
-            self.root = None
+        self.catalog = StoreCatalog.around(root, store)
         self.refresh_store_list()
-        if store_path is not None:
-            try:
-                rel = str(store_path.relative_to(self.root)) if store_path != self.root else "."
-            except ValueError:
-                self.error = f"{store_path}: not inside the store folder {self.root}"
-                return
-            if rel not in self.param.store_name.objects:
-                self.param.store_name.objects = [*self.param.store_name.objects, rel]
-            self.store_name = rel
-        elif self.param.store_name.objects:
-            self.store_name = self.param.store_name.objects[0]
-        elif self.root is None:
-            self.error = ("No store given: start with `panel serve apps/ --args --store STORE.h5` "
-                          "or set ATTVIZ_STORE.")
-        else:
-            self.error = f"No stores (*.h5) under {self.root}."
+        try:
+            first = self.catalog.first(store)
+        except StoreError as e:
+            self.error = str(e)
+            return
+        self._offer(first)
+        self.store_name = first
+
+    @property
+    def root(self) -> Path | None:
+        """The folder whose stores this session may open."""
+        return self.catalog.root
 
     # -- opening ------------------------------------------------------------------------------
     def request_store(self, name: str) -> bool:
         """Open ``name`` (from a URL, relative to the root) if it is a store inside the root."""
-        if self.root is None:
-            self._fail("no store folder is configured; refused")
-            return False
         try:
-            path = resolve_inside(self.root, name)
-        except OutsideRoot as e:
+            rel = self.catalog.locate(name)
+        except StoreError as e:  # OutsideRoot included
             self._fail(str(e))
             return False
-        rel = str(path.relative_to(self.root)) if path != self.root else "."
-        if rel not in self.param.store_name.objects:
-            if not path.exists():
-                self._fail(f"{name}: no such store under {self.root}")
-                return False
-            self.param.store_name.objects = [*self.param.store_name.objects, rel]
-        if rel == self.store_name:
-            return self.opened is not None
-        self.store_name = rel
+        self._offer(rel)
+        if rel != self.store_name:
+            self.store_name = rel
         return self.opened is not None
 
     def refresh_store_list(self) -> None:
-        self.param.store_name.objects = list_stores(self.root) if self.root else []
+        self.param.store_name.objects = self.catalog.names()
+
+    def _offer(self, name: str) -> None:
+        """Put store ``name`` into the picker if the listing left it out."""
+        if name not in self.param.store_name.objects:
+            self.param.store_name.objects = [*self.param.store_name.objects, name]
 
     @param.depends("store_name", watch=True)
     def _open_store(self) -> None:
         if self.store_name is None:
             return
         try:
-            path = resolve_inside(self.root, self.store_name)
-            opened = registry().open(path)
+            opened = self.catalog.open(self.store_name)
         except StoreError as e:  # OutsideRoot included
             self._fail(str(e))
             return
