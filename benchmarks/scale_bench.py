@@ -34,6 +34,7 @@ def measure(path: str) -> dict:
     import psutil
 
     proc = psutil.Process()
+    from attviz.explorer.rows import table_frame
     from attviz.explorer.state import Explorer  # imports panel, param, h5py, numpy
 
     res: dict = {"store": path, "file_gb": os.path.getsize(path) / 1e9,
@@ -102,7 +103,7 @@ def measure(path: str) -> dict:
     for p in rng.integers(1, ex.pages + 1, size=30):
         t = time.perf_counter()
         ex.page = int(p)
-        frame = ex.page_frame()
+        frame = table_frame(ex.opened, ex.page_indices())
         pages.append(time.perf_counter() - t)
         assert len(frame) == ex.page_size or int(p) == ex.pages
     res["table_page_ms_median"] = _ms(statistics.median(pages))

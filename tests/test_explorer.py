@@ -13,6 +13,7 @@ import pytest
 from attviz.aggregate import aggregate
 from attviz.explorer.catalog import OutsideRoot, list_stores, resolve_inside
 from attviz.explorer.filters import DerivedColumns, InstanceFilter, apply_filter, order
+from attviz.explorer.rows import TABLE_COLUMNS, table_csv, table_frame
 from attviz.explorer.state import Explorer
 from attviz.explorer.stores import registry
 from attviz.synth import synthesize
@@ -108,7 +109,7 @@ def test_selection_kept_when_it_passes_else_first(ex, tiny_store):
     ex.cell = f"{r['names'][0]} → {r['names'][0]}"  # correct cells and misclassified: nothing
     assert ex.count == 0 and ex.instance == -1
     assert ex.current() is None and ex.view_data() is None
-    assert len(ex.page_frame()) == 0
+    assert len(table_frame(ex.opened, ex.page_indices())) == 0
 
 
 def test_table_pages_sorting_and_selection(synth_store):
@@ -122,11 +123,11 @@ def test_table_pages_sorting_and_selection(synth_store):
     # the table shows the page of the selected instance
     assert ex.page == int(np.flatnonzero(want == ex.instance)[0]) // 25 + 1
     ex.page = 1
-    frame = ex.page_frame()
+    frame = table_frame(ex.opened, ex.page_indices())
     assert len(frame) == 25 and frame["id"].tolist() == want[:25].tolist()
     assert (np.diff(frame["confidence"]) <= 0).all()
     ex.page = ex.pages
-    last = ex.page_frame()
+    last = table_frame(ex.opened, ex.page_indices())
     assert last["id"].tolist() == want[(ex.pages - 1) * 25 :].tolist()
     assert ex.pages == -(-3000 // 25)
     ex.select_row(3)
@@ -143,8 +144,8 @@ def test_filtered_csv_has_every_row_in_table_order(synth_store):
     ex = Explorer(store=synth_store)
     ex.sort_by = "tokens"
     ex.misclassified_only = True
-    csv = ex.filtered_csv().getvalue().splitlines()
-    assert csv[0] == ",".join(Explorer.TABLE_COLUMNS)
+    csv = table_csv(ex.opened, ex.filtered).getvalue().splitlines()
+    assert csv[0] == ",".join(TABLE_COLUMNS)
     assert [int(line.split(",")[0]) for line in csv[1:]] == ex.filtered.tolist()
 
 

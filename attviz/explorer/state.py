@@ -19,6 +19,7 @@ from ..aggregate import AGGREGATIONS, aggregate
 from ..store import Instance, StoreError
 from .catalog import StoreCatalog
 from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
+from .rows import page_count, page_rows
 from .stores import OpenedStore
 from .style import head_colors, head_name
 
@@ -241,50 +242,12 @@ class Explorer(param.Parameterized):
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.count // self.page_size))
+        return page_count(self.count, self.page_size)
 
     # -- table ----------------------------------------------------------------------------------
-    TABLE_COLUMNS = ("id", "document", "segment", "gold", "predicted", "confidence", "correct",
-                     "tokens")
-
     def page_indices(self, page: int | None = None) -> np.ndarray:
-        p = min(max(1, page or self.page), self.pages)
-        start = (p - 1) * self.page_size
-        return self._order[start : start + self.page_size]
-
-    def table_frame(self, indices: np.ndarray) -> pd.DataFrame:
-        """Rows of the instance table for ``indices`` (strings read only for these rows)."""
-        if self.opened is None or len(indices) == 0:
-            return pd.DataFrame({c: [] for c in self.TABLE_COLUMNS})
-        c = self.opened.cols
-        names = np.array(self.label_names + ["?"], dtype=object)  # -1 -> "?"
-        docs = c.document[indices]
-        uniq = np.unique(docs)
-        ids = dict(zip(uniq.tolist(), self.opened.store.document_ids(uniq)))
-        return pd.DataFrame({
-            "id": indices.astype(np.int64),
-            "document": [ids[d] for d in docs.tolist()],
-            "segment": c.segment[indices].astype(np.int64),
-            "gold": names[c.label[indices]],
-            "predicted": names[c.prediction[indices]],
-            "confidence": np.round(c.confidence[indices].astype(np.float64), 4),
-            "correct": np.where(c.label[indices] < 0, "", np.where(c.correct[indices], "yes", "no")),
-            "tokens": c.token_count[indices].astype(np.int64),
-        })
-
-    def page_frame(self) -> pd.DataFrame:
-        return self.table_frame(self.page_indices())
-
-    def filtered_csv(self) -> io.StringIO:
-        """CSV of the whole filtered table (streamed in pages, so any size works)."""
-        buf = io.StringIO()
-        idx = self._order
-        for start in range(0, max(1, len(idx)), 50_000):
-            part = np.sort(idx[start : start + 50_000])
-            frame = self.table_frame(part).set_index("id").loc[idx[start : start + 50_000]].reset_index()
-            frame.to_csv(buf, index=False, header=start == 0)
-        buf.seek(0)
-        return buf
+        """The instances on the table's page ``page`` (default: the current page)."""
+        return page_rows(self._order, page or self.page, self.page_size)
 
     def select_row(self, row_on_page: int) -> None:
         idx = self.page_indices()
