@@ -16,6 +16,13 @@ from attviz.explorer.filters import DerivedColumns, InstanceFilter, apply_filter
 from attviz.explorer.rows import TABLE_COLUMNS, table_csv, table_frame
 from attviz.explorer.state import Explorer
 from attviz.explorer.stores import registry
+from attviz.explorer.viewdata import (
+    SCOPES,
+    ViewSettings,
+    instance_csv,
+    layer_head_means,
+    view_data,
+)
 from attviz.synth import synthesize
 
 pytestmark = pytest.mark.app
@@ -173,11 +180,34 @@ def test_view_data_reads_the_right_values(ex, tiny_store):
     np.testing.assert_array_equal(ex.view_data().highlight, att[~special, 0, 2])
 
 
+def test_view_data_is_a_function_of_instance_and_settings(ex, tiny_store):
+    with h5py.File(tiny_store, "r") as f:
+        start = f["/instances/token_start"][:]
+        att = f["/attention/self"][start[7] : start[8]].astype(np.float32)
+    settings = ViewSettings(layer=0, heads=(1, 3), aggregation="max", scope=SCOPES[0],
+                            hide_special=False, highlight=2)
+    vd = view_data(ex.opened.instance(7), settings)
+    np.testing.assert_array_equal(vd.values, att[:, 0, [1, 3]])
+    np.testing.assert_allclose(vd.aggregate, att[:, 0, [1, 3]].max(axis=1))
+    np.testing.assert_array_equal(vd.highlight, att[:, 0, 2])
+    assert vd.highlight_label == "layer 0 head 2"
+    # the session's settings give the same key and the same values, computed once
+    ex.param.update(instance=7, layer=0, heads=[1, 3], aggregation="max", highlight="head 2")
+    assert ex.view_settings() == settings
+    shown = ex.view_data()
+    np.testing.assert_array_equal(shown.values, vd.values)
+    assert ex.view_data() is shown
+    ex.layer = 1
+    assert ex.view_data() is not shown
+    ex.layer = 0
+    assert ex.view_data() is shown  # still cached under its key
+
+
 def test_overview_means_and_click(ex, tiny_store):
     with h5py.File(tiny_store, "r") as f:
         start = f["/instances/token_start"][:]
         att = f["/attention/self"][start[0] : start[1]].astype(np.float32)
-    np.testing.assert_allclose(ex.layer_head_means(), att.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(layer_head_means(ex.current(), ex.hide_special), att.mean(axis=0), rtol=1e-6)
     ex.heads = [0]
     ex.select_layer_head(0, 3)
     assert ex.layer == 0 and 3 in ex.heads and ex.highlight == "head 3"
@@ -191,7 +221,7 @@ def test_marked_token_resets_on_new_instance(ex):
 
 def test_instance_csv(ex, tiny_store):
     ex.instance = 3
-    lines = ex.instance_csv().getvalue().splitlines()
+    lines = instance_csv(ex.current(), ex.layer).getvalue().splitlines()
     header = lines[0].split(",")
     inst = ex.current()
     assert len(lines) == inst.n_tokens + 1

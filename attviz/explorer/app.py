@@ -13,8 +13,9 @@ import holoviews as hv
 import panel as pn
 
 from ..aggregate import AGGREGATIONS
-from .state import SCOPES, Explorer
+from .state import Explorer
 from .style import head_name
+from .viewdata import SCOPES, instance_csv
 from .views import (
     HeatmapView,
     InstanceTable,
@@ -206,9 +207,9 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     nxt = pn.widgets.Button(name="next ›", width=100)
     prev.on_click(lambda e: held(ex.step, -1))
     nxt.on_click(lambda e: held(ex.step, 1))
-    instance_csv = pn.widgets.FileDownload(callback=ex.instance_csv, filename="instance.csv",
-                                           label="this instance (CSV)", button_type="light",
-                                           width=180)
+    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer),
+                                  filename="instance.csv", label="this instance (CSV)",
+                                  button_type="light", width=180)
     heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
     # below the heatmap, so off screen at load in most windows: built when scrolled to
     series_view = SeriesView(explorer=ex)
@@ -220,7 +221,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
                      styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
                      css_classes=["av-sidebar"], sizing_mode="stretch_height")
     views = pn.Column(
-        pn.Row(prev, nxt, title, instance_csv, sizing_mode="stretch_width"),
+        pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
         ProbabilitiesView(explorer=ex),
         SequenceView(explorer=ex),
         pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),

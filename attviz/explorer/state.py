@@ -7,47 +7,22 @@ without a browser.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import param
 
-from ..aggregate import AGGREGATIONS, aggregate
+from ..aggregate import AGGREGATIONS
 from ..store import Instance, StoreError
 from .catalog import StoreCatalog
 from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
+from .lru import LRU
 from .rows import page_count, page_rows
 from .stores import OpenedStore
 from .style import head_colors, head_name
+from .viewdata import SCOPES, ViewData, ViewKey, ViewSettings, view_data
 
-SCOPES = ("shown heads of the layer", "all layers x heads")
 ANY_CELL = "any"
-
-@dataclass
-class ViewData:
-    """What the views of the selected instance draw (shapes in attviz.dims names).
-
-    positions: [shown tokens] token positions in the instance (special tokens dropped when
-    hidden); tokens: their strings; heads: the shown heads of ``layer``;
-    values: [shown tokens, shown heads] self-attention of those heads in ``layer``;
-    scope_values: [shown tokens, k] the values the aggregate is taken over;
-    aggregate: [shown tokens]; highlight: [shown tokens] the values that colour the text.
-    """
-
-    instance: Instance
-    layer: int
-    positions: np.ndarray
-    tokens: list[str]
-    heads: list[int]
-    values: np.ndarray
-    scope_values: np.ndarray
-    aggregate: np.ndarray
-    highlight: np.ndarray
-    highlight_label: str
-
 
 class Explorer(param.Parameterized):
     """Filter, selection and view settings of one session over a shared store."""
@@ -95,6 +70,7 @@ class Explorer(param.Parameterized):
         self.opened: OpenedStore | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
+        self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
         self.catalog = StoreCatalog.around(root, store)
         self.refresh_store_list()
         try:
@@ -287,70 +263,18 @@ class Explorer(param.Parameterized):
                 self.heads = sorted([*self.heads, int(head)])
             self.highlight = head_name(int(head))
 
-    def view_data(self) -> ViewData | None:
-        """What the views draw; computed once per instance and setting (views share it)."""
-        key = (self.opened.path if self.opened else None, self.instance, self.layer,
-               tuple(self.heads), self.aggregation, self.scope, self.hide_special,
-               self.highlight)
-        if getattr(self, "_view_key", None) == key:
-            return self._view_cache
-        self._view_key, self._view_cache = key, self._view_data()
-        return self._view_cache
+    def view_settings(self) -> ViewSettings:
+        """The settings the views of the selected instance depend on."""
+        return ViewSettings(layer=self.layer, heads=tuple(self.heads),
+                            aggregation=self.aggregation, scope=self.scope,
+                            hide_special=self.hide_special, highlight=self.highlighted_head)
 
-    def _view_data(self) -> ViewData | None:
+    def view_data(self) -> ViewData | None:
+        """What the views of the selected instance draw (None without one); views share it
+        through a small cache keyed by store, instance and settings."""
         inst = self.current()
         if inst is None:
             return None
-        keep = ~inst.special if self.hide_special else np.ones(inst.n_tokens, dtype=bool)
-        positions = np.flatnonzero(keep)
-        heads = [h for h in self.heads] or list(range(self.opened.store.meta.num_heads))
-        layer = min(self.layer, inst.attention.shape[1] - 1)
-        values = inst.attention[positions][:, layer, :][:, heads]  # [tokens, heads]
-        if self.scope == SCOPES[1]:
-            scope_values = inst.attention[positions].reshape(len(positions), -1)
-        else:
-            scope_values = values
-        agg = aggregate(scope_values, self.aggregation)
-        h = self.highlighted_head
-        if h is None:
-            hl, hl_label = agg, self.aggregation
-        else:
-            hl = inst.attention[positions, layer, h].astype(np.float64)
-            hl_label = f"layer {layer} {head_name(h)}"
-        return ViewData(
-            instance=inst, layer=layer, positions=positions,
-            tokens=[inst.tokens[i] for i in positions], heads=heads, values=values,
-            scope_values=scope_values, aggregate=agg, highlight=hl, highlight_label=hl_label,
-        )
-
-    def layer_head_means(self) -> np.ndarray:
-        """[layers, heads] mean self-attention of the selected instance's shown tokens."""
-        inst = self.current()
-        if inst is None:
-            return np.zeros((0, 0))
-        keep = ~inst.special if self.hide_special else np.ones(inst.n_tokens, dtype=bool)
-        if not keep.any():
-            keep[:] = True
-        return inst.attention[keep].mean(axis=0)
-
-    def instance_csv(self) -> io.StringIO:
-        """CSV of the selected instance: token, every layer/head value, the aggregates."""
-        inst = self.current()
-        buf = io.StringIO()
-        if inst is None:
-            return buf
-        n_layers, n_heads = inst.attention.shape[1:]
-        frame = pd.DataFrame({"position": np.arange(inst.n_tokens), "token": inst.tokens,
-                              "special": inst.special,
-                              "start": inst.spans[:, 0], "end": inst.spans[:, 1]})
-        flat = inst.attention.reshape(inst.n_tokens, -1)
-        for layer in range(n_layers):
-            for h in range(n_heads):
-                frame[f"L{layer}H{h}"] = flat[:, layer * n_heads + h]
-        layer = min(self.layer, n_layers - 1)
-        for how in AGGREGATIONS:
-            frame[f"{how} (layer {layer})"] = aggregate(inst.attention[:, layer, :], how)
-            frame[f"{how} (all layers)"] = aggregate(flat, how)
-        frame.to_csv(buf, index=False)
-        buf.seek(0)
-        return buf
+        settings = self.view_settings()
+        return self._views.get(ViewKey(self.opened.path, self.instance, settings),
+                               lambda: view_data(inst, settings))

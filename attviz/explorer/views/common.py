@@ -10,7 +10,8 @@ import numpy as np
 import panel as pn
 import param
 
-from ..state import Explorer, ViewData
+from ..state import Explorer
+from ..viewdata import ViewData
 
 
 def intensity(values: np.ndarray, scale: str, vmax: float | None = None) -> np.ndarray:

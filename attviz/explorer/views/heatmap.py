@@ -5,7 +5,8 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from ..state import Explorer, ViewData
+from ..state import Explorer
+from ..viewdata import ViewData
 from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
 
 KDIMS = ["x0", "y0", "x1", "y1"]

@@ -9,11 +9,12 @@ import panel as pn
 import param
 
 from ..state import Explorer
+from ..viewdata import layer_head_means
 from .common import PLOT_OPTS, FigureEvents, InSession
 
 
 def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
-    means = ex.layer_head_means()  # [layers, heads]
+    means = layer_head_means(ex.current(), ex.hide_special)  # [layers, heads]
     kdims = ["x0", "y0", "x1", "y1"]
     if means.size == 0:
         return hv.Overlay([hv.Rectangles([], kdims=kdims, vdims=["mean"])])
@@ -57,7 +58,7 @@ class OverviewView(pn.viewable.Viewer):
     def _on_tap(self, x=None, y=None):
         if x is None or y is None:
             return
-        means = self.explorer.layer_head_means()
+        means = layer_head_means(self.explorer.current(), self.explorer.hide_special)
         layer, head = int(round(y)), int(round(x))
         if 0 <= layer < means.shape[0] and 0 <= head < means.shape[1]:
             self.session.run(lambda: self.explorer.select_layer_head(layer, head))

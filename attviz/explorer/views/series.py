@@ -6,7 +6,8 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from ..state import SCOPES, Explorer, ViewData
+from ..state import Explorer
+from ..viewdata import SCOPES, ViewData
 from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
 
 
