@@ -19,7 +19,7 @@ import h5py
 import pandas as pd
 import pytest
 
-from .conftest import ROOT, require_binary, require_module
+from .conftest import ODD_LABEL_NAMES, ROOT, require_binary, require_module
 
 pytestmark = pytest.mark.browser
 
@@ -361,8 +361,9 @@ def test_clicking_the_overview_selects_layer_and_head(browser, server):
 
 
 @pytest.fixture(scope="module")
-def hostile_root(tmp_path_factory, tiny_store):
-    """A folder with a store whose corpus, ids and labels carry HTML, and broken stores."""
+def hostile_root(tmp_path_factory, tiny_store, odd_label_store):
+    """A folder with a store whose corpus, ids and labels carry HTML, one whose label names
+    contain the cell arrow, digits and spaces, and broken stores."""
     from attviz.cli import main
     from attviz.testing import save_tiny_classifier
 
@@ -375,6 +376,7 @@ def hostile_root(tmp_path_factory, tiny_store):
                  str(root / "xss.h5"), "--label-column", "label", "--id-column", "id",
                  "--no-progress"]) == 0
     shutil.copy(tiny_store, root / "good.h5")
+    shutil.copy(odd_label_store, root / "odd.h5")
     data = tiny_store.read_bytes()
     (root / "broken.h5").write_bytes(data[: len(data) // 3])
     shutil.copy(tiny_store, root / "future.h5")
@@ -432,3 +434,28 @@ def test_a_bad_store_shows_one_message_and_the_server_keeps_serving(browser, hos
     assert "not inside the store folder" in outside.wait_text(".av-error", "refused")
     for p in (bad, good, outside):
         p.close()
+
+
+def test_a_confusion_cell_of_odd_label_names_is_picked_by_its_label(browser, hostile_server,
+                                                                     odd_label_store):
+    label, pred, _ = _counts(odd_label_store)
+    total = len(label)
+    page = Page(browser, hostile_server.url + "?store=odd.h5")
+    page.wait_ready()
+    page.wait_text(".av-count", f"{total:,} of {total:,} instances")
+    cells = page.page.locator(".bk-panel-models-widgets-CustomSelect",
+                              has_text="confusion cell").locator("select")
+    colour = page.page.locator(".bk-panel-models-widgets-CustomSelect",
+                               has_text="colour the text by").locator("select")
+    shown = "e => e.options[e.selectedIndex] ? e.options[e.selectedIndex].text : ''"
+    assert cells.evaluate(shown) == "any" and colour.evaluate(shown) == "aggregate"
+    # "a → b" -> "3" and "a" -> "b → 3" both read "a → b → 3" without the quotes
+    assert ODD_LABEL_NAMES[0] == "a → b" and ODD_LABEL_NAMES[4] == "b → 3"
+    cells.select_option(label="“a → b” → 3")
+    want = int(((label == 0) & (pred == 1)).sum())
+    page.wait_text(".av-count", f"{want:,} of {total:,} instances")
+    cells.select_option(label="a → “b → 3”")
+    want = int(((label == 3) & (pred == 4)).sum())
+    page.wait_text(".av-count", f"{want:,} of {total:,} instances")
+    assert page.errors() == []
+    page.close()

@@ -15,7 +15,7 @@ import panel as pn
 from ..aggregate import AGGREGATIONS
 from .state import Explorer
 from .style import head_name
-from .viewdata import SCOPES, instance_csv
+from .viewdata import instance_csv
 from .views import (
     HeatmapView,
     InstanceTable,
@@ -45,6 +45,17 @@ def server_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--root", default=os.environ.get(ENV_ROOT) or None)
     args, _ = p.parse_known_args(argv if argv is not None else sys.argv[1:])
     return args
+
+
+class ChoiceSelect(pn.widgets.Select):
+    """A Select whose options may include the value None (Panel leaves a value of None out of
+    the browser's first copy of the widget, which then shows no option selected)."""
+
+    def _init_params(self) -> dict:
+        params = super()._init_params()
+        if self.value is None and None in self.values:
+            params["value"] = None
+        return params
 
 
 def _count_html(ex: Explorer) -> str:
@@ -106,7 +117,7 @@ def sidebar(ex: Explorer, table: InstanceTable) -> list:
                                                           name="predicted label"),
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width", max_height=220, scroll=True),
-        pn.widgets.Select.from_param(ex.param.cell, name="confusion cell (gold → predicted)",
+        ChoiceSelect.from_param(ex.param.cell, name="confusion cell (gold → predicted)",
                                      sizing_mode="stretch_width"),
         pn.widgets.RangeSlider.from_param(ex.param.confidence, name="confidence", step=0.01,
                                           sizing_mode="stretch_width"),
@@ -129,9 +140,9 @@ def sidebar(ex: Explorer, table: InstanceTable) -> list:
         pn.panel(pn.bind(lambda *_: _head_colors(ex), ex.param.store_name, ex.param.error)),
         pn.widgets.Select.from_param(ex.param.aggregation, name="aggregation",
                                      options=list(AGGREGATIONS), sizing_mode="stretch_width"),
-        pn.widgets.Select.from_param(ex.param.scope, name="aggregate over", options=list(SCOPES),
+        pn.widgets.Select.from_param(ex.param.scope, name="aggregate over",
                                      sizing_mode="stretch_width"),
-        pn.widgets.Select.from_param(ex.param.highlight, name="colour the text by",
+        ChoiceSelect.from_param(ex.param.highlight, name="colour the text by",
                                      sizing_mode="stretch_width"),
         pn.widgets.RadioButtonGroup.from_param(ex.param.scale, name="scale"),
         pn.widgets.Checkbox.from_param(ex.param.hide_special, name="hide special tokens"),

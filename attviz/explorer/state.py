@@ -15,14 +15,22 @@ import param
 from ..aggregate import AGGREGATIONS
 from ..store import Instance, StoreError
 from .catalog import StoreCatalog
+from .choices import (
+    AGGREGATE,
+    ANY_CELL,
+    SCOPE_HEADS,
+    SCOPES,
+    cell_choices,
+    class_choices,
+    highlight_choices,
+)
 from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
 from .lru import LRU
 from .rows import page_count, page_rows
 from .stores import OpenedStore
-from .style import head_colors, head_name
-from .viewdata import SCOPES, ViewData, ViewKey, ViewSettings, view_data
+from .style import head_colors
+from .viewdata import ViewData, ViewKey, ViewSettings, view_data
 
-ANY_CELL = "any"
 
 class Explorer(param.Parameterized):
     """Filter, selection and view settings of one session over a shared store."""
@@ -34,9 +42,12 @@ class Explorer(param.Parameterized):
 
     # -- filters -----------------------------------------------------------------------------
     misclassified_only = param.Boolean(default=False, doc="only instances whose prediction is wrong")
-    gold = param.ListSelector(default=[], objects=[], doc="gold labels to keep (none: all)")
-    predicted = param.ListSelector(default=[], objects=[], doc="predicted labels to keep (none: all)")
-    cell = param.Selector(default=ANY_CELL, objects=[ANY_CELL], doc="a confusion cell gold → predicted")
+    gold = param.ListSelector(default=[], objects={},
+                              doc="gold classes to keep, class indices (none: all)")
+    predicted = param.ListSelector(default=[], objects={},
+                                   doc="predicted classes to keep, class indices (none: all)")
+    cell = param.Selector(default=None, objects={ANY_CELL: None},
+                          doc="a confusion cell (gold, predicted) of class indices, None: any")
     confidence = param.Range(default=(0.0, 1.0), bounds=(0.0, 1.0), doc="largest class probability")
     tokens = param.Range(default=(0, 512), bounds=(0, 512), doc="tokens per instance")
     text = param.String(default="", doc="the instance text contains this")
@@ -57,11 +68,13 @@ class Explorer(param.Parameterized):
     heads = param.ListSelector(default=[], objects=[], doc="shown heads of the layer")
     head_colors = param.List(default=[], item_type=str)
     aggregation = param.Selector(default="mean", objects=list(AGGREGATIONS))
-    scope = param.Selector(default=SCOPES[0], objects=list(SCOPES))
+    scope = param.Selector(default=SCOPE_HEADS, objects=SCOPES,
+                           doc="what the aggregate is taken over")
     scale = param.Selector(default="linear", objects=["linear", "log"])
     hide_special = param.Boolean(default=False, doc="leave out [CLS], [SEP] and the like")
-    highlight = param.Selector(default="aggregate", objects=["aggregate"],
-                               doc="what colours the text: the aggregate or one head")
+    highlight = param.Selector(default=None, objects={AGGREGATE: None},
+                               doc="what colours the text: a head of the layer, None: the "
+                                   "aggregate")
     marked = param.Integer(default=-1, doc="marked token (position in the instance), -1 none")
 
     def __init__(self, root: str | Path | None = None, store: str | Path | None = None,
@@ -137,24 +150,23 @@ class Explorer(param.Parameterized):
         names = st.label_names
         n_heads, n_layers = st.meta.num_heads, st.meta.num_layers
         max_tokens = int(self.opened.cols.token_count.max()) if st.n_instances else 0
-        cells = [ANY_CELL] + [f"{g} → {p}" for g in names for p in names]
         with param.parameterized.discard_events(self):
-            self.param.gold.objects = list(names)
-            self.param.predicted.objects = list(names)
-            self.param.cell.objects = cells
+            self.param.gold.objects = class_choices(names)
+            self.param.predicted.objects = class_choices(names)
+            self.param.cell.objects = cell_choices(names)
             self.param.tokens.bounds = (0, max(1, max_tokens))
             self.param.layer.bounds = (0, n_layers - 1)
             self.param.heads.objects = list(range(n_heads))
-            self.param.highlight.objects = ["aggregate"] + [head_name(h) for h in range(n_heads)]
+            self.param.highlight.objects = highlight_choices(n_heads)
             self.misclassified_only = False
-            self.gold, self.predicted, self.cell = [], [], ANY_CELL
+            self.gold, self.predicted, self.cell = [], [], None
             self.confidence = (0.0, 1.0)
             self.tokens = (0, max(1, max_tokens))
             self.text = ""
             self.layer = n_layers - 1
             self.heads = list(range(n_heads))
             self.head_colors = head_colors(n_heads)
-            self.highlight = "aggregate"
+            self.highlight = None
             self.page = 1
             self.marked = -1
             self.instance = -1  # an index of the previous store means nothing here
@@ -169,18 +181,13 @@ class Explorer(param.Parameterized):
         return self.opened.label_names if self.opened else []
 
     def filter_spec(self) -> InstanceFilter:
-        names = self.label_names
-        cell = None
-        if self.cell != ANY_CELL and self.cell:
-            g, p = self.cell.split(" → ")
-            cell = (names.index(g), names.index(p))
         lo, hi = self.tokens
         bounds = self.param.tokens.bounds
         return InstanceFilter(
             misclassified_only=self.misclassified_only,
-            gold=tuple(names.index(x) for x in self.gold),
-            predicted=tuple(names.index(x) for x in self.predicted),
-            cell=cell,
+            gold=tuple(self.gold),
+            predicted=tuple(self.predicted),
+            cell=self.cell,
             confidence=tuple(self.confidence),
             tokens=None if (lo, hi) == tuple(bounds) else (int(lo), int(hi)),
             text=self.text,
@@ -250,24 +257,19 @@ class Explorer(param.Parameterized):
             return None
         return self.opened.instance(self.instance)
 
-    @property
-    def highlighted_head(self) -> int | None:
-        """The head that colours the text, or None when the aggregate does."""
-        return None if self.highlight == "aggregate" else int(self.highlight.split()[-1])
-
     def select_layer_head(self, layer: int, head: int) -> None:
         """What clicking cell (layer, head) of the overview does."""
         with param.parameterized.batch_call_watchers(self):
             self.layer = int(layer)
             if head not in self.heads:
                 self.heads = sorted([*self.heads, int(head)])
-            self.highlight = head_name(int(head))
+            self.highlight = int(head)
 
     def view_settings(self) -> ViewSettings:
         """The settings the views of the selected instance depend on."""
         return ViewSettings(layer=self.layer, heads=tuple(self.heads),
                             aggregation=self.aggregation, scope=self.scope,
-                            hide_special=self.hide_special, highlight=self.highlighted_head)
+                            hide_special=self.hide_special, highlight=self.highlight)
 
     def view_data(self) -> ViewData | None:
         """What the views of the selected instance draw (None without one); views share it

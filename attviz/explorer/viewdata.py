@@ -13,9 +13,8 @@ import pandas as pd
 
 from ..aggregate import AGGREGATIONS, aggregate
 from ..store import Instance
+from .choices import SCOPE_ALL
 from .style import head_name
-
-SCOPES = ("shown heads of the layer", "all layers x heads")
 
 
 @dataclass(frozen=True)
@@ -23,9 +22,9 @@ class ViewSettings:
     """The settings the views of an instance depend on.
 
     layer: the layer shown; heads: its shown heads (empty: all); aggregation: a name of
-    :data:`attviz.aggregate.AGGREGATIONS`; scope: what the aggregate is taken over (one of
-    :data:`SCOPES`); hide_special: leave out special tokens; highlight: the head whose
-    values colour the text, None for the aggregate.
+    :data:`attviz.aggregate.AGGREGATIONS`; scope: what the aggregate is taken over (a value
+    of :data:`attviz.explorer.choices.SCOPES`); hide_special: leave out special tokens;
+    highlight: the head whose values colour the text, None for the aggregate.
     """
 
     layer: int
@@ -80,7 +79,7 @@ def view_data(inst: Instance, s: ViewSettings) -> ViewData:
     heads = list(s.heads) or list(range(n_heads))
     layer = min(s.layer, n_layers - 1)
     values = inst.attention[positions][:, layer, :][:, heads]  # [tokens, heads]
-    if s.scope == SCOPES[1]:
+    if s.scope == SCOPE_ALL:
         scope_values = inst.attention[positions].reshape(len(positions), -1)
     else:
         scope_values = values

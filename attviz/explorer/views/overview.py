@@ -28,7 +28,7 @@ def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
         nonselection_alpha=1.0, selection_alpha=1.0, logz=ex.scale == "log",
         hover_tooltips=[("layer", "@layer"), ("head", "@head"), ("mean", "@mean{0.0000}")])
     layer = ex.layer
-    head = ex.highlighted_head
+    head = ex.highlight
     outline = [hv.Bounds((-0.5, layer - 0.5, n_heads - 0.5, layer + 0.5)).opts(
         color="#00b4d8", line_width=2)]
     if head is not None:

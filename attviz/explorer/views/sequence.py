@@ -149,7 +149,7 @@ class SequenceView(pn.viewable.Viewer):
         inst = vd.instance
         colors = [ex.head_colors[h] if h < len(ex.head_colors) else "#1f77b4" for h in vd.heads]
         hl_color = "#d62728"
-        h = ex.highlighted_head
+        h = ex.highlight
         if h is not None and h < len(ex.head_colors):
             hl_color = ex.head_colors[h]
         # [heads, tokens]: each head scaled to its own maximum, so every row shows its pattern

@@ -6,8 +6,9 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
+from ..choices import SCOPE_HEADS
 from ..state import Explorer
-from ..viewdata import SCOPES, ViewData
+from ..viewdata import ViewData
 from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
 
 
@@ -45,7 +46,7 @@ def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
     f = series_frame(ex, vd)
     heads_cols, extremes_cols, curve_cols = f.columns
     k = vd.scope_values.shape[1]
-    scope = (f"the {k} shown head(s) of layer {vd.layer}" if ex.scope == SCOPES[0]
+    scope = (f"the {k} shown head(s) of layer {vd.layer}" if ex.scope == SCOPE_HEADS
              else f"all {k} layer x head values")
     kw = dict(kdims=["x"], vdims=["value", "token"])
     curve = hv.Curve(curve_cols, label=ex.aggregation, **kw).opts(
