@@ -31,6 +31,23 @@ XSS_ID = '<b onmouseover="window.__xss=3">doc</b>'
 XSS_LABELS = ["<i>calm</i>", 'storm<img src=y onerror="window.__xss=4">']
 
 
+# a page script: the Bokeh view of the figure whose title starts with ``title`` (or null)
+FIND_FIGURE = """(title) => {
+  const seen = new Set();
+  let found = null;
+  function walk(v) {
+    if (!v || seen.has(v) || found) return; seen.add(v);
+    const m = v.model;
+    if (m && m.type === 'Figure' && m.title && m.title.text.startsWith(title)) {
+      found = v; return;
+    }
+    for (const c of (v.child_views || [])) walk(c);
+  }
+  for (const v of Object.values(Bokeh.index)) walk(v);
+  return found;
+}"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -178,24 +195,31 @@ class Page:
     def figure_point(self, title: str, x: float, y: float | None = None) -> tuple[float, float]:
         """Page coordinates of data point (x, y) in the figure whose title starts with
         ``title`` (y: the middle of the plot when None), scrolled into view."""
-        return tuple(self.page.evaluate("""([title, x, y]) => {
-          const seen = new Set();
-          let found = null;
-          function walk(v) {
-            if (!v || seen.has(v) || found) return; seen.add(v);
-            const m = v.model;
-            if (m && m.type === 'Figure' && m.title && m.title.text.startsWith(title)) {
-              found = v; return;
-            }
-            for (const c of (v.child_views || [])) walk(c);
-          }
-          for (const v of Object.values(Bokeh.index)) walk(v);
-          found.canvas_view.el.scrollIntoView({block: 'center'});
+        return tuple(self.page.evaluate(f"""([title, x, y]) => {{
+          const found = ({FIND_FIGURE})(title);
+          found.canvas_view.el.scrollIntoView({{block: 'center'}});
           const r = found.canvas_view.el.getBoundingClientRect();
           const box = found.frame.bbox;
           const sy = y === null ? box.top + box.height / 2 : found.frame.y_scale.compute(y);
           return [r.left + found.frame.x_scale.compute(x), r.top + sy];
-        }""", [title, x, y]))
+        }}""", [title, x, y]))
+
+    def figure_place(self, title: str) -> dict:
+        """Where the figure whose title starts with ``title`` is in the window (top of its
+        canvas) and its x range in the browser."""
+        return self.page.evaluate(f"""(title) => {{
+          const found = ({FIND_FIGURE})(title);
+          const x = found.model.x_range;
+          return {{top: found.canvas_view.el.getBoundingClientRect().top,
+                   xstart: x.start, xend: x.end}};
+        }}""", title)
+
+    def wait_figure_above(self, title: str, top: float) -> None:
+        """Wait until the canvas of the figure ``title`` starts above ``top`` in the window."""
+        self.page.wait_for_function(f"""([title, top]) => {{
+          const found = ({FIND_FIGURE})(title);
+          return found !== null && found.canvas_view.el.getBoundingClientRect().top < top;
+        }}""", arg=[title, top], timeout=10000)
 
     def heatmap_point(self, index: float) -> tuple[float, float]:
         """Page coordinates of token ``index`` (shown order) in the middle of the heatmap."""
@@ -343,6 +367,23 @@ def test_series_view_is_built_when_scrolled_into_view(browser, server, tiny_stor
     series = [f for f in page.figures() if f["title"].startswith("mean")]
     assert len(series) == 1 and series[0]["xend"] == len(tokens[3]) - 0.5
     assert page.page.locator(".av-lazy").count() == 0
+    assert page.errors() == []
+    page.close()
+
+
+def test_the_mouse_wheel_over_a_plot_scrolls_the_page(browser, server):
+    page = Page(browser, server.url, height=800)
+    page.wait_ready()
+    page.wait_figure("Self-attention")
+    x, y = page.heatmap_point(3)  # in the middle of the window
+    before = page.figure_place("Self-attention")
+    page.page.mouse.move(x, y)
+    page.page.mouse.wheel(0, 150)
+    # the page scrolled: the heatmap moved up
+    page.wait_figure_above("Self-attention", before["top"] - 100)
+    after = page.figure_place("Self-attention")
+    assert after["top"] <= before["top"] - 100, (before, after)
+    assert (after["xstart"], after["xend"]) == (before["xstart"], before["xend"])  # no zoom
     assert page.errors() == []
     page.close()
 

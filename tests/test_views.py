@@ -179,3 +179,23 @@ def test_on_screen_placeholder_keeps_the_views_height():
     lazy.show()
     lazy.show()
     assert calls == [1]
+
+
+def test_every_plot_keeps_wheel_zoom_in_its_toolbar_but_inactive(tiny_store):
+    """The mouse wheel over a plot scrolls the page; wheel zoom is chosen in the toolbar."""
+    from bokeh.models import WheelZoomTool
+
+    from attviz.explorer.views import OverviewView
+
+    ex = Explorer(store=tiny_store)
+    figures = []
+    for view in (HeatmapView(explorer=ex), SeriesView(explorer=ex), OverviewView(explorer=ex)):
+        doc = Document()
+        doc.add_root(view.pane.get_root(doc))
+        figures += [m for m in doc.models if type(m).__name__ == "figure"]
+    assert len(figures) == 3
+    for fig in figures:
+        wheel = [t for t in fig.tools if isinstance(t, WheelZoomTool)]
+        assert len(wheel) == 1 and not wheel[0].modifiers, fig.title.text
+        # "auto" activates only a wheel zoom that needs a modifier key
+        assert fig.toolbar.active_scroll in (None, "auto"), fig.title.text

@@ -74,8 +74,11 @@ class Frame:
 # shared_axes=False: the views share dimension names (x0, y0, ...) but not their ranges
 # responsive width with a fixed height: a height set on the pane instead is lost when a
 # DynamicMap updates the figure
+# active_tools without wheel_zoom: the mouse wheel scrolls the page; wheel zoom is a click
+# away in the toolbar
 PLOT_OPTS = dict(responsive=True, height=330, toolbar="above", shared_axes=False,
-                 default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"])
+                 default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"],
+                 active_tools=["pan"])
 
 
 class TokenMarker:
