@@ -48,6 +48,15 @@ FIND_FIGURE = """(title) => {
 }"""
 
 
+def until(condition, what: str, timeout: float = 20) -> None:
+    """Wait until ``condition()`` holds (checked every 0.05 s); fail after ``timeout`` s."""
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -221,6 +230,13 @@ class Page:
           return found !== null && found.canvas_view.el.getBoundingClientRect().top < top;
         }}""", arg=[title, top], timeout=10000)
 
+    def wait_figure_xend(self, title: str, xend: float) -> None:
+        """Wait until the x range of the figure ``title`` ends at ``xend`` in the browser."""
+        self.page.wait_for_function(f"""([title, xend]) => {{
+          const found = ({FIND_FIGURE})(title);
+          return found !== null && found.model.x_range.end === xend;
+        }}""", arg=[title, xend], timeout=20000)
+
     def heatmap_point(self, index: float) -> tuple[float, float]:
         """Page coordinates of token ``index`` (shown order) in the middle of the heatmap."""
         return self.figure_point("Self-attention", index)
@@ -384,6 +400,30 @@ def test_the_mouse_wheel_over_a_plot_scrolls_the_page(browser, server):
     after = page.figure_place("Self-attention")
     assert after["top"] <= before["top"] - 100, (before, after)
     assert (after["xstart"], after["xend"]) == (before["xstart"], before["xend"])  # no zoom
+    assert page.errors() == []
+    page.close()
+
+
+def test_the_token_grid_follows_a_short_text_and_switching_never_moves_the_plots(
+        browser, server, tiny_store):
+    _, _, tokens = _counts(tiny_store)
+    lengths = [len(t) for t in tokens]
+    short = min(k for k in range(len(tokens) - 1) if lengths[k + 1] >= 2 * lengths[k])
+    page = Page(browser, server.url + f"?instance={short}")
+    page.wait_ready()
+    page.wait_text(".av-instance", f"instance {short} ")
+    page.wait_figure("Self-attention")
+    until(lambda: page.tokens() == tokens[short], "the short instance's tokens are shown")
+    last = page.page.locator(".av-text .av-tok").last.bounding_box()  # the text's last line
+    grid = page.page.locator(".av-grid").bounding_box()
+    gap = grid["y"] - (last["y"] + last["height"])
+    assert 0 <= gap < 30, (last, grid)
+    top = page.figure_place("Self-attention")["top"]
+    page.page.get_by_role("button", name="next ›").click()
+    page.wait_text(".av-instance", f"instance {short + 1} ")
+    page.wait_figure_xend("Self-attention", lengths[short + 1] - 0.5)
+    assert page.tokens() == tokens[short + 1]
+    assert page.figure_place("Self-attention")["top"] == top
     assert page.errors() == []
     page.close()
 
