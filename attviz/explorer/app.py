@@ -24,7 +24,7 @@ from .views import (
     SequenceView,
     SeriesView,
 )
-from .views.common import held
+from .views.events import held
 from .views.onscreen import OnScreen
 
 SIDEBAR_WIDTH = 470

@@ -9,8 +9,9 @@ import panel as pn
 import param
 
 from ..state import Explorer
+from ..style import PLOT_OPTS
 from ..viewdata import layer_head_means
-from .common import PLOT_OPTS, FigureEvents, InSession
+from .events import FigureEvents, InSession
 
 
 def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:

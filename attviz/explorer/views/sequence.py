@@ -14,8 +14,7 @@ import param
 from panel.custom import JSComponent
 
 from ..state import Explorer
-from ..style import head_name
-from .common import intensity
+from ..style import head_name, intensity
 
 
 class SequenceWidget(JSComponent):

@@ -8,8 +8,9 @@ import numpy as np
 
 from ..choices import SCOPE_HEADS
 from ..state import Explorer
+from ..style import PLOT_OPTS
 from ..viewdata import ViewData
-from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
+from .tokenplot import LOG_FLOOR, Frame, TokenPlotView, token_ticks
 
 
 def series_frame(ex: Explorer, vd: ViewData) -> Frame:

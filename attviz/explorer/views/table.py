@@ -11,7 +11,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 from ..filters import SORT_KEYS
 from ..rows import table_csv, table_frame
 from ..state import Explorer
-from .common import held
+from .events import held
 
 
 class InstanceTable(pn.viewable.Viewer):
