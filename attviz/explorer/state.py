@@ -1,8 +1,10 @@
-"""One browser session's state: the open store, filters, selection and view settings.
+"""One browser session's state: the filters, the selection and the view settings, as
+parameters over a shared store; what happens when a store opens; refiltering.
 
 Views read this object and render one thing each; they never touch the store directly.
-Everything here is driven by parameters, so tests set parameters and check results
-without a browser.
+Stores come from :mod:`.catalog`, the table's rows from :mod:`.rows`, what the views draw
+from :mod:`.viewdata`, the labels of choices from :mod:`.choices`. Everything here is
+driven by parameters, so tests set parameters and check results without a browser.
 """
 
 from __future__ import annotations
