@@ -399,3 +399,18 @@ def test_cell_labels_are_unique_whatever_the_names():
         [(g, p) for g in range(len(names)) for p in range(len(names))]
     assert cells["a → “b → c”"] == (0, 1) and cells["“a → b” → c"] == (2, 3)
     assert cells["“” → “ pad”"] == (4, 5)
+
+
+def test_the_design_notes_name_every_explorer_module():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    design = (root / "docs" / "design.md").read_text()
+    package = root / "attviz" / "explorer"
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        name = path.relative_to(package).as_posix()
+        assert name in design, f"docs/design.md does not name attviz/explorer/{name}"
+        # each module opens with a docstring naming its job
+        assert path.read_text().startswith('"""'), name
