@@ -44,12 +44,13 @@ class Explorer(param.Parameterized):
 
     # -- filters -----------------------------------------------------------------------------
     misclassified_only = param.Boolean(default=False, doc="only instances whose prediction is wrong")
-    gold = param.ListSelector(default=[], objects={},
-                              doc="gold classes to keep, class indices (none: all)")
+    # values, not labels (docs are the widgets' tooltips): gold and predicted hold class
+    # indices, cell None or a (gold, predicted) pair of class indices
+    gold = param.ListSelector(default=[], objects={}, doc="gold labels to keep (none: all)")
     predicted = param.ListSelector(default=[], objects={},
-                                   doc="predicted classes to keep, class indices (none: all)")
+                                   doc="predicted labels to keep (none: all)")
     cell = param.Selector(default=None, objects={ANY_CELL: None},
-                          doc="a confusion cell (gold, predicted) of class indices, None: any")
+                          doc="a confusion cell gold → predicted")
     confidence = param.Range(default=(0.0, 1.0), bounds=(0.0, 1.0), doc="largest class probability")
     tokens = param.Range(default=(0, 512), bounds=(0, 512), doc="tokens per instance")
     text = param.String(default="", doc="the instance text contains this")
@@ -70,13 +71,12 @@ class Explorer(param.Parameterized):
     heads = param.ListSelector(default=[], objects=[], doc="shown heads of the layer")
     head_colors = param.List(default=[], item_type=str)
     aggregation = param.Selector(default="mean", objects=list(AGGREGATIONS))
-    scope = param.Selector(default=SCOPE_HEADS, objects=SCOPES,
-                           doc="what the aggregate is taken over")
+    scope = param.Selector(default=SCOPE_HEADS, objects=SCOPES)  # SCOPE_HEADS or SCOPE_ALL
     scale = param.Selector(default="linear", objects=["linear", "log"])
     hide_special = param.Boolean(default=False, doc="leave out [CLS], [SEP] and the like")
+    # None (the aggregate) or a head of the layer
     highlight = param.Selector(default=None, objects={AGGREGATE: None},
-                               doc="what colours the text: a head of the layer, None: the "
-                                   "aggregate")
+                               doc="what colours the text: the aggregate or one head")
     marked = param.Integer(default=-1, doc="marked token (position in the instance), -1 none")
 
     def __init__(self, root: str | Path | None = None, store: str | Path | None = None,
