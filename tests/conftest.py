@@ -75,3 +75,22 @@ def tiny_store(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
     out = tmp_path_factory.mktemp("store") / "tiny.h5"
     assert main(precompute_args(tiny_model, tiny_corpus, out)) == 0
     return out
+
+
+ODD_LABEL_NAMES = ["a → b", "3", "x y", "a", "b → 3"]
+
+
+@pytest.fixture(scope="session")
+def odd_label_store(tmp_path_factory) -> Path:
+    """A synthetic store whose label names contain the cell arrow, digits and spaces."""
+    import h5py
+    import numpy as np
+
+    from attviz.synth import synthesize
+
+    path = tmp_path_factory.mktemp("odd") / "odd.h5"
+    synthesize(path, 900, layers=2, heads=3, classes=len(ODD_LABEL_NAMES), max_tokens=24,
+               progress=False)
+    with h5py.File(path, "a") as f:
+        f.attrs["label_names"] = np.array(ODD_LABEL_NAMES, dtype=h5py.string_dtype())
+    return path

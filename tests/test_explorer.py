@@ -11,10 +11,20 @@ import numpy as np
 import pytest
 
 from attviz.aggregate import aggregate
+from attviz.explorer.catalog import OutsideRoot, list_stores, resolve_inside
 from attviz.explorer.filters import DerivedColumns, InstanceFilter, apply_filter, order
+from attviz.explorer.rows import TABLE_COLUMNS, table_csv, table_frame
 from attviz.explorer.state import Explorer
-from attviz.explorer.stores import OutsideRoot, list_stores, registry, resolve_inside
+from attviz.explorer.stores import registry
+from attviz.explorer.viewdata import (
+    ViewSettings,
+    instance_csv,
+    layer_head_means,
+    view_data,
+)
 from attviz.synth import synthesize
+
+from .conftest import ODD_LABEL_NAMES
 
 pytestmark = pytest.mark.app
 
@@ -49,7 +59,8 @@ def test_opens_with_everything_and_the_first_instance(ex, tiny_store):
     assert ex.error == ""
     assert ex.count == ex.total == len(r["label"])
     assert ex.instance == 0
-    assert ex.param.gold.objects == r["names"]
+    assert ex.param.gold.objects == list(range(len(r["names"])))
+    assert list(ex.param.gold.names) == r["names"]  # the labels the page shows
     assert ex.heads == list(range(4)) and ex.layer == 1  # the last layer first
     assert ex.tokens == (0, int(r["tokens"].max()))
 
@@ -65,9 +76,8 @@ def test_misclassified_only_matches_h5py(ex, tiny_store):
 
 def test_filters_combine(ex, tiny_store):
     r = raw(tiny_store)
-    names = r["names"]
-    ex.gold = [names[0], names[2]]
-    ex.predicted = [names[1]]
+    ex.gold = [0, 2]
+    ex.predicted = [1]
     ex.confidence = (0.0, 0.5)
     ex.tokens = (10, 30)
     want = ((np.isin(r["label"], [0, 2])) & (r["prediction"] == 1) & (r["confidence"] <= 0.5)
@@ -75,7 +85,7 @@ def test_filters_combine(ex, tiny_store):
     np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
     ex.gold, ex.predicted, ex.confidence, ex.tokens = [], [], (0.0, 1.0), ex.param.tokens.bounds
     assert ex.count == ex.total
-    ex.cell = f"{names[2]} → {names[0]}"
+    ex.cell = (2, 0)
     want = (r["label"] == 2) & (r["prediction"] == 0)
     np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
 
@@ -104,10 +114,10 @@ def test_selection_kept_when_it_passes_else_first(ex, tiny_store):
     ex.instance = int(right[0])
     ex.misclassified_only = True
     assert ex.instance == wrong[0]
-    ex.cell = f"{r['names'][0]} → {r['names'][0]}"  # correct cells and misclassified: nothing
+    ex.cell = (0, 0)  # correct cells and misclassified: nothing
     assert ex.count == 0 and ex.instance == -1
     assert ex.current() is None and ex.view_data() is None
-    assert len(ex.page_frame()) == 0
+    assert len(table_frame(ex.opened, ex.page_indices())) == 0
 
 
 def test_table_pages_sorting_and_selection(synth_store):
@@ -121,11 +131,11 @@ def test_table_pages_sorting_and_selection(synth_store):
     # the table shows the page of the selected instance
     assert ex.page == int(np.flatnonzero(want == ex.instance)[0]) // 25 + 1
     ex.page = 1
-    frame = ex.page_frame()
+    frame = table_frame(ex.opened, ex.page_indices())
     assert len(frame) == 25 and frame["id"].tolist() == want[:25].tolist()
     assert (np.diff(frame["confidence"]) <= 0).all()
     ex.page = ex.pages
-    last = ex.page_frame()
+    last = table_frame(ex.opened, ex.page_indices())
     assert last["id"].tolist() == want[(ex.pages - 1) * 25 :].tolist()
     assert ex.pages == -(-3000 // 25)
     ex.select_row(3)
@@ -142,8 +152,8 @@ def test_filtered_csv_has_every_row_in_table_order(synth_store):
     ex = Explorer(store=synth_store)
     ex.sort_by = "tokens"
     ex.misclassified_only = True
-    csv = ex.filtered_csv().getvalue().splitlines()
-    assert csv[0] == ",".join(Explorer.TABLE_COLUMNS)
+    csv = table_csv(ex.opened, ex.filtered).getvalue().splitlines()
+    assert csv[0] == ",".join(TABLE_COLUMNS)
     assert [int(line.split(",")[0]) for line in csv[1:]] == ex.filtered.tolist()
 
 
@@ -161,24 +171,47 @@ def test_view_data_reads_the_right_values(ex, tiny_store):
     np.testing.assert_allclose(vd.aggregate, att[:, 0, [1, 3]].mean(axis=1))
     ex.aggregation = "std"
     np.testing.assert_allclose(ex.view_data().aggregate, att[:, 0, [1, 3]].std(axis=1, ddof=1))
-    ex.scope = "all layers x heads"
+    ex.scope = "all"
     np.testing.assert_allclose(ex.view_data().aggregate,
                                aggregate(att.reshape(len(att), -1), "std"))
     ex.hide_special = True
     vd = ex.view_data()
     assert len(vd.positions) == int((~special).sum()) and not special[vd.positions].any()
-    ex.highlight = "head 2"
+    ex.highlight = 2
     np.testing.assert_array_equal(ex.view_data().highlight, att[~special, 0, 2])
+
+
+def test_view_data_is_a_function_of_instance_and_settings(ex, tiny_store):
+    with h5py.File(tiny_store, "r") as f:
+        start = f["/instances/token_start"][:]
+        att = f["/attention/self"][start[7] : start[8]].astype(np.float32)
+    settings = ViewSettings(layer=0, heads=(1, 3), aggregation="max", scope="heads",
+                            hide_special=False, highlight=2)
+    vd = view_data(ex.opened.instance(7), settings)
+    np.testing.assert_array_equal(vd.values, att[:, 0, [1, 3]])
+    np.testing.assert_allclose(vd.aggregate, att[:, 0, [1, 3]].max(axis=1))
+    np.testing.assert_array_equal(vd.highlight, att[:, 0, 2])
+    assert vd.highlight_label == "layer 0 head 2"
+    # the session's settings give the same key and the same values, computed once
+    ex.param.update(instance=7, layer=0, heads=[1, 3], aggregation="max", highlight=2)
+    assert ex.view_settings() == settings
+    shown = ex.view_data()
+    np.testing.assert_array_equal(shown.values, vd.values)
+    assert ex.view_data() is shown
+    ex.layer = 1
+    assert ex.view_data() is not shown
+    ex.layer = 0
+    assert ex.view_data() is shown  # still cached under its key
 
 
 def test_overview_means_and_click(ex, tiny_store):
     with h5py.File(tiny_store, "r") as f:
         start = f["/instances/token_start"][:]
         att = f["/attention/self"][start[0] : start[1]].astype(np.float32)
-    np.testing.assert_allclose(ex.layer_head_means(), att.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(layer_head_means(ex.current(), ex.hide_special), att.mean(axis=0), rtol=1e-6)
     ex.heads = [0]
     ex.select_layer_head(0, 3)
-    assert ex.layer == 0 and 3 in ex.heads and ex.highlight == "head 3"
+    assert ex.layer == 0 and 3 in ex.heads and ex.highlight == 3
 
 
 def test_marked_token_resets_on_new_instance(ex):
@@ -189,7 +222,7 @@ def test_marked_token_resets_on_new_instance(ex):
 
 def test_instance_csv(ex, tiny_store):
     ex.instance = 3
-    lines = ex.instance_csv().getvalue().splitlines()
+    lines = instance_csv(ex.current(), ex.layer).getvalue().splitlines()
     header = lines[0].split(",")
     inst = ex.current()
     assert len(lines) == inst.n_tokens + 1
@@ -230,6 +263,8 @@ def test_root_listing_and_refusals(tmp_path, tiny_store):
     assert "not inside the store folder" in ex.error and ex.opened is None
     assert not ex.request_store("link.h5")
     assert ex.opened is None
+    assert not ex.request_store("missing.h5")
+    assert "no such store" in ex.error and ex.opened is None
     assert ex.request_store("sub/b.h5") and ex.error == "" and ex.count == ex.total
     with pytest.raises(ValueError):  # the picker accepts listed stores only
         ex.store_name = "../outside.h5"
@@ -312,3 +347,70 @@ def test_switching_store_selects_the_new_stores_first_instance(tmp_path, tiny_st
     ex.store_name = "b.h5"
     assert ex.instance == 0 and seen[-1] == 0  # views were told, even though 3 fits b too
     assert ex.current().document_id == ex.opened.store.document_ids([0])[0]
+
+
+# -- label names that look like the page's own wording ------------------------------------------
+
+def test_label_names_with_arrows_digits_and_spaces(odd_label_store):
+    import panel as pn
+
+    path = odd_label_store
+    r = raw(path)
+    assert r["names"] == ODD_LABEL_NAMES
+    ex = Explorer(store=path)
+    assert list(ex.param.gold.names) == ODD_LABEL_NAMES
+    cells = ex.param.cell.names  # label -> value
+    assert len(cells) == 1 + len(ODD_LABEL_NAMES) ** 2  # every label unique
+    # without quotes both would read "a → b → 3"
+    assert cells["a → “b → 3”"] == (3, 4) and cells["“a → b” → 3"] == (0, 1)
+    assert cells["3 → x y"] == (1, 2) and cells["any"] is None
+    for cell in cells.values():  # set by value, counted against the file
+        ex.cell = cell
+        want = np.ones(len(r["label"]), bool) if cell is None else \
+            (r["label"] == cell[0]) & (r["prediction"] == cell[1])
+        np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
+    ex.cell = None
+    ex.gold, ex.predicted = [1, 2], [4]
+    want = np.isin(r["label"], [1, 2]) & (r["prediction"] == 4)
+    assert ex.count == int(want.sum()) > 0
+    np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
+    # the widgets show labels and set values
+    boxes = pn.widgets.CheckBoxGroup.from_param(ex.param.gold)
+    assert list(boxes.options) == ODD_LABEL_NAMES and boxes.value == [1, 2]
+    ex.gold, ex.predicted = [], []
+    select = pn.widgets.Select.from_param(ex.param.cell)
+    assert list(select.options) == list(cells)
+    select.value = (0, 1)
+    assert ex.cell == (0, 1) and ex.count == int(((r["label"] == 0) & (r["prediction"] == 1)).sum())
+    assert ex.param.highlight.names == {"aggregate": None, "head 0": 0, "head 1": 1, "head 2": 2}
+    assert ex.param.scope.names == {"shown heads of the layer": "heads",
+                                    "all layers x heads": "all"}
+
+
+def test_cell_labels_are_unique_whatever_the_names():
+    from attviz.explorer.choices import cell_choices, class_choices, unique_labels
+
+    assert unique_labels(["x", "x", "x (2)", "y", "x"]) == ["x", "x (3)", "x (2)", "y", "x (4)"]
+    assert class_choices(["same", "same"]) == {"same": 0, "same (2)": 1}
+    names = ["a", "b → c", "a → b", "c", "", " pad"]
+    cells = cell_choices(names)
+    assert len(cells) == 1 + len(names) ** 2
+    assert sorted(v for v in cells.values() if v is not None) == \
+        [(g, p) for g in range(len(names)) for p in range(len(names))]
+    assert cells["a → “b → c”"] == (0, 1) and cells["“a → b” → c"] == (2, 3)
+    assert cells["“” → “ pad”"] == (4, 5)
+
+
+def test_the_design_notes_name_every_explorer_module():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    design = (root / "docs" / "design.md").read_text()
+    package = root / "attviz" / "explorer"
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        name = path.relative_to(package).as_posix()
+        assert name in design, f"docs/design.md does not name attviz/explorer/{name}"
+        # each module opens with a docstring naming its job
+        assert path.read_text().startswith('"""'), name

@@ -179,3 +179,41 @@ def test_on_screen_placeholder_keeps_the_views_height():
     lazy.show()
     lazy.show()
     assert calls == [1]
+
+
+def test_every_plot_keeps_wheel_zoom_in_its_toolbar_but_inactive(tiny_store):
+    """The mouse wheel over a plot scrolls the page; wheel zoom is chosen in the toolbar."""
+    from bokeh.models import WheelZoomTool
+
+    from attviz.explorer.views import OverviewView
+
+    ex = Explorer(store=tiny_store)
+    figures = []
+    for view in (HeatmapView(explorer=ex), SeriesView(explorer=ex), OverviewView(explorer=ex)):
+        doc = Document()
+        doc.add_root(view.pane.get_root(doc))
+        figures += [m for m in doc.models if type(m).__name__ == "figure"]
+    assert len(figures) == 3
+    for fig in figures:
+        wheel = [t for t in fig.tools if isinstance(t, WheelZoomTool)]
+        assert len(wheel) == 1 and not wheel[0].modifiers, fig.title.text
+        # "auto" activates only a wheel zoom that needs a modifier key
+        assert fig.toolbar.active_scroll in (None, "auto"), fig.title.text
+
+
+def test_sequence_view_height_is_fixed_per_store_and_fits_its_longest_instance(tiny_store):
+    from attviz.explorer.views.sequence import MAX_HEIGHT, SequenceView, sequence_height
+
+    # grows with the tokens and the heads, never past the cap
+    assert sequence_height(8, 4) < sequence_height(32, 4) < sequence_height(32, 12)
+    assert sequence_height(512, 12) == sequence_height(100_000, 144) == MAX_HEIGHT
+    ex = Explorer(store=tiny_store)
+    with h5py.File(tiny_store, "r") as f:
+        n = np.diff(f["/instances/token_start"][:])
+        heads = int(f.attrs["num_heads"])
+    view = SequenceView(explorer=ex)
+    want = sequence_height(int(n.max()), heads)
+    assert view.widget.height == want < MAX_HEIGHT
+    for k in (int(np.argmin(n)), int(np.argmax(n)), 0):  # switching never changes it
+        ex.instance = k
+        assert view.widget.height == want

@@ -1,5 +1,6 @@
-"""The explorer page: sidebar (store, filters, instance table, view settings) and the linked
-views of the selected instance. ``apps/main.py`` only calls :func:`build_app`."""
+"""The explorer page for one browser session: the header, the sidebar and the linked views
+of the selected instance, with the address bar kept in step. ``apps/main.py`` only calls
+:func:`build_app`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import sys
 import holoviews as hv
 import panel as pn
 
-from ..aggregate import AGGREGATIONS
-from .state import SCOPES, Explorer
+from .sidebar import sidebar
+from .state import Explorer
+from .viewdata import instance_csv
 from .views import (
     HeatmapView,
     InstanceTable,
@@ -22,7 +24,7 @@ from .views import (
     SequenceView,
     SeriesView,
 )
-from .views.common import held
+from .views.events import held
 from .views.onscreen import OnScreen
 
 SIDEBAR_WIDTH = 470
@@ -45,11 +47,6 @@ def server_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _count_html(ex: Explorer) -> str:
-    return (f'<div class="av-count" style="font-size:15px"><b>{ex.count:,}</b> of '
-            f'{ex.total:,} instances</div>')
-
-
 def _title_html(ex: Explorer) -> str:
     inst = ex.current()
     if inst is None:
@@ -62,82 +59,6 @@ def _title_html(ex: Explorer) -> str:
             f" · segment {inst.segment} · {inst.n_tokens} tokens · gold "
             f"<b>{html.escape(gold)}</b> · predicted <b>{html.escape(names[inst.prediction])}</b>"
             f"{verdict}</div>")
-
-
-def _head_colors(ex: Explorer) -> pn.Card:
-    def make(h: int) -> pn.widgets.ColorPicker:
-        w = pn.widgets.ColorPicker(name=f"head {h}", value=ex.head_colors[h], width=70)
-
-        def set_color(event, h=h):
-            colors = list(ex.head_colors)
-            colors[h] = event.new
-            ex.head_colors = colors
-
-        w.param.watch(set_color, "value")
-        return w
-
-    card = pn.Card(title="Head colours", collapsed=True, sizing_mode="stretch_width")
-
-    def fill(event=None) -> None:  # pickers are built when the card is first opened
-        if not card.collapsed and not card.objects:
-            card.objects = [pn.FlexBox(*[make(h) for h in range(len(ex.head_colors))])]
-
-    card.param.watch(fill, "collapsed")
-    return card
-
-
-def sidebar(ex: Explorer, table: InstanceTable) -> list:
-    store = pn.widgets.Select.from_param(ex.param.store_name, name="Store",
-                                         sizing_mode="stretch_width")
-    count = pn.pane.HTML(pn.bind(lambda *_: _count_html(ex), ex.param.count, ex.param.total),
-                         sizing_mode="stretch_width")
-    filters = pn.Column(
-        pn.widgets.Checkbox.from_param(ex.param.misclassified_only, name="misclassified only"),
-        # Checkbox groups, not MultiChoice: Choices.js renders option labels as HTML, and
-        # label names come from the model's config
-        pn.Row(
-            pn.Column(pn.pane.HTML("<b>gold</b>", margin=(0, 5)),
-                      pn.widgets.CheckBoxGroup.from_param(ex.param.gold, name="gold label"),
-                      sizing_mode="stretch_width"),
-            pn.Column(pn.pane.HTML("<b>predicted</b>", margin=(0, 5)),
-                      pn.widgets.CheckBoxGroup.from_param(ex.param.predicted,
-                                                          name="predicted label"),
-                      sizing_mode="stretch_width"),
-            sizing_mode="stretch_width", max_height=220, scroll=True),
-        pn.widgets.Select.from_param(ex.param.cell, name="confusion cell (gold → predicted)",
-                                     sizing_mode="stretch_width"),
-        pn.widgets.RangeSlider.from_param(ex.param.confidence, name="confidence", step=0.01,
-                                          sizing_mode="stretch_width"),
-        pn.widgets.IntRangeSlider.from_param(ex.param.tokens, name="tokens",
-                                             sizing_mode="stretch_width"),
-        pn.Row(pn.widgets.TextInput.from_param(ex.param.text, name="text contains",
-                                               placeholder="press Enter to filter",
-                                               sizing_mode="stretch_width"),
-               pn.widgets.Checkbox.from_param(ex.param.case_sensitive, name="Aa",
-                                              margin=(30, 5, 5, 5), width=45)),
-        sizing_mode="stretch_width",
-    )
-    view = pn.Column(
-        pn.widgets.IntSlider.from_param(ex.param.layer, name="layer",
-                                        sizing_mode="stretch_width"),
-        pn.pane.HTML("heads shown", margin=(5, 10, 0, 10)),
-        pn.widgets.CheckButtonGroup.from_param(ex.param.heads, name="heads shown",
-                                               button_type="primary", button_style="outline",
-                                               sizing_mode="stretch_width"),
-        pn.panel(pn.bind(lambda *_: _head_colors(ex), ex.param.store_name, ex.param.error)),
-        pn.widgets.Select.from_param(ex.param.aggregation, name="aggregation",
-                                     options=list(AGGREGATIONS), sizing_mode="stretch_width"),
-        pn.widgets.Select.from_param(ex.param.scope, name="aggregate over", options=list(SCOPES),
-                                     sizing_mode="stretch_width"),
-        pn.widgets.Select.from_param(ex.param.highlight, name="colour the text by",
-                                     sizing_mode="stretch_width"),
-        pn.widgets.RadioButtonGroup.from_param(ex.param.scale, name="scale"),
-        pn.widgets.Checkbox.from_param(ex.param.hide_special, name="hide special tokens"),
-        sizing_mode="stretch_width",
-    )
-    return [store, count, pn.pane.Markdown("#### Filters"), filters,
-            pn.pane.Markdown("#### Instances"), table,
-            pn.pane.Markdown("#### View"), view]
 
 
 def _sync_url(ex: Explorer) -> None:
@@ -205,9 +126,9 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     nxt = pn.widgets.Button(name="next ›", width=100)
     prev.on_click(lambda e: held(ex.step, -1))
     nxt.on_click(lambda e: held(ex.step, 1))
-    instance_csv = pn.widgets.FileDownload(callback=ex.instance_csv, filename="instance.csv",
-                                           label="this instance (CSV)", button_type="light",
-                                           width=180)
+    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer),
+                                  filename="instance.csv", label="this instance (CSV)",
+                                  button_type="light", width=180)
     heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
     # below the heatmap, so off screen at load in most windows: built when scrolled to
     series_view = SeriesView(explorer=ex)
@@ -219,7 +140,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
                      styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
                      css_classes=["av-sidebar"], sizing_mode="stretch_height")
     views = pn.Column(
-        pn.Row(prev, nxt, title, instance_csv, sizing_mode="stretch_width"),
+        pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
         ProbabilitiesView(explorer=ex),
         SequenceView(explorer=ex),
         pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),

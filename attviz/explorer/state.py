@@ -1,62 +1,37 @@
-"""One browser session's state: the open store, filters, selection and view settings.
+"""One browser session's state: the filters, the selection and the view settings, as
+parameters over a shared store; what happens when a store opens; refiltering.
 
 Views read this object and render one thing each; they never touch the store directly.
-Everything here is driven by parameters, so tests set parameters and check results
-without a browser.
+Stores come from :mod:`.catalog`, the table's rows from :mod:`.rows`, what the views draw
+from :mod:`.viewdata`, the labels of choices from :mod:`.choices`. Everything here is
+driven by parameters, so tests set parameters and check results without a browser.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import param
 
-from ..aggregate import AGGREGATIONS, aggregate
+from ..aggregate import AGGREGATIONS
 from ..store import Instance, StoreError
+from .catalog import StoreCatalog
+from .choices import (
+    AGGREGATE,
+    ANY_CELL,
+    SCOPE_HEADS,
+    SCOPES,
+    cell_choices,
+    class_choices,
+    highlight_choices,
+)
 from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
-from .stores import OpenedStore, OutsideRoot, list_stores, registry, resolve_inside
-
-SCOPES = ("shown heads of the layer", "all layers x heads")
-ANY_CELL = "any"
-HEAD_PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-]
-CLASS_PALETTE = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
-]
-
-
-def head_name(h: int) -> str:
-    return f"head {h}"
-
-
-@dataclass
-class ViewData:
-    """What the views of the selected instance draw (shapes in attviz.dims names).
-
-    positions: [shown tokens] token positions in the instance (special tokens dropped when
-    hidden); tokens: their strings; heads: the shown heads of ``layer``;
-    values: [shown tokens, shown heads] self-attention of those heads in ``layer``;
-    scope_values: [shown tokens, k] the values the aggregate is taken over;
-    aggregate: [shown tokens]; highlight: [shown tokens] the values that colour the text.
-    """
-
-    instance: Instance
-    layer: int
-    positions: np.ndarray
-    tokens: list[str]
-    heads: list[int]
-    values: np.ndarray
-    scope_values: np.ndarray
-    aggregate: np.ndarray
-    highlight: np.ndarray
-    highlight_label: str
+from .lru import LRU
+from .rows import page_count, page_rows
+from .stores import OpenedStore
+from .style import head_colors
+from .viewdata import ViewData, ViewKey, ViewSettings, view_data
 
 
 class Explorer(param.Parameterized):
@@ -69,9 +44,13 @@ class Explorer(param.Parameterized):
 
     # -- filters -----------------------------------------------------------------------------
     misclassified_only = param.Boolean(default=False, doc="only instances whose prediction is wrong")
-    gold = param.ListSelector(default=[], objects=[], doc="gold labels to keep (none: all)")
-    predicted = param.ListSelector(default=[], objects=[], doc="predicted labels to keep (none: all)")
-    cell = param.Selector(default=ANY_CELL, objects=[ANY_CELL], doc="a confusion cell gold → predicted")
+    # values, not labels (docs are the widgets' tooltips): gold and predicted hold class
+    # indices, cell None or a (gold, predicted) pair of class indices
+    gold = param.ListSelector(default=[], objects={}, doc="gold labels to keep (none: all)")
+    predicted = param.ListSelector(default=[], objects={},
+                                   doc="predicted labels to keep (none: all)")
+    cell = param.Selector(default=None, objects={ANY_CELL: None},
+                          doc="a confusion cell gold → predicted")
     confidence = param.Range(default=(0.0, 1.0), bounds=(0.0, 1.0), doc="largest class probability")
     tokens = param.Range(default=(0, 512), bounds=(0, 512), doc="tokens per instance")
     text = param.String(default="", doc="the instance text contains this")
@@ -92,10 +71,11 @@ class Explorer(param.Parameterized):
     heads = param.ListSelector(default=[], objects=[], doc="shown heads of the layer")
     head_colors = param.List(default=[], item_type=str)
     aggregation = param.Selector(default="mean", objects=list(AGGREGATIONS))
-    scope = param.Selector(default=SCOPES[0], objects=list(SCOPES))
+    scope = param.Selector(default=SCOPE_HEADS, objects=SCOPES)  # SCOPE_HEADS or SCOPE_ALL
     scale = param.Selector(default="linear", objects=["linear", "log"])
     hide_special = param.Boolean(default=False, doc="leave out [CLS], [SEP] and the like")
-    highlight = param.Selector(default="aggregate", objects=["aggregate"],
+    # None (the aggregate) or a head of the layer
+    highlight = param.Selector(default=None, objects={AGGREGATE: None},
                                doc="what colours the text: the aggregate or one head")
     marked = param.Integer(default=-1, doc="marked token (position in the instance), -1 none")
 
@@ -105,64 +85,49 @@ class Explorer(param.Parameterized):
         self.opened: OpenedStore | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
-        store_path = Path(store).resolve() if store else None
-        if root:
-            self.root = Path(root).resolve()
-        elif store_path is not None:
-            self.root = store_path if store_path.is_dir() and not list(store_path.glob("shard-*.h5")) \
-                else store_path.parent
-        else:
-            self.root = None
+        self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
+        self.catalog = StoreCatalog.around(root, store)
         self.refresh_store_list()
-        if store_path is not None:
-            try:
-                rel = str(store_path.relative_to(self.root)) if store_path != self.root else "."
-            except ValueError:
-                self.error = f"{store_path}: not inside the store folder {self.root}"
-                return
-            if rel not in self.param.store_name.objects:
-                self.param.store_name.objects = [*self.param.store_name.objects, rel]
-            self.store_name = rel
-        elif self.param.store_name.objects:
-            self.store_name = self.param.store_name.objects[0]
-        elif self.root is None:
-            self.error = ("No store given: start with `panel serve apps/ --args --store STORE.h5` "
-                          "or set ATTVIZ_STORE.")
-        else:
-            self.error = f"No stores (*.h5) under {self.root}."
+        try:
+            first = self.catalog.first(store)
+        except StoreError as e:
+            self.error = str(e)
+            return
+        self._offer(first)
+        self.store_name = first
+
+    @property
+    def root(self) -> Path | None:
+        """The folder whose stores this session may open."""
+        return self.catalog.root
 
     # -- opening ------------------------------------------------------------------------------
     def request_store(self, name: str) -> bool:
         """Open ``name`` (from a URL, relative to the root) if it is a store inside the root."""
-        if self.root is None:
-            self._fail("no store folder is configured; refused")
-            return False
         try:
-            path = resolve_inside(self.root, name)
-        except OutsideRoot as e:
+            rel = self.catalog.locate(name)
+        except StoreError as e:  # OutsideRoot included
             self._fail(str(e))
             return False
-        rel = str(path.relative_to(self.root)) if path != self.root else "."
-        if rel not in self.param.store_name.objects:
-            if not path.exists():
-                self._fail(f"{name}: no such store under {self.root}")
-                return False
-            self.param.store_name.objects = [*self.param.store_name.objects, rel]
-        if rel == self.store_name:
-            return self.opened is not None
-        self.store_name = rel
+        self._offer(rel)
+        if rel != self.store_name:
+            self.store_name = rel
         return self.opened is not None
 
     def refresh_store_list(self) -> None:
-        self.param.store_name.objects = list_stores(self.root) if self.root else []
+        self.param.store_name.objects = self.catalog.names()
+
+    def _offer(self, name: str) -> None:
+        """Put store ``name`` into the picker if the listing left it out."""
+        if name not in self.param.store_name.objects:
+            self.param.store_name.objects = [*self.param.store_name.objects, name]
 
     @param.depends("store_name", watch=True)
     def _open_store(self) -> None:
         if self.store_name is None:
             return
         try:
-            path = resolve_inside(self.root, self.store_name)
-            opened = registry().open(path)
+            opened = self.catalog.open(self.store_name)
         except StoreError as e:  # OutsideRoot included
             self._fail(str(e))
             return
@@ -187,24 +152,23 @@ class Explorer(param.Parameterized):
         names = st.label_names
         n_heads, n_layers = st.meta.num_heads, st.meta.num_layers
         max_tokens = int(self.opened.cols.token_count.max()) if st.n_instances else 0
-        cells = [ANY_CELL] + [f"{g} → {p}" for g in names for p in names]
         with param.parameterized.discard_events(self):
-            self.param.gold.objects = list(names)
-            self.param.predicted.objects = list(names)
-            self.param.cell.objects = cells
+            self.param.gold.objects = class_choices(names)
+            self.param.predicted.objects = class_choices(names)
+            self.param.cell.objects = cell_choices(names)
             self.param.tokens.bounds = (0, max(1, max_tokens))
             self.param.layer.bounds = (0, n_layers - 1)
             self.param.heads.objects = list(range(n_heads))
-            self.param.highlight.objects = ["aggregate"] + [head_name(h) for h in range(n_heads)]
+            self.param.highlight.objects = highlight_choices(n_heads)
             self.misclassified_only = False
-            self.gold, self.predicted, self.cell = [], [], ANY_CELL
+            self.gold, self.predicted, self.cell = [], [], None
             self.confidence = (0.0, 1.0)
             self.tokens = (0, max(1, max_tokens))
             self.text = ""
             self.layer = n_layers - 1
             self.heads = list(range(n_heads))
-            self.head_colors = [HEAD_PALETTE[h % len(HEAD_PALETTE)] for h in range(n_heads)]
-            self.highlight = "aggregate"
+            self.head_colors = head_colors(n_heads)
+            self.highlight = None
             self.page = 1
             self.marked = -1
             self.instance = -1  # an index of the previous store means nothing here
@@ -219,18 +183,13 @@ class Explorer(param.Parameterized):
         return self.opened.label_names if self.opened else []
 
     def filter_spec(self) -> InstanceFilter:
-        names = self.label_names
-        cell = None
-        if self.cell != ANY_CELL and self.cell:
-            g, p = self.cell.split(" → ")
-            cell = (names.index(g), names.index(p))
         lo, hi = self.tokens
         bounds = self.param.tokens.bounds
         return InstanceFilter(
             misclassified_only=self.misclassified_only,
-            gold=tuple(names.index(x) for x in self.gold),
-            predicted=tuple(names.index(x) for x in self.predicted),
-            cell=cell,
+            gold=tuple(self.gold),
+            predicted=tuple(self.predicted),
+            cell=self.cell,
             confidence=tuple(self.confidence),
             tokens=None if (lo, hi) == tuple(bounds) else (int(lo), int(hi)),
             text=self.text,
@@ -268,50 +227,12 @@ class Explorer(param.Parameterized):
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.count // self.page_size))
+        return page_count(self.count, self.page_size)
 
     # -- table ----------------------------------------------------------------------------------
-    TABLE_COLUMNS = ("id", "document", "segment", "gold", "predicted", "confidence", "correct",
-                     "tokens")
-
     def page_indices(self, page: int | None = None) -> np.ndarray:
-        p = min(max(1, page or self.page), self.pages)
-        start = (p - 1) * self.page_size
-        return self._order[start : start + self.page_size]
-
-    def table_frame(self, indices: np.ndarray) -> pd.DataFrame:
-        """Rows of the instance table for ``indices`` (strings read only for these rows)."""
-        if self.opened is None or len(indices) == 0:
-            return pd.DataFrame({c: [] for c in self.TABLE_COLUMNS})
-        c = self.opened.cols
-        names = np.array(self.label_names + ["?"], dtype=object)  # -1 -> "?"
-        docs = c.document[indices]
-        uniq = np.unique(docs)
-        ids = dict(zip(uniq.tolist(), self.opened.store.document_ids(uniq)))
-        return pd.DataFrame({
-            "id": indices.astype(np.int64),
-            "document": [ids[d] for d in docs.tolist()],
-            "segment": c.segment[indices].astype(np.int64),
-            "gold": names[c.label[indices]],
-            "predicted": names[c.prediction[indices]],
-            "confidence": np.round(c.confidence[indices].astype(np.float64), 4),
-            "correct": np.where(c.label[indices] < 0, "", np.where(c.correct[indices], "yes", "no")),
-            "tokens": c.token_count[indices].astype(np.int64),
-        })
-
-    def page_frame(self) -> pd.DataFrame:
-        return self.table_frame(self.page_indices())
-
-    def filtered_csv(self) -> io.StringIO:
-        """CSV of the whole filtered table (streamed in pages, so any size works)."""
-        buf = io.StringIO()
-        idx = self._order
-        for start in range(0, max(1, len(idx)), 50_000):
-            part = np.sort(idx[start : start + 50_000])
-            frame = self.table_frame(part).set_index("id").loc[idx[start : start + 50_000]].reset_index()
-            frame.to_csv(buf, index=False, header=start == 0)
-        buf.seek(0)
-        return buf
+        """The instances on the table's page ``page`` (default: the current page)."""
+        return page_rows(self._order, page or self.page, self.page_size)
 
     def select_row(self, row_on_page: int) -> None:
         idx = self.page_indices()
@@ -338,83 +259,26 @@ class Explorer(param.Parameterized):
             return None
         return self.opened.instance(self.instance)
 
-    @property
-    def highlighted_head(self) -> int | None:
-        """The head that colours the text, or None when the aggregate does."""
-        return None if self.highlight == "aggregate" else int(self.highlight.split()[-1])
-
     def select_layer_head(self, layer: int, head: int) -> None:
         """What clicking cell (layer, head) of the overview does."""
         with param.parameterized.batch_call_watchers(self):
             self.layer = int(layer)
             if head not in self.heads:
                 self.heads = sorted([*self.heads, int(head)])
-            self.highlight = head_name(int(head))
+            self.highlight = int(head)
+
+    def view_settings(self) -> ViewSettings:
+        """The settings the views of the selected instance depend on."""
+        return ViewSettings(layer=self.layer, heads=tuple(self.heads),
+                            aggregation=self.aggregation, scope=self.scope,
+                            hide_special=self.hide_special, highlight=self.highlight)
 
     def view_data(self) -> ViewData | None:
-        """What the views draw; computed once per instance and setting (views share it)."""
-        key = (self.opened.path if self.opened else None, self.instance, self.layer,
-               tuple(self.heads), self.aggregation, self.scope, self.hide_special,
-               self.highlight)
-        if getattr(self, "_view_key", None) == key:
-            return self._view_cache
-        self._view_key, self._view_cache = key, self._view_data()
-        return self._view_cache
-
-    def _view_data(self) -> ViewData | None:
+        """What the views of the selected instance draw (None without one); views share it
+        through a small cache keyed by store, instance and settings."""
         inst = self.current()
         if inst is None:
             return None
-        keep = ~inst.special if self.hide_special else np.ones(inst.n_tokens, dtype=bool)
-        positions = np.flatnonzero(keep)
-        heads = [h for h in self.heads] or list(range(self.opened.store.meta.num_heads))
-        layer = min(self.layer, inst.attention.shape[1] - 1)
-        values = inst.attention[positions][:, layer, :][:, heads]  # [tokens, heads]
-        if self.scope == SCOPES[1]:
-            scope_values = inst.attention[positions].reshape(len(positions), -1)
-        else:
-            scope_values = values
-        agg = aggregate(scope_values, self.aggregation)
-        h = self.highlighted_head
-        if h is None:
-            hl, hl_label = agg, self.aggregation
-        else:
-            hl = inst.attention[positions, layer, h].astype(np.float64)
-            hl_label = f"layer {layer} {head_name(h)}"
-        return ViewData(
-            instance=inst, layer=layer, positions=positions,
-            tokens=[inst.tokens[i] for i in positions], heads=heads, values=values,
-            scope_values=scope_values, aggregate=agg, highlight=hl, highlight_label=hl_label,
-        )
-
-    def layer_head_means(self) -> np.ndarray:
-        """[layers, heads] mean self-attention of the selected instance's shown tokens."""
-        inst = self.current()
-        if inst is None:
-            return np.zeros((0, 0))
-        keep = ~inst.special if self.hide_special else np.ones(inst.n_tokens, dtype=bool)
-        if not keep.any():
-            keep[:] = True
-        return inst.attention[keep].mean(axis=0)
-
-    def instance_csv(self) -> io.StringIO:
-        """CSV of the selected instance: token, every layer/head value, the aggregates."""
-        inst = self.current()
-        buf = io.StringIO()
-        if inst is None:
-            return buf
-        n_layers, n_heads = inst.attention.shape[1:]
-        frame = pd.DataFrame({"position": np.arange(inst.n_tokens), "token": inst.tokens,
-                              "special": inst.special,
-                              "start": inst.spans[:, 0], "end": inst.spans[:, 1]})
-        flat = inst.attention.reshape(inst.n_tokens, -1)
-        for layer in range(n_layers):
-            for h in range(n_heads):
-                frame[f"L{layer}H{h}"] = flat[:, layer * n_heads + h]
-        layer = min(self.layer, n_layers - 1)
-        for how in AGGREGATIONS:
-            frame[f"{how} (layer {layer})"] = aggregate(inst.attention[:, layer, :], how)
-            frame[f"{how} (all layers)"] = aggregate(flat, how)
-        frame.to_csv(buf, index=False)
-        buf.seek(0)
-        return buf
+        settings = self.view_settings()
+        return self._views.get(ViewKey(self.opened.path, self.instance, settings),
+                               lambda: view_data(inst, settings))

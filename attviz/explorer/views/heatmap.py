@@ -5,8 +5,10 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from ..state import Explorer, ViewData
-from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
+from ..state import Explorer
+from ..style import PLOT_OPTS
+from ..viewdata import ViewData
+from .tokenplot import LOG_FLOOR, Frame, TokenPlotView, token_ticks
 
 KDIMS = ["x0", "y0", "x1", "y1"]
 VDIMS = ["value", "token", "head"]

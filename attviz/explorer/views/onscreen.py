@@ -32,6 +32,7 @@ class OnScreenProbe(JSComponent):
       el.appendChild(box);
       if (model.seen) { return; }
       const watch = new IntersectionObserver((entries) => {
+        box.dataset.checked = "true";  // looked at least once (readable by page scripts)
         if (entries.some(e => e.isIntersecting)) {
           watch.disconnect();
           model.seen = true;

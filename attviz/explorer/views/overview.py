@@ -9,11 +9,13 @@ import panel as pn
 import param
 
 from ..state import Explorer
-from .common import PLOT_OPTS, FigureEvents, InSession
+from ..style import PLOT_OPTS
+from ..viewdata import layer_head_means
+from .events import FigureEvents, InSession
 
 
 def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
-    means = ex.layer_head_means()  # [layers, heads]
+    means = layer_head_means(ex.current(), ex.hide_special)  # [layers, heads]
     kdims = ["x0", "y0", "x1", "y1"]
     if means.size == 0:
         return hv.Overlay([hv.Rectangles([], kdims=kdims, vdims=["mean"])])
@@ -27,7 +29,7 @@ def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
         nonselection_alpha=1.0, selection_alpha=1.0, logz=ex.scale == "log",
         hover_tooltips=[("layer", "@layer"), ("head", "@head"), ("mean", "@mean{0.0000}")])
     layer = ex.layer
-    head = ex.highlighted_head
+    head = ex.highlight
     outline = [hv.Bounds((-0.5, layer - 0.5, n_heads - 0.5, layer + 0.5)).opts(
         color="#00b4d8", line_width=2)]
     if head is not None:
@@ -57,7 +59,7 @@ class OverviewView(pn.viewable.Viewer):
     def _on_tap(self, x=None, y=None):
         if x is None or y is None:
             return
-        means = self.explorer.layer_head_means()
+        means = layer_head_means(self.explorer.current(), self.explorer.hide_special)
         layer, head = int(round(y)), int(round(x))
         if 0 <= layer < means.shape[0] and 0 <= head < means.shape[1]:
             self.session.run(lambda: self.explorer.select_layer_head(layer, head))

@@ -10,11 +10,8 @@ import numpy as np
 import panel as pn
 import param
 
-from ..state import CLASS_PALETTE, Explorer
-
-
-def class_colors(names: list[str]) -> list[str]:
-    return [CLASS_PALETTE[i % len(CLASS_PALETTE)] for i in range(len(names))]
+from ..state import Explorer
+from ..style import class_colors
 
 
 def probabilities_html(ex: Explorer) -> str:
@@ -22,7 +19,7 @@ def probabilities_html(ex: Explorer) -> str:
     if inst is None:
         return '<div class="av-probs">no instance</div>'
     names = ex.label_names
-    colors = class_colors(names)
+    colors = class_colors(len(names))
     p = inst.probabilities.astype(np.float64)
     if inst.label < 0:
         verdict, vclass = "no gold label", "av-unknown"

@@ -14,7 +14,7 @@ import param
 from panel.custom import JSComponent
 
 from ..state import Explorer
-from .common import intensity
+from ..style import head_name, intensity
 
 
 class SequenceWidget(JSComponent):
@@ -107,11 +107,11 @@ class SequenceWidget(JSComponent):
     .av-seq { font-family: system-ui, sans-serif; font-size: 14px; height: 100%;
               display: flex; flex-direction: column; }
     .av-title { font-weight: 600; margin-bottom: 6px; color: #333; }
-    .av-text { line-height: 1.9; margin-bottom: 10px; height: 230px; flex: none;
+    .av-text { line-height: 1.9; margin-bottom: 10px; max-height: 230px; flex: none;
                overflow-y: auto; white-space: pre-wrap; }
     .av-tok { border-radius: 3px; padding: 1px 0; cursor: pointer; }
     .av-grid { display: flex; flex-wrap: wrap; align-content: flex-start; gap: 6px 2px;
-               flex: 1; overflow-y: auto; }
+               flex: 1 1 0; min-height: 0; overflow-y: auto; }
     .av-col { display: flex; flex-direction: column; align-items: stretch; cursor: pointer;
               min-width: 22px; }
     .av-label { font-size: 11px; text-align: center; padding: 0 2px; white-space: pre;
@@ -121,6 +121,26 @@ class SequenceWidget(JSComponent):
     """]
 
 
+# What the height of the view is estimated from: a text area of about 120 characters a line
+# (14 px type, line height 1.9), tokens of at most ~6 characters with their space, grid
+# rows of ~20 tokens, each a label and one 6 px cell per head.
+TEXT_CHARS_PER_TOKEN, TEXT_CHARS_PER_LINE, TEXT_LINE_PX, TEXT_MAX_PX = 6, 120, 27, 230
+GRID_TOKENS_PER_ROW, GRID_LABEL_PX, GRID_CELL_PX, GRID_GAP_PX = 20, 15, 6, 6
+TITLE_PX, MARGINS_PX, MAX_HEIGHT = 28, 20, 640
+
+
+def sequence_height(max_tokens: int, n_heads: int) -> int:
+    """Height of the view for a store whose longest instance has ``max_tokens`` tokens and
+    whose layers have ``n_heads`` heads: room for that instance's text and token grid in a
+    usual window, at most ``MAX_HEIGHT`` (the text and the grid scroll beyond). Fixed for a
+    store, so switching instances never moves what is below."""
+    lines = -(-max(1, max_tokens) * TEXT_CHARS_PER_TOKEN // TEXT_CHARS_PER_LINE)
+    text = min(TEXT_MAX_PX, lines * TEXT_LINE_PX)
+    rows = -(-max(1, max_tokens) // GRID_TOKENS_PER_ROW)
+    grid = rows * (GRID_LABEL_PX + n_heads * GRID_CELL_PX + GRID_GAP_PX)
+    return min(MAX_HEIGHT, TITLE_PX + text + grid + MARGINS_PX)
+
+
 class SequenceView(pn.viewable.Viewer):
     """Keeps a SequenceWidget in step with an Explorer."""
 
@@ -128,7 +148,7 @@ class SequenceView(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.widget = SequenceWidget(sizing_mode="stretch_width", height=640)
+        self.widget = SequenceWidget(sizing_mode="stretch_width", height=self.height())
         self.widget.param.watch(self._from_browser, "marked")
         ex = self.explorer
         ex.param.watch(self._redraw, ["instance", "layer", "heads", "head_colors", "aggregation",
@@ -148,7 +168,7 @@ class SequenceView(pn.viewable.Viewer):
         inst = vd.instance
         colors = [ex.head_colors[h] if h < len(ex.head_colors) else "#1f77b4" for h in vd.heads]
         hl_color = "#d62728"
-        h = ex.highlighted_head
+        h = ex.highlight
         if h is not None and h < len(ex.head_colors):
             hl_color = ex.head_colors[h]
         # [heads, tokens]: each head scaled to its own maximum, so every row shows its pattern
@@ -160,7 +180,7 @@ class SequenceView(pn.viewable.Viewer):
             "positions": vd.positions.tolist(),
             "spans": inst.spans[vd.positions].tolist(),
             "text": inst.text,
-            "heads": [f"head {h}" for h in vd.heads],
+            "heads": [head_name(h) for h in vd.heads],
             "colors": colors,
             "values": np.round(vd.values.T, 5).tolist(),
             "alpha": np.round(alpha, 4).tolist(),
@@ -169,8 +189,17 @@ class SequenceView(pn.viewable.Viewer):
             "highlight_color": hl_color,
         }
 
+    def height(self) -> int:
+        """The view's height for the open store (the tallest without one)."""
+        opened = self.explorer.opened
+        if opened is None or not len(opened.cols):
+            return MAX_HEIGHT
+        return sequence_height(int(opened.cols.token_count.max()),
+                               opened.store.meta.num_heads)
+
     def _redraw(self, *_) -> None:
-        self.widget.payload = json.dumps(self.payload(), separators=(",", ":"))
+        self.widget.param.update(height=self.height(),
+                                 payload=json.dumps(self.payload(), separators=(",", ":")))
 
     def __panel__(self):
         return self.widget

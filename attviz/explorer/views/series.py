@@ -6,8 +6,11 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from ..state import SCOPES, Explorer, ViewData
-from .common import LOG_FLOOR, PLOT_OPTS, Frame, TokenPlotView, token_ticks
+from ..choices import SCOPE_HEADS
+from ..state import Explorer
+from ..style import PLOT_OPTS
+from ..viewdata import ViewData
+from .tokenplot import LOG_FLOOR, Frame, TokenPlotView, token_ticks
 
 
 def series_frame(ex: Explorer, vd: ViewData) -> Frame:
@@ -44,7 +47,7 @@ def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
     f = series_frame(ex, vd)
     heads_cols, extremes_cols, curve_cols = f.columns
     k = vd.scope_values.shape[1]
-    scope = (f"the {k} shown head(s) of layer {vd.layer}" if ex.scope == SCOPES[0]
+    scope = (f"the {k} shown head(s) of layer {vd.layer}" if ex.scope == SCOPE_HEADS
              else f"all {k} layer x head values")
     kw = dict(kdims=["x"], vdims=["value", "token"])
     curve = hv.Curve(curve_cols, label=ex.aggregation, **kw).opts(

@@ -9,8 +9,9 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 from ..filters import SORT_KEYS
+from ..rows import table_csv, table_frame
 from ..state import Explorer
-from .common import held
+from .events import held
 
 
 class InstanceTable(pn.viewable.Viewer):
@@ -20,7 +21,8 @@ class InstanceTable(pn.viewable.Viewer):
         super().__init__(**params)
         ex = self.explorer
         self.table = pn.widgets.Tabulator(
-            ex.page_frame(), disabled=True, show_index=False, selectable=1, sortable=False,
+            table_frame(ex.opened, ex.page_indices()), disabled=True, show_index=False,
+            selectable=1, sortable=False,
             # fixed column widths: fitting columns to their data measures every cell in the
             # browser, a quarter of the page's first render
             pagination=None, sizing_mode="stretch_width", height=390, layout="fit_columns",
@@ -49,7 +51,7 @@ class InstanceTable(pn.viewable.Viewer):
                                                  options=list(SORT_KEYS), width=140)
         self.desc = pn.widgets.Checkbox.from_param(ex.param.descending, name="descending",
                                                    margin=(28, 5, 5, 5))
-        self.download = pn.widgets.FileDownload(callback=ex.filtered_csv, filename="instances.csv",
+        self.download = pn.widgets.FileDownload(callback=lambda: table_csv(ex.opened, ex.filtered), filename="instances.csv",
                                                 label="filtered table (CSV)", button_type="light",
                                                 sizing_mode="stretch_width")
         ex.param.watch(self._refresh, ["page", "count", "instance", "sort_by", "descending",
@@ -68,7 +70,7 @@ class InstanceTable(pn.viewable.Viewer):
         self._syncing = True
         try:
             if len(shown) != len(ids) or (len(ids) and not np.array_equal(shown["id"].to_numpy(), ids)):
-                self.table.value = ex.table_frame(ids)  # a new page; else only the selection moves
+                self.table.value = table_frame(ex.opened, ids)  # a new page; else only the selection moves
             frame = self.table.value
             rows = frame.index[frame["id"] == ex.instance].tolist() if len(frame) else []
             self.table.selection = rows[:1]

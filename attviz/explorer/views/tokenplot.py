@@ -1,8 +1,9 @@
-"""Helpers shared by the views: colour scaling, the token marker, token-axis plots."""
+"""Token plots: HoloViews plots whose x axis is the shown tokens of the selected instance.
+An instance switch writes the new instance into the existing Bokeh figure; a marker follows
+the marked token; pointing at a token marks it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import holoviews as hv
@@ -10,24 +11,9 @@ import numpy as np
 import panel as pn
 import param
 
-from ..state import Explorer, ViewData
-
-
-def intensity(values: np.ndarray, scale: str, vmax: float | None = None) -> np.ndarray:
-    """Values mapped to [0, 1] for colouring: linear in value, or in log10 of the value.
-
-    Log scale spans three decades below the largest value; zero and below map to 0.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    top = float(np.nanmax(v)) if vmax is None and v.size else float(vmax or 0.0)
-    if top <= 0 or not np.isfinite(top):
-        return np.zeros_like(v)
-    if scale == "log":
-        lo = np.log10(top) - 3.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = (np.log10(np.where(v > 0, v, np.nan)) - lo) / 3.0
-        return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
-    return np.clip(v / top, 0.0, 1.0)
+from ..state import Explorer
+from ..viewdata import ViewData
+from .events import FigureEvents, InSession
 
 
 def display_index(positions: np.ndarray, marked: int) -> float | None:
@@ -70,13 +56,6 @@ class Frame:
     clim: tuple[float, float] | None = None
 
 
-# shared_axes=False: the views share dimension names (x0, y0, ...) but not their ranges
-# responsive width with a fixed height: a height set on the pane instead is lost when a
-# DynamicMap updates the figure
-PLOT_OPTS = dict(responsive=True, height=330, toolbar="above", shared_axes=False,
-                 default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"])
-
-
 class TokenMarker:
     """A dashed vertical line at the marked token, drawn into each figure of one view.
 
@@ -111,61 +90,6 @@ class TokenMarker:
             else:
                 span.location = x
                 span.visible = True
-
-
-def held(fn: Callable, *args) -> None:
-    """Run ``fn`` with the session document's model changes held and sent as one message, so
-    the browser renders e.g. an instance switch once instead of once per view."""
-    doc = pn.state.curdoc
-    if doc is not None and getattr(doc, "session_context", None) is not None:
-        with pn.io.hold(doc):
-            fn(*args)
-    else:
-        fn(*args)
-
-
-class InSession:
-    """Runs state changes that come from HoloViews stream callbacks in the session's document.
-
-    Those callbacks run without the Bokeh document lock; a change that touches Bokeh models
-    there (moving a marker, updating a widget) fails. ``run`` queues it as a next-tick
-    callback of the document the view was built for; without a server it runs at once.
-    """
-
-    def __init__(self) -> None:
-        self.doc = pn.state.curdoc
-
-    def run(self, fn: Callable[[], None]) -> None:
-        doc = self.doc
-        if doc is not None and getattr(doc, "session_context", None) is not None:
-            doc.add_next_tick_callback(lambda: held(fn))
-        else:
-            fn()
-
-
-class FigureEvents:
-    """Taps and pointer moves on the figures of one view, wired through a plot hook.
-
-    Bokeh's own events (``fig.on_event``), not HoloViews streams: streams whose source is a
-    DynamicMap of an Overlay get no callbacks, so those plots would ignore the pointer.
-    Callbacks receive data coordinates (x, y).
-    """
-
-    def __init__(self, on_tap: Callable | None = None, on_move: Callable | None = None) -> None:
-        self.on_tap, self.on_move = on_tap, on_move
-        self._wired: set[str] = set()
-
-    def hook(self, plot, element) -> None:
-        from bokeh import events
-
-        fig = plot.state
-        if fig.id in self._wired:  # hooks run again on every update of the same figure
-            return
-        self._wired.add(fig.id)
-        if self.on_tap:
-            fig.on_event(events.Tap, lambda e: self.on_tap(e.x, e.y))
-        if self.on_move:
-            fig.on_event(events.MouseMove, lambda e: self.on_move(e.x, e.y))
 
 
 class TokenPlotView(pn.viewable.Viewer):

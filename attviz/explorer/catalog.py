@@ -1,0 +1,117 @@
+"""The store catalog: the root folder a server shows, the stores listed under it, and the
+confinement of every path a browser sends (picker, URL) to that folder.
+
+Anything that lands outside the root (``..``, absolute paths, symbolic links pointing out)
+is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..store import StoreError
+from .stores import OpenedStore, registry
+
+SHARD_GLOB = "shard-*-of-*.h5"
+
+
+class OutsideRoot(StoreError):
+    """A requested path is not inside the server's store root."""
+
+
+def resolve_inside(root: Path, requested: str) -> Path:
+    """``requested`` (relative to ``root``) as an absolute path inside ``root``, or raise."""
+    root = Path(root).resolve()
+    if not requested or "\x00" in requested:
+        raise OutsideRoot("no store named")
+    candidate = Path(requested)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    resolved = candidate.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise OutsideRoot(f"{requested}: not inside the store folder {root}; refused")
+    return resolved
+
+
+def list_stores(root: Path, limit: int = 500) -> list[str]:
+    """Store files (``*.h5``) and folders of shard stores under ``root``, relative paths."""
+    root = Path(root).resolve()
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and not d.endswith(".partial"))
+        here = Path(dirpath)
+        if any(Path(f).match(SHARD_GLOB) for f in filenames) and here != root:
+            found.append(str(here.relative_to(root)))
+            dirnames[:] = []
+            continue
+        for f in sorted(filenames):
+            target = (here / f).resolve()
+            if f.endswith(".h5") and not f.startswith(".") and root in target.parents:
+                found.append(str((here / f).relative_to(root)))
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+class StoreCatalog:
+    """The stores under one root folder (None: no folder configured), by relative name."""
+
+    def __init__(self, root: str | Path | None) -> None:
+        self.root = Path(root).resolve() if root else None
+
+    @classmethod
+    def around(cls, root: str | Path | None, store: str | Path | None) -> StoreCatalog:
+        """The catalog of a server started with ``--root`` and ``--store``: the root when
+        given, else the store's folder (a folder of shard stores is listed from its parent)."""
+        if root:
+            return cls(root)
+        if store:
+            path = Path(store).resolve()
+            is_root = path.is_dir() and not list(path.glob("shard-*.h5"))
+            return cls(path if is_root else path.parent)
+        return cls(None)
+
+    def names(self) -> list[str]:
+        """The stores the picker offers."""
+        return list_stores(self.root) if self.root else []
+
+    def name_of(self, path: str | Path) -> str:
+        """The name of ``path`` relative to the root (``.`` for the root itself), or raise."""
+        path = Path(path).resolve()
+        if self.root is not None:
+            if path == self.root:
+                return "."
+            if self.root in path.parents:
+                return str(path.relative_to(self.root))
+        raise OutsideRoot(f"{path}: not inside the store folder {self.root}")
+
+    def first(self, store: str | Path | None = None) -> str:
+        """The store shown first: ``store`` when given, else the first one listed; raise
+        :class:`StoreError` saying why there is none."""
+        if store:
+            return self.name_of(store)
+        names = self.names()
+        if names:
+            return names[0]
+        if self.root is None:
+            raise StoreError("No store given: start with `panel serve apps/ --args --store "
+                             "STORE.h5` or set ATTVIZ_STORE.")
+        raise StoreError(f"No stores (*.h5) under {self.root}.")
+
+    def locate(self, requested: str) -> str:
+        """The name of the store ``requested`` by a browser (a path relative to the root, e.g.
+        from the URL); raise :class:`StoreError` when it is outside the root or missing."""
+        if self.root is None:
+            raise StoreError("no store folder is configured; refused")
+        path = resolve_inside(self.root, requested)
+        if not path.exists():
+            raise StoreError(f"{requested}: no such store under {self.root}")
+        return self.name_of(path)
+
+    def open(self, name: str) -> OpenedStore:
+        """Store ``name``, opened once per server process and shared by its sessions."""
+        if self.root is None:
+            raise StoreError("no store folder is configured; refused")
+        return registry().open(resolve_inside(self.root, name))

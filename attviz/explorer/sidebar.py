@@ -1,0 +1,103 @@
+"""The sidebar of the explorer page: the store picker, the count, the filters, the instance
+table and the view settings, each a widget on a parameter of the session's Explorer."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from ..aggregate import AGGREGATIONS
+from .state import Explorer
+from .style import head_name
+from .views import InstanceTable
+
+
+class ChoiceSelect(pn.widgets.Select):
+    """A Select whose options may include the value None (Panel leaves a value of None out of
+    the browser's first copy of the widget, which then shows no option selected)."""
+
+    def _init_params(self) -> dict:
+        params = super()._init_params()
+        if self.value is None and None in self.values:
+            params["value"] = None
+        return params
+
+
+def _count_html(ex: Explorer) -> str:
+    return (f'<div class="av-count" style="font-size:15px"><b>{ex.count:,}</b> of '
+            f'{ex.total:,} instances</div>')
+
+
+def _head_colors(ex: Explorer) -> pn.Card:
+    def make(h: int) -> pn.widgets.ColorPicker:
+        w = pn.widgets.ColorPicker(name=head_name(h), value=ex.head_colors[h], width=70)
+
+        def set_color(event, h=h):
+            colors = list(ex.head_colors)
+            colors[h] = event.new
+            ex.head_colors = colors
+
+        w.param.watch(set_color, "value")
+        return w
+
+    card = pn.Card(title="Head colours", collapsed=True, sizing_mode="stretch_width")
+
+    def fill(event=None) -> None:  # pickers are built when the card is first opened
+        if not card.collapsed and not card.objects:
+            card.objects = [pn.FlexBox(*[make(h) for h in range(len(ex.head_colors))])]
+
+    card.param.watch(fill, "collapsed")
+    return card
+
+
+def sidebar(ex: Explorer, table: InstanceTable) -> list:
+    store = pn.widgets.Select.from_param(ex.param.store_name, name="Store",
+                                         sizing_mode="stretch_width")
+    count = pn.pane.HTML(pn.bind(lambda *_: _count_html(ex), ex.param.count, ex.param.total),
+                         sizing_mode="stretch_width")
+    filters = pn.Column(
+        pn.widgets.Checkbox.from_param(ex.param.misclassified_only, name="misclassified only"),
+        # Checkbox groups, not MultiChoice: Choices.js renders option labels as HTML, and
+        # label names come from the model's config
+        pn.Row(
+            pn.Column(pn.pane.HTML("<b>gold</b>", margin=(0, 5)),
+                      pn.widgets.CheckBoxGroup.from_param(ex.param.gold, name="gold label"),
+                      sizing_mode="stretch_width"),
+            pn.Column(pn.pane.HTML("<b>predicted</b>", margin=(0, 5)),
+                      pn.widgets.CheckBoxGroup.from_param(ex.param.predicted,
+                                                          name="predicted label"),
+                      sizing_mode="stretch_width"),
+            sizing_mode="stretch_width", max_height=220, scroll=True),
+        ChoiceSelect.from_param(ex.param.cell, name="confusion cell (gold → predicted)",
+                                     sizing_mode="stretch_width"),
+        pn.widgets.RangeSlider.from_param(ex.param.confidence, name="confidence", step=0.01,
+                                          sizing_mode="stretch_width"),
+        pn.widgets.IntRangeSlider.from_param(ex.param.tokens, name="tokens",
+                                             sizing_mode="stretch_width"),
+        pn.Row(pn.widgets.TextInput.from_param(ex.param.text, name="text contains",
+                                               placeholder="press Enter to filter",
+                                               sizing_mode="stretch_width"),
+               pn.widgets.Checkbox.from_param(ex.param.case_sensitive, name="Aa",
+                                              margin=(30, 5, 5, 5), width=45)),
+        sizing_mode="stretch_width",
+    )
+    view = pn.Column(
+        pn.widgets.IntSlider.from_param(ex.param.layer, name="layer",
+                                        sizing_mode="stretch_width"),
+        pn.pane.HTML("heads shown", margin=(5, 10, 0, 10)),
+        pn.widgets.CheckButtonGroup.from_param(ex.param.heads, name="heads shown",
+                                               button_type="primary", button_style="outline",
+                                               sizing_mode="stretch_width"),
+        pn.panel(pn.bind(lambda *_: _head_colors(ex), ex.param.store_name, ex.param.error)),
+        pn.widgets.Select.from_param(ex.param.aggregation, name="aggregation",
+                                     options=list(AGGREGATIONS), sizing_mode="stretch_width"),
+        pn.widgets.Select.from_param(ex.param.scope, name="aggregate over",
+                                     sizing_mode="stretch_width"),
+        ChoiceSelect.from_param(ex.param.highlight, name="colour the text by",
+                                     sizing_mode="stretch_width"),
+        pn.widgets.RadioButtonGroup.from_param(ex.param.scale, name="scale"),
+        pn.widgets.Checkbox.from_param(ex.param.hide_special, name="hide special tokens"),
+        sizing_mode="stretch_width",
+    )
+    return [store, count, pn.pane.Markdown("#### Filters"), filters,
+            pn.pane.Markdown("#### Instances"), table,
+            pn.pane.Markdown("#### View"), view]

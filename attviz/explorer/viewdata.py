@@ -1,0 +1,130 @@
+"""What the views of one instance draw, as pure functions of (instance, settings): the
+values of the shown heads, the aggregate, what colours the text, the layer x head means
+and the instance's CSV."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..aggregate import AGGREGATIONS, aggregate
+from ..store import Instance
+from .choices import SCOPE_ALL
+from .style import head_name
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """The settings the views of an instance depend on.
+
+    layer: the layer shown; heads: its shown heads (empty: all); aggregation: a name of
+    :data:`attviz.aggregate.AGGREGATIONS`; scope: what the aggregate is taken over (a value
+    of :data:`attviz.explorer.choices.SCOPES`); hide_special: leave out special tokens;
+    highlight: the head whose values colour the text, None for the aggregate.
+    """
+
+    layer: int
+    heads: tuple[int, ...]
+    aggregation: str
+    scope: str
+    hide_special: bool
+    highlight: int | None
+
+
+@dataclass(frozen=True)
+class ViewKey:
+    """What a :class:`ViewData` is computed from: a store, an instance of it, settings."""
+
+    store: Path
+    instance: int
+    settings: ViewSettings
+
+
+@dataclass(eq=False)
+class ViewData:
+    """What the views of the selected instance draw (shapes in attviz.dims names).
+
+    positions: [shown tokens] token positions in the instance (special tokens dropped when
+    hidden); tokens: their strings; heads: the shown heads of ``layer``;
+    values: [shown tokens, shown heads] self-attention of those heads in ``layer``;
+    scope_values: [shown tokens, k] the values the aggregate is taken over;
+    aggregate: [shown tokens]; highlight: [shown tokens] the values that colour the text.
+    """
+
+    instance: Instance
+    layer: int
+    positions: np.ndarray
+    tokens: list[str]
+    heads: list[int]
+    values: np.ndarray
+    scope_values: np.ndarray
+    aggregate: np.ndarray
+    highlight: np.ndarray
+    highlight_label: str
+
+
+def shown_tokens(inst: Instance, hide_special: bool) -> np.ndarray:
+    """[tokens] bool: the tokens shown (all, or all but the special ones)."""
+    return ~inst.special if hide_special else np.ones(inst.n_tokens, dtype=bool)
+
+
+def view_data(inst: Instance, s: ViewSettings) -> ViewData:
+    """What the views draw for instance ``inst`` under settings ``s``."""
+    positions = np.flatnonzero(shown_tokens(inst, s.hide_special))
+    n_layers, n_heads = inst.attention.shape[1:]
+    heads = list(s.heads) or list(range(n_heads))
+    layer = min(s.layer, n_layers - 1)
+    values = inst.attention[positions][:, layer, :][:, heads]  # [tokens, heads]
+    if s.scope == SCOPE_ALL:
+        scope_values = inst.attention[positions].reshape(len(positions), -1)
+    else:
+        scope_values = values
+    agg = aggregate(scope_values, s.aggregation)
+    if s.highlight is None:
+        hl, hl_label = agg, s.aggregation
+    else:
+        hl = inst.attention[positions, layer, s.highlight].astype(np.float64)
+        hl_label = f"layer {layer} {head_name(s.highlight)}"
+    return ViewData(
+        instance=inst, layer=layer, positions=positions,
+        tokens=[inst.tokens[i] for i in positions], heads=heads, values=values,
+        scope_values=scope_values, aggregate=agg, highlight=hl, highlight_label=hl_label,
+    )
+
+
+def layer_head_means(inst: Instance | None, hide_special: bool) -> np.ndarray:
+    """[layers, heads] mean self-attention of the shown tokens of ``inst`` (of all tokens
+    when none is shown; empty without an instance)."""
+    if inst is None:
+        return np.zeros((0, 0))
+    keep = shown_tokens(inst, hide_special)
+    if not keep.any():
+        keep[:] = True
+    return inst.attention[keep].mean(axis=0)
+
+
+def instance_csv(inst: Instance | None, layer: int) -> io.StringIO:
+    """CSV of ``inst``: token, every layer/head value, the aggregates of ``layer`` and of
+    all layers (empty without an instance)."""
+    buf = io.StringIO()
+    if inst is None:
+        return buf
+    n_layers, n_heads = inst.attention.shape[1:]
+    frame = pd.DataFrame({"position": np.arange(inst.n_tokens), "token": inst.tokens,
+                          "special": inst.special,
+                          "start": inst.spans[:, 0], "end": inst.spans[:, 1]})
+    flat = inst.attention.reshape(inst.n_tokens, -1)
+    for lay in range(n_layers):
+        for h in range(n_heads):
+            frame[f"L{lay}H{h}"] = flat[:, lay * n_heads + h]
+    layer = min(layer, n_layers - 1)
+    for how in AGGREGATIONS:
+        frame[f"{how} (layer {layer})"] = aggregate(inst.attention[:, layer, :], how)
+        frame[f"{how} (all layers)"] = aggregate(flat, how)
+    frame.to_csv(buf, index=False)
+    buf.seek(0)
+    return buf

@@ -1,0 +1,63 @@
+"""Browser events into a session: pointer events of Bokeh figures, callbacks run in the
+session's document, and a view's model changes sent to the browser as one message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import panel as pn
+
+
+def held(fn: Callable, *args) -> None:
+    """Run ``fn`` with the session document's model changes held and sent as one message, so
+    the browser renders e.g. an instance switch once instead of once per view."""
+    doc = pn.state.curdoc
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        with pn.io.hold(doc):
+            fn(*args)
+    else:
+        fn(*args)
+
+
+class InSession:
+    """Runs state changes that come from HoloViews stream callbacks in the session's document.
+
+    Those callbacks run without the Bokeh document lock; a change that touches Bokeh models
+    there (moving a marker, updating a widget) fails. ``run`` queues it as a next-tick
+    callback of the document the view was built for; without a server it runs at once.
+    """
+
+    def __init__(self) -> None:
+        self.doc = pn.state.curdoc
+
+    def run(self, fn: Callable[[], None]) -> None:
+        doc = self.doc
+        if doc is not None and getattr(doc, "session_context", None) is not None:
+            doc.add_next_tick_callback(lambda: held(fn))
+        else:
+            fn()
+
+
+class FigureEvents:
+    """Taps and pointer moves on the figures of one view, wired through a plot hook.
+
+    Bokeh's own events (``fig.on_event``), not HoloViews streams: streams whose source is a
+    DynamicMap of an Overlay get no callbacks, so those plots would ignore the pointer.
+    Callbacks receive data coordinates (x, y).
+    """
+
+    def __init__(self, on_tap: Callable | None = None, on_move: Callable | None = None) -> None:
+        self.on_tap, self.on_move = on_tap, on_move
+        self._wired: set[str] = set()
+
+    def hook(self, plot, element) -> None:
+        from bokeh import events
+
+        fig = plot.state
+        if fig.id in self._wired:  # hooks run again on every update of the same figure
+            return
+        self._wired.add(fig.id)
+        if self.on_tap:
+            fig.on_event(events.Tap, lambda e: self.on_tap(e.x, e.y))
+        if self.on_move:
+            fig.on_event(events.MouseMove, lambda e: self.on_move(e.x, e.y))
