@@ -146,7 +146,7 @@ def explorer(path: str | os.PathLike, root: str | os.PathLike | None = None):
     """The explorer of the store at ``path`` as a Panel object (shows inline in Jupyter;
     ``.show()`` opens it in a browser tab). ``root``: the folder whose stores the picker
     lists (default: the store's folder)."""
-    from .explorer.app import build_app
-    from .explorer.state import Explorer
+    from .explore.app import build_app
+    from .explore.state import Explorer
 
     return build_app(explorer=Explorer(root=root, store=path))

@@ -133,7 +133,7 @@ FIGURES = """(n) => {
 def expected(store_path: str, k: int) -> list:
     """What the page shows once instance k is in every view: its title, first token,
     probability, the heatmap's second tick label and both token plots' x range."""
-    from attviz.explorer.views.tokenplot import token_ticks
+    from attviz.explore.views.tokenplot import token_ticks
     from attviz.store import open_store
 
     with open_store(store_path) as s:

@@ -34,8 +34,8 @@ def measure(path: str) -> dict:
     import psutil
 
     proc = psutil.Process()
-    from attviz.explorer.rows import table_frame
-    from attviz.explorer.state import Explorer  # imports panel, param, h5py, numpy
+    from attviz.explore.rows import table_frame
+    from attviz.explore.state import Explorer  # imports panel, param, h5py, numpy
 
     res: dict = {"store": path, "file_gb": os.path.getsize(path) / 1e9,
                  "rss_mb_before_open": proc.memory_info().rss / 2**20}

@@ -1,4 +1,4 @@
-"""The notebook API (attviz.open, attviz.explorer), checked against the files read with h5py."""
+"""The notebook API (attviz.open, attviz.explore), checked against the files read with h5py."""
 
 import html
 import sys

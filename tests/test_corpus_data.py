@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from attviz.explorer import corpus_data as C
+from attviz.explore import corpus_data as C
 from attviz.store import layout as L
 from attviz.store import open_store
 from attviz.synth import structured_heads, synthesize

@@ -166,7 +166,7 @@ def test_a_folder_of_shards_reads_as_the_merged_store(synth, tmp_path):
                      "token_id", "token_sum", "token_count"):
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-6,
                                        err_msg=name)
-        assert set(a.head_sums) == set(b.head_sums) == set(L.SELF_STAT_NAMES)
+        assert set(a.head_sums) == set(b.head_sums) >= set(L.SELF_STAT_NAMES)
         for name in a.head_sums:
             np.testing.assert_allclose(a.head_sums[name], b.head_sums[name])
         for v in range(0, len(vocab), 97):

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from attviz.aggregate import aggregate
-from attviz.explorer.catalog import OutsideRoot, list_stores, resolve_inside
-from attviz.explorer.filters import DerivedColumns, InstanceFilter, apply_filter, order
-from attviz.explorer.rows import TABLE_COLUMNS, table_csv, table_frame
-from attviz.explorer.state import Explorer
-from attviz.explorer.stores import registry
-from attviz.explorer.viewdata import (
+from attviz.explore.catalog import OutsideRoot, list_stores, resolve_inside
+from attviz.explore.filters import DerivedColumns, InstanceFilter, apply_filter, order
+from attviz.explore.rows import TABLE_COLUMNS, table_csv, table_frame
+from attviz.explore.state import Explorer
+from attviz.explore.stores import registry
+from attviz.explore.viewdata import (
     ViewSettings,
     instance_csv,
     layer_head_means,
@@ -388,7 +388,7 @@ def test_label_names_with_arrows_digits_and_spaces(odd_label_store):
 
 
 def test_cell_labels_are_unique_whatever_the_names():
-    from attviz.explorer.choices import cell_choices, class_choices, unique_labels
+    from attviz.explore.choices import cell_choices, class_choices, unique_labels
 
     assert unique_labels(["x", "x", "x (2)", "y", "x"]) == ["x", "x (3)", "x (2)", "y", "x (4)"]
     assert class_choices(["same", "same"]) == {"same": 0, "same (2)": 1}
@@ -411,6 +411,6 @@ def test_the_design_notes_name_every_explorer_module():
         if path.name == "__init__.py":
             continue
         name = path.relative_to(package).as_posix()
-        assert name in design, f"docs/design.md does not name attviz/explorer/{name}"
+        assert name in design, f"docs/design.md does not name attviz/explore/{name}"
         # each module opens with a docstring naming its job
         assert path.read_text().startswith('"""'), name

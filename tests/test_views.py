@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from bokeh.document import Document
 
-from attviz.explorer.state import Explorer
-from attviz.explorer.views import HeatmapView, SeriesView
+from attviz.explore.state import Explorer
+from attviz.explore.views import HeatmapView, SeriesView
 
 pytestmark = pytest.mark.app
 
@@ -140,8 +140,8 @@ def test_series_view_is_built_only_once_on_screen(tiny_store):
     placeholder is on screen puts the view, with the current instance, in its place."""
     from panel.io.state import set_curdoc
 
-    from attviz.explorer.app import build_app
-    from attviz.explorer.views.onscreen import OnScreenProbe
+    from attviz.explore.app import build_app
+    from attviz.explore.views.onscreen import OnScreenProbe
 
     ex = Explorer(store=tiny_store)
     doc = Document()
@@ -170,7 +170,7 @@ def test_series_view_is_built_only_once_on_screen(tiny_store):
 
 
 def test_on_screen_placeholder_keeps_the_views_height():
-    from attviz.explorer.views.onscreen import OnScreen
+    from attviz.explore.views.onscreen import OnScreen
 
     calls = []
     lazy = OnScreen(lambda: calls.append(1) or "view", label="x", height=123)
@@ -185,7 +185,7 @@ def test_every_plot_keeps_wheel_zoom_in_its_toolbar_but_inactive(tiny_store):
     """The mouse wheel over a plot scrolls the page; wheel zoom is chosen in the toolbar."""
     from bokeh.models import WheelZoomTool
 
-    from attviz.explorer.views import OverviewView
+    from attviz.explore.views import OverviewView
 
     ex = Explorer(store=tiny_store)
     figures = []
@@ -202,7 +202,7 @@ def test_every_plot_keeps_wheel_zoom_in_its_toolbar_but_inactive(tiny_store):
 
 
 def test_sequence_view_height_is_fixed_per_store_and_fits_its_longest_instance(tiny_store):
-    from attviz.explorer.views.sequence import MAX_HEIGHT, SequenceView, sequence_height
+    from attviz.explore.views.sequence import MAX_HEIGHT, SequenceView, sequence_height
 
     # grows with the tokens and the heads, never past the cap
     assert sequence_height(8, 4) < sequence_height(32, 4) < sequence_height(32, 12)

@@ -23,7 +23,7 @@ class ViewSettings:
 
     layer: the layer shown; heads: its shown heads (empty: all); aggregation: a name of
     :data:`attviz.aggregate.AGGREGATIONS`; scope: what the aggregate is taken over (a value
-    of :data:`attviz.explorer.choices.SCOPES`); hide_special: leave out special tokens;
+    of :data:`attviz.explore.choices.SCOPES`); hide_special: leave out special tokens;
     highlight: the head whose values colour the text, None for the aggregate.
     """
 
