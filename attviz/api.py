@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import dims
+from .search import search
 from .store import BaseStore, Instance, open_store
 
 
@@ -110,10 +111,13 @@ class OpenStore:
             name="self_attention", attrs={"instance": int(k), "text": inst.text},
         )
 
-    def search(self, text: str, case_sensitive: bool = False) -> np.ndarray:
+    def search(self, text: str, case_sensitive: bool = False, inside_words: bool = False
+               ) -> np.ndarray:
         """The numbers of the instances whose text contains ``text`` (sorted), as the
-        explorer's "text contains" filter finds them."""
-        return np.flatnonzero(self.store.search_text(text, case_sensitive))
+        explorer's "text contains" filter finds them: with the store's token index where it
+        has one, where the text holds the query's tokens; ``inside_words`` scans every text
+        for the query anywhere, also inside longer tokens (:mod:`attviz.search`)."""
+        return np.flatnonzero(search(self.store, text, case_sensitive, inside_words))
 
     def _check(self, k: int) -> int:
         k = int(k)

@@ -54,7 +54,7 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
     pool_pos = 0
     doc_base = 0
     bar = tqdm(total=instances, unit="inst", desc="synth", disable=not progress)
-    with StoreWriter(out, meta, vocab) as w:
+    with StoreWriter(out, meta, vocab, tokenizer_json=word_tokenizer(vocab)) as w:
         for start in range(0, instances, part_size):
             n = min(part_size, instances - start)
             full = rng.random(n) < 0.7
@@ -116,6 +116,19 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
             bar.update(n)
     bar.close()
     return out
+
+
+def word_tokenizer(vocab: list[str]) -> bytes | None:
+    """tokenizer.json of a word-level tokenizer over ``vocab`` (the synthetic texts are
+    words between spaces), so that synthetic stores have an indexed text search; None
+    without the ``tokenizers`` package."""
+    try:
+        from tokenizers import Tokenizer, models, pre_tokenizers
+    except ImportError:
+        return None
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return tok.to_str().encode("utf-8")
 
 
 FIRST_WORD = 5  # token id of the first vocabulary word; the 20 from here are "topic words"

@@ -87,9 +87,13 @@ def test_search_equals_a_scan_of_the_texts(shards):
         texts = [t for p in sorted(shards.glob("*.h5")) for t in _texts(p)]
         assert len(s) == len(texts) == 500
         word = texts[7].split()[2]
-        want = [i for i, t in enumerate(texts) if word in t.lower()]
+        # through the token index: the word where it stands as a token (a whole word here)
+        want = [i for i, t in enumerate(texts) if word in t.lower().split()]
         assert s.search(word.upper()).tolist() == want and len(want) > 0
         assert s.search(word.upper(), case_sensitive=True).tolist() == []
+        # scanning: anywhere in the text
+        inside = [i for i, t in enumerate(texts) if word in t.lower()]
+        assert s.search(word, inside_words=True).tolist() == inside
         assert s.instances["document"].iloc[-1] == _strings(h5py.File(sorted(
             shards.glob("*.h5"))[1]), "/documents/id")[-1]
 

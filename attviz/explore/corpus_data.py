@@ -88,26 +88,30 @@ class Groups:
 
 # -- the head grid ------------------------------------------------------------------------------
 def sortable(values: np.ndarray) -> np.ndarray:
-    """float16 or int16 values as uint16 keys in the same order (ties stay ties)."""
+    """float16 or int16 values as int32 keys in 0..65535, in the same order (ties stay ties)."""
     if values.dtype == np.float16:
-        bits = values.view(np.uint16).astype(np.int64)
+        bits = values.view(np.uint16).astype(np.int32)
         return np.where(bits & 0x8000, 0xFFFF - bits, bits | 0x8000)
-    return values.astype(np.int64) + 0x8000
+    return values.astype(np.int32) + 0x8000
 
 
-def auroc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[layers, heads] AUROC of telling A ([n_a, layers, heads]) from B, exact with ties, by
-    counting the 65,536 possible 16-bit values of each head."""
-    lh = a.shape[1:]
-    heads = int(np.prod(lh))
-    if len(a) == 0 or len(b) == 0:
-        return np.full(lh, np.nan)
-    base = (np.arange(heads, dtype=np.int64) << 16).reshape(lh)
-    ca = np.bincount((sortable(a) + base).ravel(), minlength=heads << 16).reshape(heads, -1)
-    cb = np.bincount((sortable(b) + base).ravel(), minlength=heads << 16).reshape(heads, -1)
-    below = np.cumsum(cb, axis=1) - cb  # values of B under each value
-    wins = (ca * (below + 0.5 * cb)).sum(axis=1)
-    return (wins / (len(a) * len(b))).reshape(lh)
+def auroc(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[layers, heads] AUROC of telling slice A from slice B (boolean masks) by ``values``
+    ([instances, layers, heads], float16 or int16): exact with ties, by counting the 65,536
+    possible 16-bit values of each head, one layer at a time."""
+    n_a, n_b = int(a.sum()), int(b.sum())
+    out = np.full(values.shape[1:], np.nan)
+    if n_a == 0 or n_b == 0:
+        return out
+    heads = values.shape[2]
+    base = np.arange(heads, dtype=np.int32) << 16
+    for layer in range(values.shape[1]):
+        keys = sortable(values[:, layer, :]) + base  # [instances, heads]
+        ca = np.bincount(keys[a].ravel(), minlength=heads << 16).reshape(heads, -1)
+        cb = np.bincount(keys[b].ravel(), minlength=heads << 16).reshape(heads, -1)
+        below = np.cumsum(cb, axis=1) - cb  # values of B under each value
+        out[layer] = (ca * (below + 0.5 * cb)).sum(axis=1) / (n_a * n_b)
+    return out
 
 
 def head_grid(store: BaseStore, groups: Groups, stat: str, a: np.ndarray,
@@ -132,8 +136,7 @@ def head_grid(store: BaseStore, groups: Groups, stat: str, a: np.ndarray,
     if b is None:
         return Grid(ma, ma, None, None, int(a.sum()), 0)
     mb = mean(b)
-    full = matrix()
-    return Grid(ma - mb, ma, mb, auroc(full[a], full[b]), int(a.sum()), int(b.sum()))
+    return Grid(ma - mb, ma, mb, auroc(matrix(), a, b), int(a.sum()), int(b.sum()))
 
 
 # -- profiles -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..search import search
 from ..store import BaseStore, Instance, open_store
 from .filters import DerivedColumns
 from .lru import LRU
@@ -28,10 +29,12 @@ class OpenedStore:
     def label_names(self) -> list[str]:
         return self.store.label_names
 
-    def search_text(self, query: str, case_sensitive: bool) -> np.ndarray:
-        """[instances] bool: the instances whose text contains ``query``."""
-        return self._text_cache.get((query, case_sensitive),
-                                    lambda: self.store.search_text(query, case_sensitive))
+    def search_text(self, query: str, case_sensitive: bool, inside_words: bool = False
+                    ) -> np.ndarray:
+        """[instances] bool: the instances whose text contains ``query`` (attviz.search)."""
+        return self._text_cache.get((query, case_sensitive, inside_words),
+                                    lambda: search(self.store, query, case_sensitive,
+                                                   inside_words))
 
     def instance(self, index: int) -> Instance:
         return self._instances.get(index, lambda: self.store.read_instance(index))
