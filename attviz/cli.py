@@ -141,7 +141,7 @@ def _fail(msg: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .corpus import CorpusError
+    from .errors import UserError
     from .store import StoreError
 
     try:
@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             return _merge(args)
         if args.command == "synth":
             return _synth(args)
-    except (CorpusError, StoreError, ValueError, FileExistsError, FileNotFoundError) as e:
+    except (UserError, StoreError, FileExistsError, FileNotFoundError) as e:
+        # bad input: one line; any other exception is a fault and keeps its traceback
         return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted")

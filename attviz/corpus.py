@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import UserError
+
 FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet",
@@ -21,7 +23,7 @@ _INT_RE = re.compile(r"^[+-]?\d+$")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
 
 
-class CorpusError(Exception):
+class CorpusError(UserError):
     """The corpus cannot be used as asked; the message says which rows and what to do."""
 
 

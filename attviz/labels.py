@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from .corpus import Corpus, CorpusError, _rows_text
+from .errors import UserError
 
 _GENERIC = re.compile(r"^LABEL_\d+$")
 
@@ -15,7 +16,7 @@ def label_names(id2label: dict) -> list[str]:
     """The model's class names, index = class id."""
     keys = sorted(int(k) for k in id2label)
     if keys != list(range(len(keys))):
-        raise ValueError(f"the model's id2label keys are {keys}, not 0..{len(keys) - 1}")
+        raise UserError(f"the model's id2label keys are {keys}, not 0..{len(keys) - 1}")
     lookup = {int(k): v for k, v in id2label.items()}
     return [str(lookup[k]) for k in keys]
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import __version__
 from .corpus import Corpus, CorpusError, read_corpus, skipped_summary
+from .errors import UserError
 from .labels import corpus_labels, label_names
 from .segment import check_window, segment_documents
 from .store import Part, Store, StoreError, StoreMeta, StringArray, assemble
@@ -141,13 +142,13 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     t_start = time.time()
     out = Path(cfg.out)
     if cfg.shards < 1:
-        raise ValueError("--shards must be at least 1")
+        raise UserError("--shards must be at least 1")
     if cfg.shard is not None and not 0 <= cfg.shard < cfg.shards:
-        raise ValueError(f"--shard {cfg.shard} is not in 0..{cfg.shards - 1}")
+        raise UserError(f"--shard {cfg.shard} is not in 0..{cfg.shards - 1}")
     if cfg.shards > 1 and cfg.shard is None:
-        raise ValueError("--shards N needs --shard I (which shard this process computes)")
+        raise UserError("--shards N needs --shard I (which shard this process computes)")
     if cfg.batch_size < 1 or cfg.block_size < 1:
-        raise ValueError("--batch-size and --block-size must be at least 1")
+        raise UserError("--batch-size and --block-size must be at least 1")
 
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
                          skip_bad_rows=cfg.skip_bad_rows, limit=cfg.limit)

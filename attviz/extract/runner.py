@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import UserError
 from . import diagonal
 from .fingerprint import model_fingerprint
 
@@ -21,15 +22,15 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: this machine has no CUDA device (use --device cpu)")
+        raise UserError(f"--device {device}: this machine has no CUDA device (use --device cpu)")
     return dev
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in DTYPES:
-        raise ValueError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
+        raise UserError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
     if dtype != "float32" and device.type != "cuda":
-        raise ValueError(f"--dtype {dtype} is for GPUs; on {device.type} use float32")
+        raise UserError(f"--dtype {dtype} is for GPUs; on {device.type} use float32")
     return DTYPES[dtype]
 
 
@@ -45,10 +46,10 @@ def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.
         model = AutoModelForSequenceClassification.from_pretrained(name, dtype=dtype)
     except OSError as e:
         where = "folder" if Path(name).exists() else "model id"
-        raise ValueError(f"--model {name}: cannot load a sequence classifier from this {where} "
+        raise UserError(f"--model {name}: cannot load a sequence classifier from this {where} "
                          f"({str(e).splitlines()[0]})") from None
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
+        raise UserError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
                          "attviz needs the character offsets only fast tokenizers give")
     return model.to(device).eval(), tokenizer
 
@@ -75,19 +76,19 @@ class Extractor:
         self.path = "eager"
         self.why = ""
         if attention not in ("auto", "fused", "eager"):
-            raise ValueError(f"--attention {attention}: choose auto, fused or eager")
+            raise UserError(f"--attention {attention}: choose auto, fused or eager")
         if attention != "eager":
             ok, why = self._try_fused()
             if ok:
                 self.path = "fused"
             elif attention == "fused":
-                raise ValueError(f"the fused attention path does not fit this model: {why}")
+                raise UserError(f"the fused attention path does not fit this model: {why}")
             else:
                 self.why = why
         if self.path == "eager":
             self._set("eager")
             if self.model.config._attn_implementation != "eager":
-                raise ValueError("the model can neither use attviz's attention function nor eager "
+                raise UserError("the model can neither use attviz's attention function nor eager "
                                  "attention, so its attention weights cannot be read")
         probe = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
         self.num_layers, self.num_heads = probe.attention[0].shape[1:]
@@ -152,7 +153,7 @@ class Extractor:
             att = [torch.diagonal(a, dim1=-2, dim2=-1) for a in att]
         heads = {a.shape[1] for a in att}
         if len(heads) != 1:
-            raise ValueError(f"layers have different numbers of heads {sorted(heads)}; not supported")
+            raise UserError(f"layers have different numbers of heads {sorted(heads)}; not supported")
         # [batch, layers, heads, tokens] -> [batch, tokens, layers, heads]
         diag = torch.stack([a.float() for a in att], dim=1).permute(0, 3, 1, 2).cpu().numpy()
         probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
