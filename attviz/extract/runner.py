@@ -75,6 +75,7 @@ class Extractor:
         self.pad_id = int(pad_token_id) if pad_token_id is not None else 0
         self.path = "eager"
         self.why = ""
+        self.stats = diagonal.DiagonalStats()  # layer calls of this extractor: fused / eager
         if attention not in ("auto", "fused", "eager"):
             raise UserError(f"--attention {attention}: choose auto, fused or eager")
         if attention != "eager":
@@ -109,15 +110,15 @@ class Extractor:
         self._set(name)
         if self.model.config._attn_implementation != name:
             return False, "the model does not route attention through transformers' attention interface"
-        diagonal.STATS.reset()
+        self.stats.reset()
         try:
             res = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
         except Exception as e:  # pragma: no cover - model specific
             return False, f"the model failed with attviz's attention function ({e})"
-        if diagonal.STATS.fused + diagonal.STATS.eager == 0 or not res.attention:
+        if self.stats.fused + self.stats.eager == 0 or not res.attention:
             return False, "the model did not call the registered attention function"
-        if diagonal.STATS.eager and not diagonal.STATS.fused:
-            return False, diagonal.STATS.reason
+        if self.stats.eager and not self.stats.fused:
+            return False, self.stats.reason
         return True, ""
 
     @property
@@ -126,9 +127,9 @@ class Extractor:
         if self.path == "fused":
             kernel = "flash attention for CPU" if self.device.type == "cpu" else "memory-efficient attention"
             text = f"fused: {kernel} with log-sum-exp diagonal"
-            if diagonal.STATS.eager:
-                text += (f" ({diagonal.STATS.eager} of {diagonal.STATS.eager + diagonal.STATS.fused}"
-                         f" layer calls eager: {diagonal.STATS.reason})")
+            if self.stats.eager:
+                text += (f" ({self.stats.eager} of {self.stats.eager + self.stats.fused}"
+                         f" layer calls eager: {self.stats.reason})")
             return text
         return "eager: full attention maps, diagonal taken" + (f" ({self.why})" if self.why else "")
 
@@ -141,11 +142,12 @@ class Extractor:
         for i, x in enumerate(input_ids):
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1
-        out = self.model(
-            input_ids=torch.from_numpy(ids).to(self.device),
-            attention_mask=torch.from_numpy(mask).to(self.device),
-            output_attentions=True,
-        )
+        with diagonal.recording_into(self.stats):
+            out = self.model(
+                input_ids=torch.from_numpy(ids).to(self.device),
+                attention_mask=torch.from_numpy(mask).to(self.device),
+                output_attentions=True,
+            )
         att = out.attentions
         if not att:
             raise RuntimeError("the model returned no attentions")
