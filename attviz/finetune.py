@@ -234,24 +234,23 @@ def evaluate(model_dir: Path, heldout: Path, cfg: FinetuneConfig, progress: bool
     from tqdm.auto import tqdm
 
     from .extract import Extractor, load_classifier, resolve_device
+    from .extract.block import BlockSettings, predict
     from .labels import corpus_labels, label_names
-    from .precompute import PrecomputeConfig, predict
 
-    pcfg = PrecomputeConfig(model=str(model_dir), data=str(heldout), out="-",
-                            text_column=cfg.text_column, label_column=cfg.label_column,
-                            id_column=cfg.id_column or "id", max_length=cfg.max_length)
-    corpus = read_corpus(heldout, pcfg.text_column, pcfg.label_column, pcfg.id_column)
+    # precompute's defaults for everything but the window length
+    settings = BlockSettings(max_length=cfg.max_length)
+    corpus = read_corpus(heldout, cfg.text_column, cfg.label_column, cfg.id_column or "id")
     if corpus.skipped:
         _log(skipped_summary(corpus.skipped))
-    model, tokenizer = load_classifier(str(model_dir), resolve_device(pcfg.device))
+    model, tokenizer = load_classifier(str(model_dir), resolve_device("auto"))
     corpus, labels = corpus_labels(corpus, label_names(model.config.id2label))
-    extractor = Extractor(model, tokenizer.pad_token_id, pcfg.attention)
+    extractor = Extractor(model, tokenizer.pad_token_id, "auto")
     correct = n = 0
     doc_probs: dict[int, np.ndarray] = {}
     offset = 0
     bar = tqdm(desc="held-out", unit="inst", disable=not progress,
                mininterval=0.5 if sys.stderr.isatty() else 15)
-    for part in predict(corpus, labels, tokenizer, extractor, pcfg):
+    for part in predict(corpus, labels, tokenizer, extractor, settings):
         correct += int((part.prediction == part.label).sum())
         n += part.n_instances
         for d, p in zip(part.document, part.probabilities):

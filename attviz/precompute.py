@@ -23,16 +23,21 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
-from .corpus import Corpus, CorpusError, read_corpus, skipped_summary
+from .corpus import CorpusError, read_corpus, skipped_summary
 from .errors import UserError
+from .extract.block import (
+    BATCH_SIZE,
+    BLOCK_SIZE,
+    CHARS_PER_TOKEN,
+    BlockSettings,
+    compute_block,
+    plan_blocks,
+    shard_blocks,
+)
 from .labels import corpus_labels, label_names
-from .segment import check_window, segment_documents
-from .store import Part, Store, StoreError, StoreMeta, StringArray, assemble
-
-CHARS_PER_TOKEN = 4  # for block sizing only; blocks need not be exact
+from .segment import check_window
+from .store import Part, Store, StoreError, StoreMeta, assemble
 
 
 def _arg(help: str, **kw):
@@ -57,7 +62,7 @@ class PrecomputeConfig:
     max_length: int = _arg("tokens per window, special tokens included; longer documents are "
                            "split into several windows (instances)", default=128)
     stride: int = _arg("tokens shared by consecutive windows of a document", default=0)
-    batch_size: int = _arg("instances per forward pass (length-sorted)", default=16)
+    batch_size: int = _arg("instances per forward pass (length-sorted)", default=BATCH_SIZE)
     device: str = _arg("auto (CUDA when present), cpu, cuda, cuda:1, ...", default="auto")
     dtype: str = _arg("float32, or float16 / bfloat16 on GPU", default="float32")
     attention: str = _arg("auto (fused kernel with log-sum-exp where the model allows, else "
@@ -67,10 +72,15 @@ class PrecomputeConfig:
                                "unknown labels (listed in a summary) instead of stopping",
                                default=False)
     block_size: int = _arg("about this many instances per durable block (restart unit)",
-                           default=512)
+                           default=BLOCK_SIZE)
     shard: int | None = _arg("process only shard SHARD (0-based) of --shards", default=None)
     shards: int = _arg("number of shards the corpus is split into (by document)", default=1)
     overwrite: bool = _arg("replace an existing store at --out", default=False)
+
+    @property
+    def blocks(self) -> BlockSettings:
+        """The settings that shape each block's numbers."""
+        return BlockSettings(self.max_length, self.stride, self.batch_size, self.block_size)
 
     def job_key(self, corpus_sha256: str, model_fp: dict) -> str:
         """Identifies the numbers a run produces; a restart must match it to reuse blocks."""
@@ -83,28 +93,6 @@ class PrecomputeConfig:
         blob = json.dumps({"config": cfg, "corpus": corpus_sha256, "model": model_fp,
                            "attviz": __version__}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def plan_blocks(texts: list[str], block_size: int, max_length: int) -> np.ndarray:
-    """[blocks + 1] document offsets: block b holds documents starts[b]:starts[b+1]."""
-    est = 1 + np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)) // (
-        CHARS_PER_TOKEN * max(1, max_length))
-    starts = [0]
-    acc = 0
-    for i, e in enumerate(est):
-        acc += int(e)
-        if acc >= block_size and i + 1 < len(texts):
-            starts.append(i + 1)
-            acc = 0
-    starts.append(len(texts))
-    return np.asarray(starts if len(texts) else [0], dtype=np.int64)
-
-
-def shard_blocks(n_blocks: int, shard: int, shards: int) -> range:
-    """The contiguous range of blocks that shard ``shard`` of ``shards`` processes."""
-    lo = (shard * n_blocks) // shards
-    hi = ((shard + 1) * n_blocks) // shards
-    return range(lo, hi)
 
 
 class _Terminated(BaseException):
@@ -212,7 +200,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
                 with Store(path, fragment=True) as s:
                     n = s.n_instances
             else:
-                part = compute_block(corpus, labels, d0, d1, tokenizer, extractor, cfg)
+                part = compute_block(corpus, labels, d0, d1, tokenizer, extractor, cfg.blocks)
                 _write_block(path, meta, part)
                 n = part.n_instances
             done_chars += chars
@@ -306,46 +294,6 @@ def _write_block(path: Path, meta: StoreMeta, part: Part) -> None:
 
     with StoreWriter(path, meta, None, fragment=True) as w:
         w.append(part)
-
-
-def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenizer,
-                  extractor, cfg: PrecomputeConfig) -> Part:
-    """Instances of documents d0:d1: batches in length order, results in corpus order."""
-    seg = segment_documents(tokenizer, corpus.texts[d0:d1], cfg.max_length, cfg.stride)
-    n = len(seg)
-    lengths = seg.lengths
-    order = np.argsort(lengths, kind="stable")
-    probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
-    att: list[np.ndarray | None] = [None] * n
-    for s in range(0, n, cfg.batch_size):
-        batch = order[s : s + cfg.batch_size]
-        res = extractor([seg.input_ids[i] for i in batch])
-        probs[batch] = res.probabilities
-        for i, a in zip(batch, res.attention):
-            att[i] = a.astype(np.float16)
-    return Part(
-        token_count=lengths,
-        label=labels[d0:d1][seg.document],
-        prediction=probs.argmax(axis=1),
-        probabilities=probs,
-        document=seg.document,
-        segment=seg.segment,
-        text=StringArray.from_list(seg.text),
-        attention=np.concatenate(att) if n else np.zeros((0, extractor.num_layers, extractor.num_heads)),
-        token_id=np.concatenate(seg.input_ids) if n else np.zeros(0),
-        span=np.concatenate(seg.spans) if n else np.zeros((0, 2)),
-        special=np.concatenate(seg.special) if n else np.zeros(0, bool),
-        document_ids=StringArray.from_list(corpus.ids[d0:d1]),
-        document_row=corpus.rows[d0:d1],
-    )
-
-
-def predict(corpus: Corpus, labels: np.ndarray, tokenizer, extractor, cfg: PrecomputeConfig):
-    """Parts of the whole corpus, computed exactly as a precompute run with ``cfg`` would."""
-    starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
-    for b in range(len(starts) - 1):
-        yield compute_block(corpus, labels, int(starts[b]), int(starts[b + 1]), tokenizer,
-                            extractor, cfg)
 
 
 def _vocab(tokenizer) -> list[str]:

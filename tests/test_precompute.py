@@ -220,7 +220,7 @@ def test_unlabelled_corpus_and_limit(tmp_path, tiny_model, tiny_corpus):
 
 
 def test_plan_blocks_is_deterministic_and_whole():
-    from attviz.precompute import plan_blocks, shard_blocks
+    from attviz.extract.block import plan_blocks, shard_blocks
 
     texts = ["x" * n for n in (10, 2000, 50, 50, 50, 9000, 5, 5)]
     starts = plan_blocks(texts, block_size=3, max_length=16)
@@ -228,6 +228,34 @@ def test_plan_blocks_is_deterministic_and_whole():
     assert np.array_equal(starts, plan_blocks(texts, 3, 16))
     ranges = [shard_blocks(len(starts) - 1, i, 3) for i in range(3)]
     assert [b for r in ranges for b in r] == list(range(len(starts) - 1))
+
+
+def test_block_function_gives_the_stored_numbers(tiny_store, tiny_model, tiny_corpus):
+    """The blocks finetune's evaluation computes are those precompute stores."""
+    from attviz.corpus import read_corpus
+    from attviz.extract import Extractor, load_classifier, resolve_device
+    from attviz.extract.block import BlockSettings, predict
+    from attviz.labels import corpus_labels, label_names
+    from attviz.precompute import PrecomputeConfig
+
+    cfg = PrecomputeConfig(model=str(tiny_model), data=str(tiny_corpus), out="-",
+                           max_length=32, stride=4, block_size=24)
+    assert cfg.blocks == BlockSettings(max_length=32, stride=4, block_size=24)
+    # finetune's evaluation leaves all but the window length at precompute's defaults
+    assert PrecomputeConfig(model="m", data="d", out="o", max_length=64).blocks == BlockSettings(64)
+    model, tokenizer = load_classifier(str(tiny_model), resolve_device("cpu"))
+    corpus = read_corpus(tiny_corpus, "body", "topic", "key")
+    corpus, labels = corpus_labels(corpus, label_names(model.config.id2label))
+    parts = list(predict(corpus, labels, tokenizer, Extractor(model, tokenizer.pad_token_id),
+                         cfg.blocks))
+    assert len(parts) > 1
+    with Store(tiny_store) as s:
+        c = s.columns
+        np.testing.assert_array_equal(np.concatenate([p.probabilities for p in parts]),
+                                      c.probabilities)
+        np.testing.assert_array_equal(np.concatenate([p.label for p in parts]), c.label)
+        stored = np.concatenate([i.attention for i in s.read_instances(np.arange(s.n_instances))])
+    np.testing.assert_array_equal(np.concatenate([p.attention for p in parts]), stored)
 
 
 def test_cli_module_runs(tmp_path):
