@@ -1,12 +1,10 @@
 """The precompute job: corpus -> model -> store, in durable blocks that a restart skips.
 
-Documents are grouped in corpus order into blocks of about ``block_size`` instances
-(estimated from text length, so every process computes the same blocks without a
-tokenizer). Each finished block is written whole to ``OUT.partial/block-NNNNNN.h5``
-(temporary name, fsync, rename). A restarted job skips finished blocks; when all are
-done they are assembled into OUT and the partial folder is removed. Shard ``i`` of ``n``
-takes a contiguous range of blocks, so shards hold whole documents and, concatenated in
-order, equal the single-process store.
+Documents are grouped in corpus order into blocks (attviz/extract/block.py plans and
+computes them). Each finished block is written whole to ``OUT.partial/`` (attviz/partial.py);
+a restarted job skips finished blocks; when all are done they are assembled into OUT and
+the partial folder is removed. Shard ``i`` of ``n`` takes a contiguous range of blocks, so
+shards hold whole documents and, concatenated in order, equal the single-process store.
 """
 
 from __future__ import annotations
@@ -14,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -36,8 +32,16 @@ from .extract.block import (
     shard_blocks,
 )
 from .labels import corpus_labels, label_names
+from .partial import (
+    block_path,
+    partial_folder,
+    pause_block_from_env,
+    pause_for_test,
+    prepare,
+    write_block,
+)
 from .segment import check_window
-from .store import Part, Store, StoreError, StoreMeta, assemble
+from .store import Store, StoreError, StoreMeta, assemble
 
 
 def _arg(help: str, **kw):
@@ -95,14 +99,6 @@ class PrecomputeConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-class _Terminated(BaseException):
-    pass
-
-
-def _on_sigterm(signum, frame):  # noqa: ARG001
-    raise _Terminated()
-
-
 @dataclass
 class Result:
     out: Path
@@ -122,7 +118,12 @@ def _log(msg: str) -> None:
 
 
 def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
-    """Run (or resume) the precompute described by ``cfg``. Returns a summary."""
+    """Run (or resume) the precompute described by ``cfg``. Returns a summary.
+
+    Sets no signal handler, so it runs in any thread. Whatever stops it (an exception, a
+    kill) leaves the finished blocks in OUT.partial/ for the next run; the ``attviz
+    precompute`` command turns SIGTERM into exit status 143.
+    """
     from tqdm.auto import tqdm
 
     from .extract.fingerprint import model_fingerprint
@@ -141,7 +142,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
                          skip_bad_rows=cfg.skip_bad_rows, limit=cfg.limit)
     key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_folder(out)
     if out.exists():
         done = _existing_store_key(out, cfg)
         if done == key and not cfg.overwrite:
@@ -175,8 +176,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
     n_blocks = len(starts) - 1
     mine = shard_blocks(n_blocks, cfg.shard or 0, cfg.shards)
-    _prepare_partial(partial, key, cfg)
-    done_blocks = {b for b in mine if (partial / _block_name(b)).exists()}
+    prepare(partial, key, asdict(cfg))
+    done_blocks = {b for b in mine if block_path(partial, b).exists()}
 
     extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention)
     _log(f"attviz: attention path: {extractor.description}")
@@ -187,35 +188,31 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     est_total = max(1, math.ceil(total_chars / (CHARS_PER_TOKEN * cfg.max_length)))
     bar = tqdm(total=est_total, unit="inst", desc="precompute", disable=not progress,
                mininterval=0.5 if sys.stderr.isatty() else 10, dynamic_ncols=True)
-    old_handler = signal.signal(signal.SIGTERM, _on_sigterm)
     t_loop = time.time()
     done_chars = 0
     done_instances = 0
+    pause_before = pause_block_from_env()
     try:
         for b in mine:
             d0, d1 = int(starts[b]), int(starts[b + 1])
             chars = sum(len(t) for t in corpus.texts[d0:d1])
-            path = partial / _block_name(b)
+            path = block_path(partial, b)
             if b in done_blocks:
                 with Store(path, fragment=True) as s:
                     n = s.n_instances
             else:
+                if b == pause_before:
+                    pause_for_test(partial, b)
                 part = compute_block(corpus, labels, d0, d1, tokenizer, extractor, cfg.blocks)
-                _write_block(path, meta, part)
+                write_block(path, meta, part)
                 n = part.n_instances
             done_chars += chars
             done_instances += n
             # Refine the estimate of the total from what the tokenizer actually produced.
             bar.total = max(done_instances, round(done_instances * total_chars / max(1, done_chars)))
             bar.update(n)
-    except _Terminated:
-        bar.close()
-        _log(f"attviz: stopped by SIGTERM; {len(list(partial.glob('block-*.h5')))} finished "
-             f"block(s) kept in {partial}; run the same command again to resume")
-        raise SystemExit(143) from None
     finally:
-        signal.signal(signal.SIGTERM, old_handler)
-    bar.close()
+        bar.close()
 
     provenance = {
         **model_provenance(cfg.model, model, tokenizer),
@@ -240,7 +237,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
     vocab = _vocab(tokenizer)
     # With --overwrite the old store stays until the new one replaces it (atomic rename).
-    assemble([partial / _block_name(b) for b in mine], out, final_meta, vocab)
+    assemble([block_path(partial, b) for b in mine], out, final_meta, vocab)
     shutil.rmtree(partial, ignore_errors=True)
     with Store(out) as s:
         cols = s.columns
@@ -250,10 +247,6 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
                   corpus.skipped, reused_blocks=len(done_blocks),
                   loop_seconds=time.time() - t_loop)
-
-
-def _block_name(b: int) -> str:
-    return f"block-{b:06d}.h5"
 
 
 def _existing_store_key(out: Path, cfg: PrecomputeConfig) -> str | None:
@@ -266,34 +259,6 @@ def _existing_store_key(out: Path, cfg: PrecomputeConfig) -> str | None:
             return (str(prov.get("job_key", "")) or None) if same_shard else None
     except (StoreError, ValueError, TypeError):
         return None
-
-
-def _prepare_partial(partial: Path, key: str, cfg: PrecomputeConfig) -> None:
-    job = partial / "job.json"
-    if partial.exists():
-        try:
-            have = json.loads(job.read_text()).get("job_key")
-        except (OSError, ValueError):
-            have = None
-        if have != key:
-            raise FileExistsError(
-                f"{partial} holds blocks of a run with other settings, model or corpus; delete "
-                "that folder to start over, or run with the settings it was made with"
-            )
-        for stale in partial.glob(".*.tmp"):  # a block being written when the run was killed
-            stale.unlink(missing_ok=True)
-        return
-    partial.mkdir(parents=True)
-    tmp = partial / ".job.json.tmp"
-    tmp.write_text(json.dumps({"job_key": key, "config": asdict(cfg)}, indent=1, default=str))
-    os.replace(tmp, job)
-
-
-def _write_block(path: Path, meta: StoreMeta, part: Part) -> None:
-    from .store import StoreWriter
-
-    with StoreWriter(path, meta, None, fragment=True) as w:
-        w.append(part)
 
 
 def _vocab(tokenizer) -> list[str]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -61,3 +64,30 @@ def test_an_unexpected_exception_prints_a_traceback_in_a_process():
     assert r.returncode == 1
     assert "Traceback (most recent call last)" in r.stderr
     assert "ValueError: a fault inside attviz" in r.stderr
+
+
+def test_sigterm_stops_a_precompute_with_status_143(monkeypatch, tmp_path, capsys):
+    import attviz.commands
+
+    def precompute(args):  # a precompute that gets SIGTERM while it works
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(attviz.commands, "precompute", precompute)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "s.h5"
+    assert main(["precompute", "--model", "m", "--data", "d.csv", "--out", str(out)]) == 143
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"attviz: stopped by SIGTERM; 0 finished block(s) kept in "
+                                f"{tmp_path / 's.h5.partial'}; run the same command again to resume"]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the command's only
+
+
+def test_the_sigterm_handler_is_removed_after_a_failed_precompute(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["precompute", "--model", "m", "--data", "d.csv", "--out",
+                 str(tmp_path / "o.h5"), "--shards", "0"]) == 2
+    assert signal.getsignal(signal.SIGTERM) == before

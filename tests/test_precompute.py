@@ -113,39 +113,80 @@ def big_reference(tmp_path_factory, tiny_model, big_corpus):
     return out
 
 
-def _spawn(args):
+def _spawn(args, **env):
     return subprocess.Popen([sys.executable, "-m", "attviz.cli", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("sig,after_blocks", [(signal.SIGKILL, 2), (signal.SIGTERM, 3),
                                               (signal.SIGKILL, 0)])
 def test_killed_run_resumes_to_the_same_store(tmp_path, tiny_model, big_corpus, big_reference,
                                               sig, after_blocks):
+    from attviz.partial import TEST_PAUSE_MARKER, TEST_PAUSE_VARIABLE
+
     out = tmp_path / "s.h5"
     partial = tmp_path / "s.h5.partial"
     args = precompute_args(tiny_model, big_corpus, out, batch_size=2)
-    proc = _spawn(args)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if len(list(partial.glob("block-*.h5"))) >= after_blocks and (
-                after_blocks or (partial / "job.json").exists()):
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    # the run stops before block `after_blocks`, with blocks 0..after_blocks-1 written
+    proc = _spawn(args, **{TEST_PAUSE_VARIABLE: str(after_blocks)})
+    try:
+        wait_for(lambda: (partial / TEST_PAUSE_MARKER).exists() or proc.poll() is not None,
+                 300, "the run to pause")
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == (143 if sig == signal.SIGTERM else -9)
     if sig == signal.SIGTERM:
         assert "run the same command again to resume" in err
+        assert f"stopped by SIGTERM; {after_blocks} finished block(s) kept in {partial}" in err
     assert not out.exists()
-    kept = len(list(partial.glob("block-*.h5")))
-    assert kept >= after_blocks
+    kept = sorted(b.name for b in partial.glob("block-*.h5"))
+    assert len(kept) >= after_blocks
+    assert kept == [f"block-{b:06d}.h5" for b in range(after_blocks)]
     for b in partial.glob("block-*.h5"):  # every kept block is whole
         Store(b, fragment=True).close()
     assert main(args) == 0
     assert not partial.exists()
     assert_same_store(out, big_reference)
+
+
+def test_precompute_runs_in_a_thread(tmp_path, tiny_model, tiny_corpus):
+    """The library function sets no signal handler, so any thread may run it."""
+    import threading
+
+    from attviz.precompute import PrecomputeConfig, run
+
+    out = tmp_path / "t.h5"
+    cfg = PrecomputeConfig(model=str(tiny_model), data=str(tiny_corpus), out=str(out),
+                           text_column="body", label_column="topic", limit=6, max_length=32,
+                           block_size=4)
+    results, failures = [], []
+
+    def work():
+        try:
+            results.append(run(cfg, progress=False))
+        except BaseException as e:  # reported below, in the test's thread
+            failures.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=300)
+    assert not t.is_alive() and failures == []
+    assert results[0].documents == 6 and results[0].out == out
+    with Store(out) as s:
+        assert s.n_documents == 6
 
 
 def test_shards_equal_the_single_process_store(tmp_path, tiny_model, big_corpus, big_reference):
