@@ -91,3 +91,52 @@ def test_the_sigterm_handler_is_removed_after_a_failed_precompute(tmp_path):
     assert main(["precompute", "--model", "m", "--data", "d.csv", "--out",
                  str(tmp_path / "o.h5"), "--shards", "0"]) == 2
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_shard_name_prints_the_names_the_store_reads(tmp_path, capsys):
+    from attviz.store import shard_name, shard_paths
+
+    assert main(["shard-name", "3", "8"]) == 0
+    assert capsys.readouterr().out == shard_name(3, 8) + "\n"
+    assert main(["shard-name", "all", "3"]) == 0
+    names = capsys.readouterr().out.splitlines()
+    assert names == [shard_name(i, 3) for i in range(3)]
+    # files so named are read as one complete set of shards, in order
+    for name in reversed(names):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in shard_paths(tmp_path)] == names
+
+
+def test_shard_name_patterns_match_the_names(capsys):
+    from fnmatch import fnmatchcase
+
+    from attviz.store import shard_name
+
+    patterns = {}
+    for args in (["*", "8"], ["*", "*"], ["2", "*"]):
+        assert main(["shard-name", *args]) == 0
+        patterns[tuple(args)] = capsys.readouterr().out.strip()
+    assert fnmatchcase(shard_name(5, 8), patterns["*", "8"])
+    assert not fnmatchcase(shard_name(5, 9), patterns["*", "8"])
+    assert all(fnmatchcase(shard_name(i, n), patterns["*", "*"]) for i, n in [(0, 1), (7, 12)])
+    assert not fnmatchcase("other.h5", patterns["*", "*"])
+    assert fnmatchcase(shard_name(2, 4), patterns["2", "*"])
+    assert not fnmatchcase(shard_name(3, 4), patterns["2", "*"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["8", "8"], "shard index 8 is not in 0..7"),
+    (["x", "8"], "shard index I must be a whole number, not 'x'"),
+    (["0", "0"], "number of shards N must be at least 1"),
+    (["all", "*"], "needs a number of shards N"),
+])
+def test_shard_name_refuses_bad_arguments(args, message, capsys):
+    assert main(["shard-name", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("attviz: error: ") and message in err
+
+
+def test_shell_scripts_take_shard_names_from_attviz():
+    for script in ("submit.sh", "attviz-shard.sbatch"):
+        text = (ROOT / "precompute" / script).read_text()
+        assert "shard-name" in text and "%05d" not in text, script
