@@ -140,3 +140,41 @@ def test_shell_scripts_take_shard_names_from_attviz():
     for script in ("submit.sh", "attviz-shard.sbatch"):
         text = (ROOT / "precompute" / script).read_text()
         assert "shard-name" in text and "%05d" not in text, script
+
+
+NO_MODEL_STACK = "sys.modules['torch'] = None\nsys.modules['transformers'] = None"
+
+
+def test_the_command_line_loads_no_torch_until_a_model_runs():
+    code = ("import sys\n"
+            "import attviz.cli, attviz.precompute, attviz.finetune\n"
+            "attviz.cli.build_parser()\n"
+            "attviz.precompute.PrecomputeConfig(model='m', data='d', out='o').blocks\n"
+            "attviz.finetune.FinetuneConfig(data='d', text_column='t', label_column='l', out='o')\n"
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["precompute", "--help"], ["finetune", "--help"],
+                                  ["verify", "--help"], ["info", str(STORE)],
+                                  ["shard-name", "1", "2"]])
+def test_commands_without_a_model_work_without_torch(args):
+    r = _attviz(*args, prelude=NO_MODEL_STACK)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+
+
+@pytest.mark.parametrize("args", [
+    ["precompute", "--model", "m", "--data", "d.csv", "--out", "o.h5"],
+    ["finetune", "--data", "d.csv", "--text-column", "t", "--label-column", "l", "--out", "m"],
+    ["verify", str(STORE)],
+])
+def test_model_commands_without_torch_say_what_to_install(args):
+    r = _attviz(*args, prelude=NO_MODEL_STACK)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        f"attviz: error: attviz {args[0]} runs a model, which needs torch and transformers: "
+        "pip install 'attviz[model]'"]
