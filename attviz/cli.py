@@ -35,6 +35,8 @@ A killed run resumes where it stopped when started again with the same arguments
       --label-column category --id-column id --out bbc-model
   attviz finetune --data reviews.csv --text-column review --label-column stars \\
       --out reviews-model --base ./my-bert --epochs 2 --max-train-segments 0
+  attviz finetune --data sst2.parquet --text-column sentence --label-column label \\
+      --label-names negative,positive --out sst2-model    # labels 0/1 get names
 
 Writes the model and tokenizer to OUT and the held-out documents to OUT/heldout.csv.
 A second run with the same arguments and data reuses the saved model.""",

@@ -81,3 +81,42 @@ def corpus_labels(
     kept = corpus.select(keep)
     kept.skipped = sorted(corpus.skipped + [(int(corpus.rows[i]), reason[i]) for i in bad])
     return kept, labels[keep]
+
+
+def training_classes(corpus: Corpus, given_names: str | None = None
+                     ) -> tuple[list[str], np.ndarray]:
+    """Class names (index order) and [documents] class indices for fine-tuning on ``corpus``.
+
+    Without ``given_names`` the classes are the distinct labels, sorted as text. With it
+    (comma-separated names in class-index order, e.g. ``negative,positive``) the labels
+    must be the class indices 0..n-1 of those n names. Every document needs a label.
+    """
+    raw = corpus.labels or []
+    if given_names is None:
+        names = sorted({str(v) for v in raw})
+        lookup = {n: i for i, n in enumerate(names)}
+        return names, np.array([lookup[str(v)] for v in raw], dtype=np.int64)
+    names = [n.strip() for n in given_names.split(",")]
+    if not all(names):
+        raise UserError(f"--label-names {given_names!r} has an empty name; give the class names "
+                        "separated by commas, in class-index order (e.g. negative,positive)")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"--label-names names {', '.join(map(repr, twice))} more than once")
+    column = corpus.label_column
+    text = next((v for v in raw if not isinstance(v, int)), None)
+    if text is not None:
+        raise CorpusError(f"{corpus.path}: --label-names is for class indices 0..n-1, but column "
+                          f"{column!r} holds names (e.g. {text!r}); leave --label-names out to "
+                          "use them")
+    found = sorted(set(raw))
+    if len(found) != len(names):
+        raise CorpusError(f"{corpus.path}: --label-names gives {len(names)} names "
+                          f"({given_names}) but column {column!r} has {len(found)} classes "
+                          f"({', '.join(map(str, found[:20]))})")
+    outside = [v for v in found if not 0 <= v < len(names)]
+    if outside:
+        raise CorpusError(f"{corpus.path}: column {column!r} has class index(es) "
+                          f"{', '.join(map(str, outside[:10]))} outside 0..{len(names) - 1} "
+                          f"(one index per name of --label-names {given_names})")
+    return names, np.array(raw, dtype=np.int64)
