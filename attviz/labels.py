@@ -51,6 +51,18 @@ def map_labels(raw: list | None, names: list[str], n: int | None = None
     return out, problems
 
 
+UNKNOWN_LABEL = "label not in the model's labels"  # the reason a row is left out for
+
+
+def model_labels_note(names: list[str]) -> str:
+    """Sentences for a message about unknown labels: the model's labels, and a hint."""
+    note = f" The model's labels are: {', '.join(names)}."
+    if all(_GENERIC.match(x) for x in names):
+        note += (" The model has generic label names (LABEL_0, ...): give integer labels, or"
+                 " use a model whose config has id2label (e.g. one made by `attviz finetune`).")
+    return note
+
+
 def corpus_labels(
     corpus: Corpus, names: list[str], *, skip_bad_rows: bool = False
 ) -> tuple[Corpus, np.ndarray]:
@@ -66,18 +78,14 @@ def corpus_labels(
         detail = "; ".join(
             f"{what} in {_rows_text([int(corpus.rows[i]) for i in pos])}" for what, pos in problems.items()
         )
-        hint = ""
-        if all(_GENERIC.match(x) for x in names):
-            hint = (" The model has generic label names (LABEL_0, ...): give integer labels, or"
-                    " use a model whose config has id2label (e.g. one made by `attviz finetune`).")
         raise CorpusError(
             f"{corpus.path}: {len(bad)} row(s) of column {corpus.label_column!r} have labels the "
-            f"model does not know: {detail}. The model's labels are: {', '.join(names)}.{hint} "
+            f"model does not know: {detail}.{model_labels_note(names)} "
             "Fix those rows, or pass --skip-bad-rows to leave them out."
         )
     keep = np.ones(len(corpus), dtype=bool)
     keep[bad] = False
-    reason = {i: f"label not in the model's labels ({what})" for what, pos in problems.items() for i in pos}
+    reason = {i: f"{UNKNOWN_LABEL} ({what})" for what, pos in problems.items() for i in pos}
     kept = corpus.select(keep)
     kept.skipped = sorted(corpus.skipped + [(int(corpus.rows[i]), reason[i]) for i in bad])
     return kept, labels[keep]

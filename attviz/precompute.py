@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .corpus import CorpusError, read_corpus, skipped_summary
+from .corpus import CorpusError, bad_rows_error, read_corpus, rows_by_reason, skipped_summary
 from .errors import UserError
 from .extract.block import (
     BATCH_SIZE,
@@ -31,7 +31,7 @@ from .extract.block import (
     plan_blocks,
     shard_blocks,
 )
-from .labels import corpus_labels, label_names
+from .labels import UNKNOWN_LABEL, corpus_labels, label_names, model_labels_note
 from .partial import (
     block_path,
     partial_folder,
@@ -139,8 +139,10 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     if cfg.batch_size < 1 or cfg.block_size < 1:
         raise UserError("--batch-size and --block-size must be at least 1")
 
+    # Bad rows are set aside here and reported with the bad labels found below, so that one
+    # message names every kind of bad row in the file.
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
-                         skip_bad_rows=cfg.skip_bad_rows, limit=cfg.limit)
+                         skip_bad_rows=True, limit=cfg.limit)
     key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
     partial = partial_folder(out)
     if out.exists():
@@ -164,7 +166,11 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     model, tokenizer = load_classifier(cfg.model, device, dtype)
     check_window(tokenizer, model.config, cfg.max_length, cfg.stride)
     names = label_names(model.config.id2label)
-    corpus, labels = corpus_labels(corpus, names, skip_bad_rows=cfg.skip_bad_rows)
+    corpus, labels = corpus_labels(corpus, names, skip_bad_rows=True)
+    if corpus.skipped and not cfg.skip_bad_rows:
+        bad_labels = any(reason.startswith(UNKNOWN_LABEL) for _, reason in corpus.skipped)
+        raise bad_rows_error(corpus.path, rows_by_reason(corpus.skipped),
+                             model_labels_note(names) if bad_labels else "")
     if corpus.skipped:
         _log(f"attviz: {len(corpus.skipped)} row(s) left out (--skip-bad-rows):\n"
              + skipped_summary(corpus.skipped))

@@ -228,6 +228,8 @@ def test_bad_input_leaves_no_file(tmp_path, tiny_model, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "text is empty: row 1" in err and "Traceback" not in err
+    assert "label not in the model's labels (label 'weather'): row 2" in err  # the same message
+    assert len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == [p]
     assert main(args + ["--skip-bad-rows"]) == 0
     err = capsys.readouterr().err
@@ -240,6 +242,40 @@ def test_bad_input_leaves_no_file(tmp_path, tiny_model, capsys):
     assert main(args + ["--skip-bad-rows", "--out", str(tmp_path / "none.h5")]) == 2
     assert "no documents left" in capsys.readouterr().err
     assert not (tmp_path / "none.h5").exists()
+
+
+def test_one_message_lists_every_kind_of_bad_row(tmp_path, tiny_model, capsys):
+    p = tmp_path / "c.csv"
+    p.write_bytes(b"key,body,topic\n"
+                  b"a,fine text,sport\n"
+                  b"b,,sport\n"                  # empty text
+                  b"c,bad \xff byte,tech\n"      # undecodable text
+                  b"d,more text,weather\n"       # unknown label
+                  b"a,other text,tech\n"         # repeated id
+                  b"f,last text,7\n")            # class index out of range
+    out = tmp_path / "s.h5"
+    args = ["precompute", "--model", str(tiny_model), "--data", str(p), "--out", str(out),
+            "--text-column", "body", "--label-column", "topic", "--id-column", "key",
+            "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    for kind in ("5 bad row(s)", "text is empty: row 1", "text has bytes that are not UTF-8: row 2",
+                 "label not in the model's labels (label 'weather'): row 3",
+                 "'key' repeats an earlier row's id: row 4",
+                 "label not in the model's labels (class index 7 outside 0..2): row 5",
+                 "The model's labels are: sport, tech, business", "iconv", "--skip-bad-rows"):
+        assert kind in err, kind
+    assert not out.exists() and not (tmp_path / "s.h5.partial").exists()
+    assert main(args + ["--skip-bad-rows"]) == 0
+    err = capsys.readouterr().err
+    assert "5 row(s) left out (--skip-bad-rows)" in err
+    for kind in ("text is empty: row 1", "text has bytes that are not UTF-8: row 2",
+                 "(label 'weather'): row 3", "repeats an earlier row's id: row 4",
+                 "(class index 7 outside 0..2): row 5"):
+        assert kind in err, kind
+    with Store(out) as s:
+        assert s.document_ids(np.arange(s.n_documents)) == ["a"]
 
 
 def test_missing_model_is_a_clear_error(tmp_path, tiny_corpus, capsys):
