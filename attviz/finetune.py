@@ -163,7 +163,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         model = AutoModelForSequenceClassification.from_pretrained(
             base, num_labels=len(names), id2label=dict(enumerate(names)),
             label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # no such model, or not one transformers loads
         raise UserError(f"--base {base}: cannot load a model to fine-tune "
                         f"({str(e).splitlines()[0]})") from None
     check_window(tokenizer, model.config, cfg.max_length, 0)

@@ -30,7 +30,7 @@ def verify(store: BaseStore, model_name: str | None = None, sample: int | None =
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             name, attn_implementation="eager", dtype=torch.float32).eval()
-    except OSError as e:
+    except (OSError, ValueError) as e:  # no such model, or not a classifier
         raise UserError(f"--model {name}: cannot load a sequence classifier "
                         f"({str(e).splitlines()[0]})") from None
     n = store.n_instances

@@ -136,6 +136,13 @@ def test_shard_name_refuses_bad_arguments(args, message, capsys):
     assert len(err.splitlines()) == 1 and err.startswith("attviz: error: ") and message in err
 
 
+def test_shard_name_help_has_examples():
+    r = _attviz("shard-name", "--help")
+    assert r.returncode == 0 and "examples:" in r.stdout and "attviz shard-name 3 8" in r.stdout
+    r = _attviz("--help")
+    assert "shard-name" in r.stdout
+
+
 def test_shell_scripts_take_shard_names_from_attviz():
     for script in ("submit.sh", "attviz-shard.sbatch"):
         text = (ROOT / "precompute" / script).read_text()

@@ -7,6 +7,7 @@ import pytest
 import torch
 import transformers as T
 
+from attviz.errors import UserError
 from attviz.extract import Extractor
 from attviz.testing import make_model
 
@@ -183,6 +184,10 @@ def test_device_and_dtype_choices():
     from attviz.extract import resolve_device, resolve_dtype
 
     assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(UserError, match="--device gpu0: not a device torch knows"):
+        resolve_device("gpu0")
+    with pytest.raises(UserError, match="--dtype half: choose one of float32"):
+        resolve_dtype("half", torch.device("cpu"))
     if not torch.cuda.is_available():
         assert resolve_device("auto").type == "cpu"
         with pytest.raises(ValueError, match="no CUDA device"):

@@ -166,3 +166,14 @@ def test_label_names_are_checked(tmp_path, tiny_model, capsys, labels, names, me
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_model_that_cannot_be_loaded_is_a_one_line_error(tmp_path, tiny_store, capsys):
+    missing = tmp_path / "no-model"
+    assert main(["verify", str(tiny_store), "--model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"--model {missing}: cannot load" in err
+    data = _integer_corpus(tmp_path / "c.csv", [0, 1] * 6)
+    assert main(_finetune_args(data, tmp_path / "m", missing)) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"--base {missing}: cannot load" in err

@@ -285,6 +285,21 @@ def test_missing_model_is_a_clear_error(tmp_path, tiny_corpus, capsys):
     assert code == 2 and "--model" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flag,value,message", [
+    ("--device", "gpu0", "--device gpu0: not a device torch knows"),
+    ("--dtype", "half", "--dtype half: choose one of float32, float16, bfloat16"),
+    ("--attention", "fast", "--attention fast: choose auto, fused or eager"),
+    ("--max-length", "4096", "--max-length 4096 is more than the model takes"),
+])
+def test_bad_flags_are_one_line_errors(tmp_path, tiny_model, tiny_corpus, capsys, flag, value,
+                                       message):
+    out = tmp_path / "o.h5"
+    assert main(precompute_args(tiny_model, tiny_corpus, out) + [flag, value]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("attviz: error: ")
+    assert message in err and not out.exists()
+
+
 def test_unlabelled_corpus_and_limit(tmp_path, tiny_model, tiny_corpus):
     out = tmp_path / "u.h5"
     assert main(["precompute", "--model", str(tiny_model), "--data", str(tiny_corpus),

@@ -20,7 +20,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     """``auto``: the first CUDA device when there is one, else the CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device}: not a device torch knows; use auto, cpu, cuda, "
+                        "cuda:1, ...") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {device}: this machine has no CUDA device (use --device cpu)")
     return dev
@@ -44,7 +48,7 @@ def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForSequenceClassification.from_pretrained(name, dtype=dtype)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # transformers' words for "no such model" or "not one"
         where = "folder" if Path(name).exists() else "model id"
         raise UserError(f"--model {name}: cannot load a sequence classifier from this {where} "
                          f"({str(e).splitlines()[0]})") from None
