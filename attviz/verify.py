@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UserError
 from .store import BaseStore
 
 
@@ -25,9 +26,13 @@ def verify(store: BaseStore, model_name: str | None = None, sample: int | None =
     hf_logging.disable_progress_bar()
     name = model_name or str(store.meta.provenance.get("model", ""))
     if not name:
-        raise ValueError("the store does not name its model; pass --model")
-    model = AutoModelForSequenceClassification.from_pretrained(
-        name, attn_implementation="eager", dtype=torch.float32).eval()
+        raise UserError("the store does not name its model; pass --model")
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            name, attn_implementation="eager", dtype=torch.float32).eval()
+    except (OSError, ValueError) as e:  # no such model, or not a classifier
+        raise UserError(f"--model {name}: cannot load a sequence classifier "
+                        f"({str(e).splitlines()[0]})") from None
     n = store.n_instances
     if sample is not None and sample < n:
         idx = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))

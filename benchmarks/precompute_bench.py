@@ -59,7 +59,7 @@ def batches(model_dir: Path, corpus: Path, cfg):
     from transformers import AutoTokenizer
 
     from attviz.corpus import read_corpus
-    from attviz.precompute import plan_blocks
+    from attviz.extract.block import plan_blocks
     from attviz.segment import segment_documents
 
     tok = AutoTokenizer.from_pretrained(model_dir)

@@ -5,8 +5,9 @@
 #       [--mem M] [--time T] [--requeue] [--account A] [--sbatch-arg ARG ...]
 #       -- <arguments of attviz precompute, including --out STORE.h5>
 #
-# Task i of N writes OUT.shards/shard-0000i-of-0000N.h5 (a contiguous range of whole
-# documents); the merge job runs after the whole array succeeded (afterok) and writes OUT.
+# Task i of N writes OUT.shards/shard-0000i-of-0000N.h5 (the name `attviz shard-name i N`
+# prints), a contiguous range of whole documents; the merge job runs after the whole array
+# succeeded (afterok) and writes OUT.
 # Prints the array and merge job ids. With --wait it waits for the merge and exits non-zero
 # unless every task and the merge succeeded and OUT is a complete store (sbatch --wait alone
 # returns 0 even when a dependent job was cancelled). Resubmitting the same command after a
@@ -59,6 +60,10 @@ if [ -z "$attviz" ]; then
     else attviz="$(command -v attviz || true)"; fi
 fi
 [ -x "$attviz" ] || die "attviz not found (set ATTVIZ=/path/to/attviz)"
+# shard store names come from attviz, which reads them as one store
+shard_names=$("$attviz" shard-name all "$shards") || die "$attviz shard-name failed"
+any_shard=$("$attviz" shard-name '*' '*') && these_shards=$("$attviz" shard-name '*' "$shards") \
+    || die "$attviz shard-name failed"
 
 out_dir=$(cd "$(dirname "$out")" 2>/dev/null && pwd) || die "the folder of --out $out does not exist"
 out_abs="$out_dir/$(basename "$out")"
@@ -68,7 +73,7 @@ for p in "$out_abs" "$attviz" "$PWD"; do
     case "$p" in *,*|*%*) die "paths with ',' or '%' are not supported by sbatch --export/--output: $p" ;; esac
 done
 # shards of an earlier submission with another --shards would not merge with these
-others=$(find "$shard_dir" -maxdepth 1 -name 'shard-*-of-*.h5*' ! -name "shard-*-of-$(printf '%05d' "$shards").h5*" 2>/dev/null | head -3 || true)
+others=$(find "$shard_dir" -maxdepth 1 -name "$any_shard*" ! -name "$these_shards*" 2>/dev/null | head -3 || true)
 [ -z "$others" ] && [ -n "$shard_dir" ] || die "$shard_dir holds shards of a submission with another --shards ($(basename "$(echo "$others" | head -1)")); remove them or use the same --shards"
 mkdir -p "$shard_dir/logs"
 common=(--parsable --chdir "$PWD" "${opts[@]}" "${extra[@]}")
@@ -106,10 +111,12 @@ while :; do
 done
 for id in "${!state[@]}"; do echo "  $id: last seen ${state[$id]}"; done | sort
 fail=0
-for ((i = 0; i < shards; i++)); do
-    f="$shard_dir/$(printf 'shard-%05d-of-%05d.h5' "$i" "$shards")"
+i=0
+while read -r name; do
+    f="$shard_dir/$name"
     [ -f "$f" ] || { echo "submit.sh: shard $i did not finish ($f missing; see $shard_dir/logs)" >&2; fail=1; }
-done
+    i=$((i + 1))
+done <<< "$shard_names"
 # The merged store must be complete and written by this submission's merge job.
 if [ "$fail" = 0 ] && [ -f "$out_abs" ] && [ "$(stat -c %Y "$out_abs")" -ge "$submitted" ] \
         && "$attviz" info "$out_abs" --json > /dev/null 2>&1; then

@@ -7,7 +7,8 @@ import pytest
 import torch
 import transformers as T
 
-from attviz.extract import STATS, Extractor
+from attviz.errors import UserError
+from attviz.extract import Extractor
 from attviz.testing import make_model
 
 pytestmark = pytest.mark.model
@@ -57,9 +58,9 @@ def test_fused_diagonal_equals_eager_on_padded_batches(arch):
     # no mask at all and leaves causality to the kernel)
     for lengths in ([17, 5, 30, 9, 30, 2], [11, 11, 11]):
         ids = _batch(rng, lengths)
-        STATS.reset()
+        ex.stats.reset()
         res = ex(ids)
-        assert STATS.fused > 0 and STATS.eager == 0
+        assert ex.stats.fused > 0 and ex.stats.eager == 0
         ref, ref_probs = _eager_reference(model, ids)
         for got, want in zip(res.attention, ref):
             assert got.shape == want.shape
@@ -124,10 +125,10 @@ def test_layers_without_a_fitting_kernel_run_eagerly(window_layers):
     AttentionInterface.register(diagonal.NAME, _with_window(window_layers))
     try:
         ex = Extractor(copy.deepcopy(model), 0)
-        STATS.reset()
+        ex.stats.reset()
         got = ex(ids)
         if window_layers == {0}:  # mixed: fused path, one layer eager
-            assert ex.path == "fused" and STATS.eager == 1 and STATS.fused == 1
+            assert ex.path == "fused" and ex.stats.eager == 1 and ex.stats.fused == 1
             assert "1 of 2 layer calls eager" in ex.description
         else:  # no layer fits: the whole model runs eagerly
             assert ex.path == "eager" and "sliding_window" in ex.description
@@ -137,10 +138,56 @@ def test_layers_without_a_fitting_kernel_run_eagerly(window_layers):
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
+def test_each_extractor_counts_its_own_layer_calls_across_threads():
+    """Two extractors running at once in two threads: each counts only its own layers."""
+    import threading
+
+    extractors = [Extractor(make_model(["a", "b"], 100, layers=n), 0) for n in (2, 3)]
+    before = [ex.stats.fused for ex in extractors]
+    rng = np.random.default_rng(5)
+    batches = [_batch(rng, [9, 4]) for _ in range(6)]
+    start = threading.Barrier(2)
+    failures = []
+
+    def work(ex):
+        try:
+            start.wait()
+            for ids in batches:
+                ex(ids)
+        except Exception as e:  # reported below, in the test's thread
+            failures.append(e)
+
+    threads = [threading.Thread(target=work, args=(ex,)) for ex in extractors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures and not any(t.is_alive() for t in threads)
+    for ex, n0, layers in zip(extractors, before, (2, 3)):
+        assert ex.stats.fused - n0 == layers * len(batches) and ex.stats.eager == 0
+
+
+def test_layer_calls_outside_an_extractor_are_not_counted():
+    from attviz.extract import diagonal
+
+    model = make_model(["a", "b"], 100)
+    ex = Extractor(model, 0)
+    n = ex.stats.fused
+    with torch.no_grad():  # the model itself, not through the extractor
+        model(input_ids=torch.tensor([[5, 6, 7]]), output_attentions=True)
+    assert ex.stats.fused == n and model.config._attn_implementation == diagonal.NAME
+    ex([np.array([5, 6, 7])])
+    assert ex.stats.fused == n + 2
+
+
 def test_device_and_dtype_choices():
     from attviz.extract import resolve_device, resolve_dtype
 
     assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(UserError, match="--device gpu0: not a device torch knows"):
+        resolve_device("gpu0")
+    with pytest.raises(UserError, match="--dtype half: choose one of float32"):
+        resolve_dtype("half", torch.device("cpu"))
     if not torch.cuda.is_available():
         assert resolve_device("auto").type == "cpu"
         with pytest.raises(ValueError, match="no CUDA device"):

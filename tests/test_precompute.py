@@ -113,39 +113,80 @@ def big_reference(tmp_path_factory, tiny_model, big_corpus):
     return out
 
 
-def _spawn(args):
+def _spawn(args, **env):
     return subprocess.Popen([sys.executable, "-m", "attviz.cli", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("sig,after_blocks", [(signal.SIGKILL, 2), (signal.SIGTERM, 3),
                                               (signal.SIGKILL, 0)])
 def test_killed_run_resumes_to_the_same_store(tmp_path, tiny_model, big_corpus, big_reference,
                                               sig, after_blocks):
+    from attviz.partial import TEST_PAUSE_MARKER, TEST_PAUSE_VARIABLE
+
     out = tmp_path / "s.h5"
     partial = tmp_path / "s.h5.partial"
     args = precompute_args(tiny_model, big_corpus, out, batch_size=2)
-    proc = _spawn(args)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if len(list(partial.glob("block-*.h5"))) >= after_blocks and (
-                after_blocks or (partial / "job.json").exists()):
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    # the run stops before block `after_blocks`, with blocks 0..after_blocks-1 written
+    proc = _spawn(args, **{TEST_PAUSE_VARIABLE: str(after_blocks)})
+    try:
+        wait_for(lambda: (partial / TEST_PAUSE_MARKER).exists() or proc.poll() is not None,
+                 300, "the run to pause")
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == (143 if sig == signal.SIGTERM else -9)
     if sig == signal.SIGTERM:
         assert "run the same command again to resume" in err
+        assert f"stopped by SIGTERM; {after_blocks} finished block(s) kept in {partial}" in err
     assert not out.exists()
-    kept = len(list(partial.glob("block-*.h5")))
-    assert kept >= after_blocks
+    kept = sorted(b.name for b in partial.glob("block-*.h5"))
+    assert len(kept) >= after_blocks
+    assert kept == [f"block-{b:06d}.h5" for b in range(after_blocks)]
     for b in partial.glob("block-*.h5"):  # every kept block is whole
         Store(b, fragment=True).close()
     assert main(args) == 0
     assert not partial.exists()
     assert_same_store(out, big_reference)
+
+
+def test_precompute_runs_in_a_thread(tmp_path, tiny_model, tiny_corpus):
+    """The library function sets no signal handler, so any thread may run it."""
+    import threading
+
+    from attviz.precompute import PrecomputeConfig, run
+
+    out = tmp_path / "t.h5"
+    cfg = PrecomputeConfig(model=str(tiny_model), data=str(tiny_corpus), out=str(out),
+                           text_column="body", label_column="topic", limit=6, max_length=32,
+                           block_size=4)
+    results, failures = [], []
+
+    def work():
+        try:
+            results.append(run(cfg, progress=False))
+        except BaseException as e:  # reported below, in the test's thread
+            failures.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=300)
+    assert not t.is_alive() and failures == []
+    assert results[0].documents == 6 and results[0].out == out
+    with Store(out) as s:
+        assert s.n_documents == 6
 
 
 def test_shards_equal_the_single_process_store(tmp_path, tiny_model, big_corpus, big_reference):
@@ -187,6 +228,8 @@ def test_bad_input_leaves_no_file(tmp_path, tiny_model, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "text is empty: row 1" in err and "Traceback" not in err
+    assert "label not in the model's labels (label 'weather'): row 2" in err  # the same message
+    assert len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == [p]
     assert main(args + ["--skip-bad-rows"]) == 0
     err = capsys.readouterr().err
@@ -201,11 +244,60 @@ def test_bad_input_leaves_no_file(tmp_path, tiny_model, capsys):
     assert not (tmp_path / "none.h5").exists()
 
 
+def test_one_message_lists_every_kind_of_bad_row(tmp_path, tiny_model, capsys):
+    p = tmp_path / "c.csv"
+    p.write_bytes(b"key,body,topic\n"
+                  b"a,fine text,sport\n"
+                  b"b,,sport\n"                  # empty text
+                  b"c,bad \xff byte,tech\n"      # undecodable text
+                  b"d,more text,weather\n"       # unknown label
+                  b"a,other text,tech\n"         # repeated id
+                  b"f,last text,7\n")            # class index out of range
+    out = tmp_path / "s.h5"
+    args = ["precompute", "--model", str(tiny_model), "--data", str(p), "--out", str(out),
+            "--text-column", "body", "--label-column", "topic", "--id-column", "key",
+            "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    for kind in ("5 bad row(s)", "text is empty: row 1", "text has bytes that are not UTF-8: row 2",
+                 "label not in the model's labels (label 'weather'): row 3",
+                 "'key' repeats an earlier row's id: row 4",
+                 "label not in the model's labels (class index 7 outside 0..2): row 5",
+                 "The model's labels are: sport, tech, business", "iconv", "--skip-bad-rows"):
+        assert kind in err, kind
+    assert not out.exists() and not (tmp_path / "s.h5.partial").exists()
+    assert main(args + ["--skip-bad-rows"]) == 0
+    err = capsys.readouterr().err
+    assert "5 row(s) left out (--skip-bad-rows)" in err
+    for kind in ("text is empty: row 1", "text has bytes that are not UTF-8: row 2",
+                 "(label 'weather'): row 3", "repeats an earlier row's id: row 4",
+                 "(class index 7 outside 0..2): row 5"):
+        assert kind in err, kind
+    with Store(out) as s:
+        assert s.document_ids(np.arange(s.n_documents)) == ["a"]
+
+
 def test_missing_model_is_a_clear_error(tmp_path, tiny_corpus, capsys):
     code = main(["precompute", "--model", str(tmp_path / "nomodel"), "--data", str(tiny_corpus),
                  "--out", str(tmp_path / "o.h5"), "--text-column", "body", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "--model" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--device", "gpu0", "--device gpu0: not a device torch knows"),
+    ("--dtype", "half", "--dtype half: choose one of float32, float16, bfloat16"),
+    ("--attention", "fast", "--attention fast: choose auto, fused or eager"),
+    ("--max-length", "4096", "--max-length 4096 is more than the model takes"),
+])
+def test_bad_flags_are_one_line_errors(tmp_path, tiny_model, tiny_corpus, capsys, flag, value,
+                                       message):
+    out = tmp_path / "o.h5"
+    assert main(precompute_args(tiny_model, tiny_corpus, out) + [flag, value]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("attviz: error: ")
+    assert message in err and not out.exists()
 
 
 def test_unlabelled_corpus_and_limit(tmp_path, tiny_model, tiny_corpus):
@@ -220,7 +312,7 @@ def test_unlabelled_corpus_and_limit(tmp_path, tiny_model, tiny_corpus):
 
 
 def test_plan_blocks_is_deterministic_and_whole():
-    from attviz.precompute import plan_blocks, shard_blocks
+    from attviz.extract.block import plan_blocks, shard_blocks
 
     texts = ["x" * n for n in (10, 2000, 50, 50, 50, 9000, 5, 5)]
     starts = plan_blocks(texts, block_size=3, max_length=16)
@@ -228,6 +320,34 @@ def test_plan_blocks_is_deterministic_and_whole():
     assert np.array_equal(starts, plan_blocks(texts, 3, 16))
     ranges = [shard_blocks(len(starts) - 1, i, 3) for i in range(3)]
     assert [b for r in ranges for b in r] == list(range(len(starts) - 1))
+
+
+def test_block_function_gives_the_stored_numbers(tiny_store, tiny_model, tiny_corpus):
+    """The blocks finetune's evaluation computes are those precompute stores."""
+    from attviz.corpus import read_corpus
+    from attviz.extract import Extractor, load_classifier, resolve_device
+    from attviz.extract.block import BlockSettings, predict
+    from attviz.labels import corpus_labels, label_names
+    from attviz.precompute import PrecomputeConfig
+
+    cfg = PrecomputeConfig(model=str(tiny_model), data=str(tiny_corpus), out="-",
+                           max_length=32, stride=4, block_size=24)
+    assert cfg.blocks == BlockSettings(max_length=32, stride=4, block_size=24)
+    # finetune's evaluation leaves all but the window length at precompute's defaults
+    assert PrecomputeConfig(model="m", data="d", out="o", max_length=64).blocks == BlockSettings(64)
+    model, tokenizer = load_classifier(str(tiny_model), resolve_device("cpu"))
+    corpus = read_corpus(tiny_corpus, "body", "topic", "key")
+    corpus, labels = corpus_labels(corpus, label_names(model.config.id2label))
+    parts = list(predict(corpus, labels, tokenizer, Extractor(model, tokenizer.pad_token_id),
+                         cfg.blocks))
+    assert len(parts) > 1
+    with Store(tiny_store) as s:
+        c = s.columns
+        np.testing.assert_array_equal(np.concatenate([p.probabilities for p in parts]),
+                                      c.probabilities)
+        np.testing.assert_array_equal(np.concatenate([p.label for p in parts]), c.label)
+        stored = np.concatenate([i.attention for i in s.read_instances(np.arange(s.n_instances))])
+    np.testing.assert_array_equal(np.concatenate([p.attention for p in parts]), stored)
 
 
 def test_cli_module_runs(tmp_path):

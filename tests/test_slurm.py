@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from attviz.store import shard_name
+
 from .conftest import ROOT, require
 from .slurm_cluster import LocalCluster, missing_binaries
 from .test_precompute import assert_same_store
@@ -41,12 +43,12 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """A model slow enough that a task can be caught mid-run, a corpus, its reference store."""
+    """A tiny model, a corpus of several blocks per task, its single-process store."""
     from attviz.cli import main
     from attviz.testing import make_documents, save_tiny_classifier
 
     base = tmp_path_factory.mktemp("slurm-data")
-    model = save_tiny_classifier(base / "model", layers=4, heads=8, hidden=256)
+    model = save_tiny_classifier(base / "model")
     docs = make_documents(160, seed=21, min_words=40, max_words=260)
     corpus = base / "news.csv"
     pd.DataFrame({"key": [f"n{i}" for i in range(len(docs))], "body": [t for t, _ in docs],
@@ -59,9 +61,9 @@ def setup(tmp_path_factory):
     return args, reference
 
 
-def submit(cluster, args, out: Path, *options: str, background: bool = False):
+def submit(cluster, args, out: Path, *options: str, background: bool = False, **env: str):
     cmd = ["bash", str(SUBMIT), "--shards", str(SHARDS), *options, "--", *args, "--out", str(out)]
-    env = {**cluster.env, "ATTVIZ": str(Path(sys.executable).parent / "attviz")}
+    env = {**cluster.env, "ATTVIZ": str(Path(sys.executable).parent / "attviz"), **env}
     if background:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
@@ -72,22 +74,36 @@ def array_id(text: str) -> str:
     return re.search(r"array job (\d+)", text).group(1)
 
 
-def catch_running_task(cluster, shard_dir: Path, first: str | None = None,
-                       timeout: float = 300) -> str:
-    """A task that runs and has finished a block but not its shard: 'ARRAY_TASK'."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for job, state in cluster.jobs().items():
-            m = re.fullmatch(r"(\d+)_(\d+)", job)
-            if not m or state != "RUNNING" or (first and m.group(1) != first):
-                continue
-            i = int(m.group(2))
-            name = f"shard-{i:05d}-of-{SHARDS:05d}.h5"
-            partial = shard_dir / f"{name}.partial"
-            if not (shard_dir / name).exists() and len(list(partial.glob("block-*.h5"))) >= 1:
-                return job
-        time.sleep(0.02)
-    raise AssertionError("no task could be caught mid-run")
+def pause_in_shard(setup, shard: int) -> dict[str, str]:
+    """The environment that pauses task ``shard`` after its first block (test-only hook)."""
+    from attviz.corpus import read_corpus
+    from attviz.extract.block import plan_blocks, shard_blocks
+    from attviz.partial import TEST_PAUSE_VARIABLE
+
+    args, _ = setup
+    opt = dict(zip(args[::2], args[1::2]))
+    texts = read_corpus(opt["--data"], opt["--text-column"], opt["--label-column"],
+                        opt["--id-column"]).texts
+    starts = plan_blocks(texts, int(opt["--block-size"]), int(opt["--max-length"]))
+    blocks = shard_blocks(len(starts) - 1, shard, SHARDS)
+    assert len(blocks) >= 2, "the task must finish a block before it pauses"
+    return {TEST_PAUSE_VARIABLE: str(blocks.start + 1)}
+
+
+def paused_task(cluster, shard_dir: Path, shard: int, timeout: float = 300) -> str:
+    """'ARRAY_TASK' of task ``shard`` once it has paused (finished a block, not its shard)."""
+    from attviz.partial import TEST_PAUSE_MARKER
+
+    marker = shard_dir / f"{shard_name(shard, SHARDS)}.partial" / TEST_PAUSE_MARKER
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker.exists():
+            running = [job for job, state in cluster.jobs().items()
+                       if state == "RUNNING" and re.fullmatch(rf"\d+_{shard}", job)]
+            if len(running) == 1:
+                return running[0]
+        time.sleep(0.05)
+    raise AssertionError(f"task {shard} did not pause")
 
 
 def test_array_merge_equals_single_process(cluster, setup, tmp_path):
@@ -108,12 +124,9 @@ def test_cancelled_task_fails_the_wait_and_a_resubmission_resumes(cluster, setup
     args, reference = setup
     out = tmp_path / "merged.h5"
     shard_dir = tmp_path / "merged.h5.shards"
-    waiting = submit(cluster, args, out, "--wait", background=True)
+    waiting = submit(cluster, args, out, "--wait", background=True, **pause_in_shard(setup, 2))
     try:
-        deadline = time.time() + 60
-        while not (shard_dir / "logs").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        task = catch_running_task(cluster, shard_dir)
+        task = paused_task(cluster, shard_dir, 2)
         cluster.run(["scancel", task])
         stdout, stderr = waiting.communicate(timeout=600)
     finally:
@@ -123,8 +136,8 @@ def test_cancelled_task_fails_the_wait_and_a_resubmission_resumes(cluster, setup
     assert "was not written by this submission" in stderr
     assert not out.exists()
     i = int(task.split("_")[1])
-    name = f"shard-{i:05d}-of-{SHARDS:05d}.h5"
-    assert not (shard_dir / name).exists()
+    name = shard_name(i, SHARDS)
+    assert i == 2 and not (shard_dir / name).exists()
     kept = list((shard_dir / f"{name}.partial").glob("block-*.h5"))
     assert kept, "the cancelled task kept no finished block"
 
@@ -140,12 +153,10 @@ def test_requeued_task_resumes(cluster, setup, tmp_path):
     args, reference = setup
     out = tmp_path / "merged.h5"
     shard_dir = tmp_path / "merged.h5.shards"
-    waiting = submit(cluster, args, out, "--wait", "--requeue", background=True)
+    waiting = submit(cluster, args, out, "--wait", "--requeue", background=True,
+                     **pause_in_shard(setup, 1))
     try:
-        deadline = time.time() + 60
-        while not (shard_dir / "logs").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        task = catch_running_task(cluster, shard_dir)
+        task = paused_task(cluster, shard_dir, 1)
         cluster.run(["scontrol", "requeue", task])
         # SLURM holds a requeued job back for about two minutes; let it start now
         deadline = time.time() + 60
@@ -179,7 +190,7 @@ def test_submit_refuses_bad_arguments(tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
     assert not (tmp_path / "no-such-folder").exists()
     (tmp_path / "o.h5.shards").mkdir()
-    (tmp_path / "o.h5.shards" / "shard-00001-of-00003.h5").write_bytes(b"")
+    (tmp_path / "o.h5.shards" / shard_name(1, 3)).write_bytes(b"")
     r = subprocess.run(["bash", str(SUBMIT), "--shards", "2", "--", "--out",
                         str(tmp_path / "o.h5")], capture_output=True, text=True)
     assert r.returncode == 2 and "another --shards" in r.stderr

@@ -1,16 +1,28 @@
-"""Self-attention diagonals and class probabilities from Hugging Face sequence classifiers."""
+"""Self-attention diagonals and class probabilities from Hugging Face sequence classifiers.
 
-from .diagonal import NAME, STATS, diagonal_attention, register
-from .runner import (
-    BatchResult,
-    Extractor,
-    load_classifier,
-    model_provenance,
-    resolve_device,
-    resolve_dtype,
-)
+Names that need torch (everything but ``block`` and ``fingerprint``) are imported on first
+use, so that importing this package, e.g. for ``attviz.extract.block``, loads no torch.
+"""
 
-__all__ = [
-    "NAME", "STATS", "diagonal_attention", "register", "BatchResult", "Extractor",
-    "load_classifier", "model_provenance", "resolve_device", "resolve_dtype",
-]
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "NAME": "diagonal", "DiagonalStats": "diagonal", "diagonal_attention": "diagonal",
+    "register": "diagonal", "BatchResult": "runner", "Extractor": "runner",
+    "load_classifier": "runner", "model_provenance": "runner", "resolve_device": "runner",
+    "resolve_dtype": "runner",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -14,13 +14,17 @@ Kernels: on CPU ``aten._scaled_dot_product_flash_attention_for_cpu`` (returns th
 on CUDA ``aten._scaled_dot_product_efficient_attention(compute_log_sumexp=True)`` (LSE
 padded to a multiple of 32). Where neither fits (other devices, soft-capping, sinks,
 sliding windows, position bias, training-time dropout, a kernel error) the layer runs
-eagerly and the diagonal is read from its softmax; ``DiagonalStats`` counts both.
+eagerly and the diagonal is read from its softmax; the calling extractor's ``DiagonalStats``
+counts both.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -37,14 +41,26 @@ class DiagonalStats:
     fused: int = 0
     eager: int = 0
     reason: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def reset(self) -> None:
-        self.fused = self.eager = 0
-        self.reason = ""
+        with self._lock:
+            self.fused = self.eager = 0
+            self.reason = ""
+
+    def record(self, reason: str = "") -> None:
+        """Count one layer call: fused when ``reason`` is empty, else eager because of it."""
+        with self._lock:
+            if reason:
+                self.eager += 1
+                self.reason = self.reason or reason
+            else:
+                self.fused += 1
 
 
-STATS = DiagonalStats()
-_lock = threading.Lock()
+# The stats of the forward pass running in this thread (or task), set by recording_into;
+# layer calls outside it are not counted.
+_current: ContextVar[DiagonalStats | None] = ContextVar("attviz_diagonal_stats", default=None)
 _registered = False
 _cuda_broken = False
 
@@ -146,15 +162,26 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
             reason = f"fused kernel failed ({str(e).splitlines()[0][:120]})"
     if reason:
         out, diag = _eager(query, key, value, mask, scaling, causal)
-        with _lock:
-            STATS.eager += 1
-            STATS.reason = STATS.reason or reason
     else:
         qk = (query.float() * key.float()).sum(-1) * scaling  # [batch, heads, tokens]
         diag = torch.exp(qk + _mask_diagonal(mask, t) - lse.float())
-        with _lock:
-            STATS.fused += 1
+    stats = _current.get()
+    if stats is not None:
+        stats.record(reason)
     return out.transpose(1, 2).contiguous(), diag
+
+
+@contextmanager
+def recording_into(stats: DiagonalStats) -> Iterator[DiagonalStats]:
+    """Layer calls of the attention function inside the block are counted in ``stats``.
+
+    A context variable: each thread (or asyncio task) counts into its own extractor's stats.
+    """
+    token = _current.set(stats)
+    try:
+        yield stats
+    finally:
+        _current.reset(token)
 
 
 def register() -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import UserError
 from . import diagonal
 from .fingerprint import model_fingerprint
 
@@ -19,17 +20,21 @@ def resolve_device(device: str = "auto") -> torch.device:
     """``auto``: the first CUDA device when there is one, else the CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device}: not a device torch knows; use auto, cpu, cuda, "
+                        "cuda:1, ...") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: this machine has no CUDA device (use --device cpu)")
+        raise UserError(f"--device {device}: this machine has no CUDA device (use --device cpu)")
     return dev
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in DTYPES:
-        raise ValueError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
+        raise UserError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
     if dtype != "float32" and device.type != "cuda":
-        raise ValueError(f"--dtype {dtype} is for GPUs; on {device.type} use float32")
+        raise UserError(f"--dtype {dtype} is for GPUs; on {device.type} use float32")
     return DTYPES[dtype]
 
 
@@ -43,12 +48,12 @@ def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForSequenceClassification.from_pretrained(name, dtype=dtype)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # transformers' words for "no such model" or "not one"
         where = "folder" if Path(name).exists() else "model id"
-        raise ValueError(f"--model {name}: cannot load a sequence classifier from this {where} "
+        raise UserError(f"--model {name}: cannot load a sequence classifier from this {where} "
                          f"({str(e).splitlines()[0]})") from None
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
+        raise UserError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
                          "attviz needs the character offsets only fast tokenizers give")
     return model.to(device).eval(), tokenizer
 
@@ -74,20 +79,21 @@ class Extractor:
         self.pad_id = int(pad_token_id) if pad_token_id is not None else 0
         self.path = "eager"
         self.why = ""
+        self.stats = diagonal.DiagonalStats()  # layer calls of this extractor: fused / eager
         if attention not in ("auto", "fused", "eager"):
-            raise ValueError(f"--attention {attention}: choose auto, fused or eager")
+            raise UserError(f"--attention {attention}: choose auto, fused or eager")
         if attention != "eager":
             ok, why = self._try_fused()
             if ok:
                 self.path = "fused"
             elif attention == "fused":
-                raise ValueError(f"the fused attention path does not fit this model: {why}")
+                raise UserError(f"the fused attention path does not fit this model: {why}")
             else:
                 self.why = why
         if self.path == "eager":
             self._set("eager")
             if self.model.config._attn_implementation != "eager":
-                raise ValueError("the model can neither use attviz's attention function nor eager "
+                raise UserError("the model can neither use attviz's attention function nor eager "
                                  "attention, so its attention weights cannot be read")
         probe = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
         self.num_layers, self.num_heads = probe.attention[0].shape[1:]
@@ -108,15 +114,15 @@ class Extractor:
         self._set(name)
         if self.model.config._attn_implementation != name:
             return False, "the model does not route attention through transformers' attention interface"
-        diagonal.STATS.reset()
+        self.stats.reset()
         try:
             res = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
         except Exception as e:  # pragma: no cover - model specific
             return False, f"the model failed with attviz's attention function ({e})"
-        if diagonal.STATS.fused + diagonal.STATS.eager == 0 or not res.attention:
+        if self.stats.fused + self.stats.eager == 0 or not res.attention:
             return False, "the model did not call the registered attention function"
-        if diagonal.STATS.eager and not diagonal.STATS.fused:
-            return False, diagonal.STATS.reason
+        if self.stats.eager and not self.stats.fused:
+            return False, self.stats.reason
         return True, ""
 
     @property
@@ -125,9 +131,9 @@ class Extractor:
         if self.path == "fused":
             kernel = "flash attention for CPU" if self.device.type == "cpu" else "memory-efficient attention"
             text = f"fused: {kernel} with log-sum-exp diagonal"
-            if diagonal.STATS.eager:
-                text += (f" ({diagonal.STATS.eager} of {diagonal.STATS.eager + diagonal.STATS.fused}"
-                         f" layer calls eager: {diagonal.STATS.reason})")
+            if self.stats.eager:
+                text += (f" ({self.stats.eager} of {self.stats.eager + self.stats.fused}"
+                         f" layer calls eager: {self.stats.reason})")
             return text
         return "eager: full attention maps, diagonal taken" + (f" ({self.why})" if self.why else "")
 
@@ -140,11 +146,12 @@ class Extractor:
         for i, x in enumerate(input_ids):
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1
-        out = self.model(
-            input_ids=torch.from_numpy(ids).to(self.device),
-            attention_mask=torch.from_numpy(mask).to(self.device),
-            output_attentions=True,
-        )
+        with diagonal.recording_into(self.stats):
+            out = self.model(
+                input_ids=torch.from_numpy(ids).to(self.device),
+                attention_mask=torch.from_numpy(mask).to(self.device),
+                output_attentions=True,
+            )
         att = out.attentions
         if not att:
             raise RuntimeError("the model returned no attentions")
@@ -152,7 +159,7 @@ class Extractor:
             att = [torch.diagonal(a, dim1=-2, dim2=-1) for a in att]
         heads = {a.shape[1] for a in att}
         if len(heads) != 1:
-            raise ValueError(f"layers have different numbers of heads {sorted(heads)}; not supported")
+            raise UserError(f"layers have different numbers of heads {sorted(heads)}; not supported")
         # [batch, layers, heads, tokens] -> [batch, tokens, layers, heads]
         diag = torch.stack([a.float() for a in att], dim=1).permute(0, 3, 1, 2).cpu().numpy()
         probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()

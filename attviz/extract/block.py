@@ -1,0 +1,106 @@
+"""One block of a corpus through the model: which documents form it, and its instances.
+
+Documents are grouped in corpus order into blocks of about ``block_size`` instances,
+estimated from text length (no tokenizer needed, so every process plans the same blocks);
+shard ``i`` of ``n`` takes a contiguous range of blocks. A block's documents are tokenised
+into windows, run through the extractor in length-sorted batches and put back into corpus
+order. ``attviz precompute`` writes each block to the store; ``attviz finetune`` scores its
+held-out documents through the same blocks, so both report the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..corpus import Corpus
+from ..segment import segment_documents
+from ..store import Part, StringArray
+
+CHARS_PER_TOKEN = 4  # for block sizing only; blocks need not be exact
+BATCH_SIZE = 16
+BLOCK_SIZE = 512
+
+
+@dataclass(frozen=True)
+class BlockSettings:
+    """What a block's numbers depend on besides model and corpus.
+
+    max_length: tokens per window (special tokens included); stride: tokens shared by
+    consecutive windows of a document; batch_size: instances per forward pass;
+    block_size: about this many instances per block.
+    """
+
+    max_length: int
+    stride: int = 0
+    batch_size: int = BATCH_SIZE
+    block_size: int = BLOCK_SIZE
+
+
+def plan_blocks(texts: list[str], block_size: int, max_length: int) -> np.ndarray:
+    """[blocks + 1] document offsets: block b holds documents starts[b]:starts[b+1]."""
+    est = 1 + np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)) // (
+        CHARS_PER_TOKEN * max(1, max_length))
+    starts = [0]
+    acc = 0
+    for i, e in enumerate(est):
+        acc += int(e)
+        if acc >= block_size and i + 1 < len(texts):
+            starts.append(i + 1)
+            acc = 0
+    starts.append(len(texts))
+    return np.asarray(starts if len(texts) else [0], dtype=np.int64)
+
+
+def shard_blocks(n_blocks: int, shard: int, shards: int) -> range:
+    """The contiguous range of blocks that shard ``shard`` of ``shards`` processes."""
+    lo = (shard * n_blocks) // shards
+    hi = ((shard + 1) * n_blocks) // shards
+    return range(lo, hi)
+
+
+def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenizer,
+                  extractor, settings: BlockSettings) -> Part:
+    """Instances of documents d0:d1: batches in length order, results in corpus order.
+
+    labels: [documents] class indices of the corpus (-1 unknown); extractor: an
+    ``attviz.extract.Extractor`` (or anything called the same way).
+    """
+    seg = segment_documents(tokenizer, corpus.texts[d0:d1], settings.max_length, settings.stride)
+    n = len(seg)
+    lengths = seg.lengths
+    order = np.argsort(lengths, kind="stable")
+    probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
+    att: list[np.ndarray | None] = [None] * n
+    for s in range(0, n, settings.batch_size):
+        batch = order[s : s + settings.batch_size]
+        res = extractor([seg.input_ids[i] for i in batch])
+        probs[batch] = res.probabilities
+        for i, a in zip(batch, res.attention):
+            att[i] = a.astype(np.float16)
+    return Part(
+        token_count=lengths,
+        label=labels[d0:d1][seg.document],
+        prediction=probs.argmax(axis=1),
+        probabilities=probs,
+        document=seg.document,
+        segment=seg.segment,
+        text=StringArray.from_list(seg.text),
+        attention=np.concatenate(att) if n else np.zeros((0, extractor.num_layers, extractor.num_heads)),
+        token_id=np.concatenate(seg.input_ids) if n else np.zeros(0),
+        span=np.concatenate(seg.spans) if n else np.zeros((0, 2)),
+        special=np.concatenate(seg.special) if n else np.zeros(0, bool),
+        document_ids=StringArray.from_list(corpus.ids[d0:d1]),
+        document_row=corpus.rows[d0:d1],
+    )
+
+
+def predict(corpus: Corpus, labels: np.ndarray, tokenizer, extractor,
+            settings: BlockSettings) -> Iterator[Part]:
+    """Parts of the whole corpus, block by block, as a precompute with ``settings`` makes them."""
+    starts = plan_blocks(corpus.texts, settings.block_size, settings.max_length)
+    for b in range(len(starts) - 1):
+        yield compute_block(corpus, labels, int(starts[b]), int(starts[b + 1]), tokenizer,
+                            extractor, settings)
