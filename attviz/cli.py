@@ -1,8 +1,8 @@
 """The `attviz` command line: its options and help, and how errors and signals end it.
 
-The commands themselves are in attviz/commands.py. Bad input (``UserError``, ``StoreError``,
-a missing or existing file) is reported as one line with exit status 2; any other exception
-is a fault and keeps its traceback. SIGTERM stops a precompute with exit status 143, its
+The commands themselves are in attviz/commands.py. Bad input (``UserError``, which a
+store's ``StoreError`` is, a missing or existing file) is reported as one line with exit
+status 2; any other exception is a fault and keeps its traceback. SIGTERM stops a precompute with exit status 143, its
 finished blocks kept. Nothing here imports torch: commands that need it check for it first.
 """
 
@@ -48,6 +48,14 @@ Exits 1 when a stored value differs from the eager re-run by more than --toleran
     "merge": """examples:
   attviz merge bbc.h5.shards/ --out bbc.h5
   attviz merge part1.h5 part2.h5 --out all.h5""",
+    "index": """examples:
+  attviz index bbc.h5
+  attviz index corpus.h5.shards/      # every shard store of the folder
+
+Reads the store once and writes it anew under a temporary name beside it, then renames it
+over the original: a run stopped at any moment leaves the store as it was (it needs free
+disk space for one more copy). Statistics that need the model (first_mass, last_mass,
+entropy) come only from `attviz precompute`.""",
     "synth": """examples:
   attviz synth --instances 10000 --out synth-10k.h5
   attviz synth --instances 1000000 --layers 6 --heads 12 --out synth-1m.h5""",
@@ -148,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sy.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
+    ix = cmd("index", "add to a store what the corpus view needs and can be derived from its "
+             "stored diagonals: statistics per instance and head, corpus profiles, token index")
+    ix.add_argument("store", help="store file, or folder of shard stores (each file indexed)")
+    ix.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     sn = cmd("shard-name", "print the file name of shard I of N, as precompute/submit.sh names "
              "the shard stores of a SLURM array")
     sn.add_argument("index", metavar="I", help="shard index (0-based); 'all' prints the names of "
@@ -166,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from . import commands
     from .errors import UserError
-    from .store import StoreError
 
     command = getattr(commands, args.command.replace("-", "_"))
     try:
@@ -175,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "precompute":
             return _stopped_by_sigterm(command, args)
         return command(args)
-    except (UserError, StoreError, FileExistsError, FileNotFoundError) as e:
+    except (UserError, FileExistsError, FileNotFoundError) as e:  # StoreError is a UserError
         # bad input: one line; any other exception is a fault and keeps its traceback
         return _fail(str(e))
     except KeyboardInterrupt:

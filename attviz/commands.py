@@ -80,6 +80,22 @@ def merge(args) -> int:
     return 0
 
 
+def index(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .store import index, open_store
+
+    with open_store(args.store) as s:
+        total = s.n_instances
+    with tqdm(total=total, unit="inst", desc="index", disable=args.no_progress) as bar:
+        files = index(args.store, progress=bar.update)
+    with open_store(args.store) as s:
+        stats = ", ".join(s.head_stat_names)
+        print(f"indexed {len(files)} store file(s) of {args.store}: {s.n_instances:,} instances; "
+              f"statistics {stats}; profiles of {len(s.profiles().key)} groups; token index")
+    return 0
+
+
 def synth(args) -> int:
     from .synth import synthesize
 

@@ -177,8 +177,6 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     if len(corpus) == 0:
         raise CorpusError(f"{cfg.data}: no documents left to precompute")
 
-    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # a killed run's unfinished assembly
-        stale.unlink(missing_ok=True)
     starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
     n_blocks = len(starts) - 1
     mine = shard_blocks(n_blocks, cfg.shard or 0, cfg.shards)
@@ -243,7 +241,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
     vocab = _vocab(tokenizer)
     # With --overwrite the old store stays until the new one replaces it (atomic rename).
-    assemble([block_path(partial, b) for b in mine], out, final_meta, vocab)
+    assemble([block_path(partial, b) for b in mine], out, final_meta, vocab,
+             tokenizer_json=_tokenizer_json(tokenizer))
     shutil.rmtree(partial, ignore_errors=True)
     with Store(out) as s:
         cols = s.columns
@@ -265,6 +264,12 @@ def _existing_store_key(out: Path, cfg: PrecomputeConfig) -> str | None:
             return (str(prov.get("job_key", "")) or None) if same_shard else None
     except (StoreError, ValueError, TypeError):
         return None
+
+
+def _tokenizer_json(tokenizer) -> bytes | None:
+    """tokenizer.json of a fast tokenizer, stored so that queries tokenize without the model."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend.to_str().encode("utf-8") if backend is not None else None
 
 
 def _vocab(tokenizer) -> list[str]:

@@ -58,6 +58,17 @@ def test_info_reads_the_frozen_store(venv):
     assert info["instances"] == 14 and info["labels"] == ["neg", "pos", "mixed"]
 
 
+def test_model_commands_name_the_extra(venv, tmp_path):
+    for command in (["precompute", "--model", "m", "--data", "d.csv", "--out", "o.h5"],
+                    ["finetune", "--data", "d.csv", "--text-column", "t", "--label-column",
+                     "l", "--out", "m"], ["verify", str(STORE)]):
+        out = _run(venv, "attviz", *command, cwd=tmp_path)
+        assert out.returncode == 2, out
+        assert "pip install 'attviz[model]'" in out.stderr and "Traceback" not in out.stderr
+        assert out.stderr.count("\n") == 1, out.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_notebook_api_works(venv):
     code = textwrap.dedent(f"""
         import attviz, json, sys

@@ -89,7 +89,8 @@ def test_cpu_constraint_pins_torch_but_pyproject_stays_open():
 def test_help_lists_subcommands_and_each_has_examples():
     out = subprocess.run([sys.executable, "-m", "attviz.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    for cmd in ("precompute", "info", "finetune", "verify", "merge", "synth"):
+    for cmd in ("precompute", "info", "finetune", "verify", "merge", "synth", "index",
+                "shard-name"):
         assert cmd in out
         sub = subprocess.run([sys.executable, "-m", "attviz.cli", cmd, "--help"],
                              capture_output=True, text=True, check=True).stdout

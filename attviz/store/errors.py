@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..errors import UserError
 
-class StoreError(Exception):
+
+class StoreError(UserError):
     """A store cannot be read or written as asked. ``str(error)`` is the whole message."""
 
 

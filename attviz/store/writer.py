@@ -48,6 +48,20 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete what writers of ``path`` that were killed left (their process is gone)."""
+    for stale in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        pid = stale.name[len(Path(path).name) + 2 : -4]
+        try:
+            os.kill(int(pid), 0)
+            continue  # a writer still running
+        except (ValueError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue
+        stale.unlink(missing_ok=True)
+
+
 class StoreWriter:
     """Appends :class:`Part` objects to a new store at ``path``.
 
@@ -82,6 +96,7 @@ class StoreWriter:
         self.fragment = fragment
         self.tmp = temporary_name(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.path)
         self._compression = compression
         # chunks of one head's statistics fill over many appends: keep them cached until full
         self._file = h5py.File(self.tmp, "w", libver=("earliest", "v110"),
