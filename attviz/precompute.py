@@ -71,6 +71,8 @@ class PrecomputeConfig:
     dtype: str = _arg("float32, or float16 / bfloat16 on GPU", default="float32")
     attention: str = _arg("auto (fused kernel with log-sum-exp where the model allows, else "
                           "eager), fused or eager", default="auto")
+    entropy: bool = _arg("also store each head's mean row entropy / log(n) per instance (one "
+                         "more attention kernel call per layer)", default=False)
     limit: int | None = _arg("use only the first N rows (documents) of the corpus", default=None)
     skip_bad_rows: bool = _arg("leave out rows with empty or undecodable text, bad ids or "
                                "unknown labels (listed in a summary) instead of stopping",
@@ -183,7 +185,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     prepare(partial, key, asdict(cfg))
     done_blocks = {b for b in mine if block_path(partial, b).exists()}
 
-    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention)
+    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy)
     _log(f"attviz: attention path: {extractor.description}")
     meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key})
 

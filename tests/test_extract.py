@@ -195,3 +195,47 @@ def test_device_and_dtype_choices():
         with pytest.raises(ValueError, match="for GPUs"):
             resolve_dtype("float16", torch.device("cpu"))
     assert resolve_dtype("float32", torch.device("cpu")) is torch.float32
+
+
+def _eager_head_stats(model, ids_list):
+    """Per instance [layers, heads]: the means over query tokens of A[i, 0], A[i, n - 1] and
+    the row entropy / log(n), from transformers' eager maps of one unpadded run each."""
+    ref = copy.deepcopy(model)
+    ref.set_attn_implementation("eager")
+    out = {"first_mass": [], "last_mass": [], "entropy": []}
+    with torch.no_grad():
+        for ids in ids_list:
+            maps = ref(input_ids=torch.tensor(ids, dtype=torch.long)[None],
+                       output_attentions=True).attentions
+            a = torch.stack([m[0] for m in maps]).double()  # [layers, heads, n, n]
+            n = len(ids)
+            out["first_mass"].append(a[..., :, 0].mean(-1).numpy())
+            out["last_mass"].append(a[..., :, n - 1].mean(-1).numpy())
+            h = -(a * torch.log(a.clamp_min(1e-300))).sum(-1)
+            out["entropy"].append((h / np.log(n)).mean(-1).numpy() if n > 1
+                                  else np.zeros(a.shape[:2]))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("path", ["fused", "eager"])
+def test_head_statistics_equal_eager_maps(arch, path):
+    torch.manual_seed(0)
+    model = ARCHS[arch]().eval()
+    ex = Extractor(model, pad_token_id=0, attention=path, entropy=True)
+    assert ex.path == path
+    rng = np.random.default_rng(3)
+    for lengths in ([17, 5, 30, 1, 9], [11, 11, 11]):
+        ids = _batch(rng, lengths)
+        res = ex(ids)
+        want = _eager_head_stats(model, ids)
+        assert set(res.stats) == {"first_mass", "last_mass", "entropy"}
+        for name, values in want.items():
+            np.testing.assert_allclose(res.stats[name], values, atol=2e-5, rtol=0,
+                                       err_msg=f"{arch} {path} {name} {lengths}")
+
+
+def test_entropy_only_when_asked():
+    model = make_model(["a", "b"], 100)
+    res = Extractor(model, 0)(_batch(np.random.default_rng(0), [6, 9]))
+    assert set(res.stats) == {"first_mass", "last_mass"}

@@ -28,12 +28,61 @@ DATASETS = ("/attention/self", "/tokens/id", "/tokens/span", "/tokens/special",
             "/vocab/token/offsets")
 
 
+# what a complete store derives (summed in other orders by merges: equal up to rounding)
+DERIVED = ("/instances/head_stats/self_mean", "/instances/head_stats/self_max",
+           "/instances/head_stats/self_argmax", "/instances/head_stats/first_mass",
+           "/instances/head_stats/last_mass", "/profiles/group/key", "/profiles/group/count",
+           "/profiles/position/sum", "/profiles/position/count", "/profiles/token/group_start",
+           "/profiles/token/id", "/profiles/token/sum", "/profiles/token/count",
+           "/index/token/offsets", "/index/token/instances", "/tokenizer/json")
+
+
 def assert_same_store(a, b):
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         for name in DATASETS:
             np.testing.assert_array_equal(fa[name][:], fb[name][:], err_msg=name)
+        for name in DERIVED:
+            np.testing.assert_allclose(fa[name][:], fb[name][:], rtol=1e-6, err_msg=name)
         for key in ("label_names", "num_layers", "num_heads", "job_key"):
             assert np.all(fa.attrs[key] == fb.attrs[key]), key
+
+
+def test_head_statistics_match_eager_maps(tmp_path, tiny_model, tiny_corpus):
+    """With --entropy: every statistic per instance and head equals the same quantity from
+    transformers' eager maps of the stored token ids (float16 precision)."""
+    from transformers import AutoModelForSequenceClassification
+
+    out = tmp_path / "e.h5"
+    assert main(precompute_args(tiny_model, tiny_corpus, out, batch_size=5) + ["--entropy"]) == 0
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model,
+                                                              attn_implementation="eager").eval()
+    with h5py.File(out, "r") as f:
+        start, ids = f["/instances/token_start"][:], f["/tokens/id"][:]
+        special = f["/tokens/special"][:]
+        got = {n: f[f"/instances/head_stats/{n}"][:] for n in f["/instances/head_stats"]}
+    assert set(got) == {"self_mean", "self_max", "self_argmax", "first_mass", "last_mass",
+                        "entropy"}
+    for k in range(len(start) - 1):
+        a, b = start[k], start[k + 1]
+        with torch.no_grad():
+            maps = model(input_ids=torch.tensor(ids[a:b], dtype=torch.long)[None],
+                         output_attentions=True).attentions
+        m = torch.stack([x[0] for x in maps]).double().numpy()  # [layers, heads, n, n]
+        n = b - a
+        diag = np.diagonal(m, axis1=-2, axis2=-1)  # [layers, heads, n]
+        use = ~special[a:b] if (~special[a:b]).any() else np.ones(n, bool)
+        want = {
+            "self_mean": diag[..., use].astype(np.float16).astype(np.float64).mean(-1),
+            "self_max": diag[..., use].max(-1),
+            "first_mass": m[..., :, 0].mean(-1), "last_mass": m[..., :, n - 1].mean(-1),
+            "entropy": (-(m * np.log(np.maximum(m, 1e-300))).sum(-1) / np.log(n)).mean(-1),
+        }
+        for name, value in want.items():
+            np.testing.assert_allclose(got[name][k], value, atol=2e-3, rtol=2e-3,
+                                       err_msg=f"{name} of instance {k}")
+        pos = np.flatnonzero(use)
+        argmax = pos[diag[..., use].astype(np.float16).argmax(-1)]
+        assert (got["self_argmax"][k] == argmax).mean() > 0.95  # fp16 near-ties may differ
 
 
 def test_store_matches_eager_rerun(tiny_store, tiny_model, tiny_corpus):

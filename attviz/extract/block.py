@@ -74,12 +74,17 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     order = np.argsort(lengths, kind="stable")
     probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
     att: list[np.ndarray | None] = [None] * n
+    stats: dict[str, np.ndarray] = {}  # name -> [instances, layers, heads]
     for s in range(0, n, settings.batch_size):
         batch = order[s : s + settings.batch_size]
         res = extractor([seg.input_ids[i] for i in batch])
         probs[batch] = res.probabilities
         for i, a in zip(batch, res.attention):
             att[i] = a.astype(np.float16)
+        for name, values in res.stats.items():
+            if name not in stats:
+                stats[name] = np.zeros((n, *values.shape[1:]), np.float16)
+            stats[name][batch] = values
     return Part(
         token_count=lengths,
         label=labels[d0:d1][seg.document],
@@ -94,6 +99,7 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
         special=np.concatenate(seg.special) if n else np.zeros(0, bool),
         document_ids=StringArray.from_list(corpus.ids[d0:d1]),
         document_row=corpus.rows[d0:d1],
+        **stats,
     )
 
 

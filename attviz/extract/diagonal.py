@@ -6,9 +6,16 @@ the diagonal from it:
 
     A[i, i] = exp(scale * q_i . k_i + mask[i, i] - LSE_i)
 
-It returns the diagonal, [batch, heads, tokens], in place of the attention weights, so
-``outputs.attentions`` collects one diagonal per layer. Nothing of size tokens x tokens
-is kept: the kernels stream over keys.
+The same log-sum-exp gives any single entry of a row: A[i, j] = exp(scale * q_i . k_j +
+mask[i, j] - LSE_i). So the attention every query gives to the first token and to the
+instance's last token costs one dot product per token, like the diagonal. With
+``entropy``, one more kernel call with the keys as values gives sum_j A_ij k_j, and the row
+entropy is H_i = LSE_i - scale * q_i . sum_j A_ij k_j.
+
+It returns, in place of the attention weights, [batch, heads, tokens, quantities]: the
+diagonal, A[i, 0], A[i, n - 1] (n: the instance's length) and, with ``entropy``, H_i /
+log(n); ``outputs.attentions`` collects one such tensor per layer. Nothing of size tokens
+x tokens is kept: the kernels stream over keys.
 
 Kernels: on CPU ``aten._scaled_dot_product_flash_attention_for_cpu`` (returns the LSE);
 on CUDA ``aten._scaled_dot_product_efficient_attention(compute_log_sumexp=True)`` (LSE
@@ -58,9 +65,22 @@ class DiagonalStats:
                 self.fused += 1
 
 
-# The stats of the forward pass running in this thread (or task), set by recording_into;
-# layer calls outside it are not counted.
-_current: ContextVar[DiagonalStats | None] = ContextVar("attviz_diagonal_stats", default=None)
+QUANTITIES = ("self", "first", "last", "entropy")  # per query token, in this order
+
+
+@dataclass
+class Recording:
+    """What the forward pass running in this thread (or task) wants: where to count layer
+    calls, each instance's length ([batch] tensor, None: the padded length) and whether to
+    compute row entropies."""
+
+    stats: DiagonalStats
+    lengths: torch.Tensor | None = None
+    entropy: bool = False
+
+
+# Set by recording_into; layer calls outside it are not counted and give no entropy.
+_current: ContextVar[Recording | None] = ContextVar("attviz_diagonal_recording", default=None)
 _registered = False
 _cuda_broken = False
 
@@ -95,7 +115,40 @@ def _causal_mask(t: int, like: torch.Tensor) -> torch.Tensor:
     return _additive(keep[None, None], like.dtype)
 
 
-def _eager(query, key, value, mask, scaling, causal=False):
+def _entry(mask: torch.Tensor | None, key_index: torch.Tensor, t: int) -> torch.Tensor | float:
+    """mask[b, :, i, key_index[b]] for every query i: [batch or 1, heads or 1, t]."""
+    if mask is None:
+        return 0.0
+    rows = mask[..., :t, :] if mask.shape[-2] > 1 else mask[..., :1, :].expand(
+        *mask.shape[:-2], t, mask.shape[-1])
+    if rows.shape[0] != len(key_index):  # one mask for the whole batch
+        rows = rows.expand(len(key_index), *rows.shape[1:])
+    at = key_index.view(-1, 1, 1, 1).expand(rows.shape[0], rows.shape[1], t, 1)
+    return torch.gather(rows, -1, at)[..., 0].float()
+
+
+def _last_index(lengths: torch.Tensor | None, batch: int, t: int, device) -> torch.Tensor:
+    if lengths is None:
+        return torch.full((batch,), t - 1, dtype=torch.long, device=device)
+    return (lengths.to(device=device, dtype=torch.long) - 1).clamp(0, t - 1)
+
+
+def map_quantities(weights: torch.Tensor, lengths: torch.Tensor | None, entropy: bool
+                   ) -> torch.Tensor:
+    """The per-query quantities (QUANTITIES) from full maps [batch, heads, tokens, tokens]."""
+    b, _, t, _ = weights.shape
+    w = weights.float()
+    last = _last_index(lengths, b, t, w.device)
+    out = [torch.diagonal(w, dim1=-2, dim2=-1), w[..., 0],
+           torch.gather(w, -1, last.view(-1, 1, 1, 1).expand(b, w.shape[1], t, 1))[..., 0]]
+    if entropy:
+        h = -(w * torch.log(w.clamp_min(1e-30))).sum(-1)
+        n = (last + 1).float().view(-1, 1, 1)
+        out.append(torch.where(n > 1, h / torch.log(n.clamp_min(2)), torch.zeros_like(h)))
+    return torch.stack(out, dim=-1)
+
+
+def _eager(query, key, value, mask, scaling, causal, lengths, entropy):
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
     if causal:
         scores = scores + _causal_mask(query.shape[2], scores)
@@ -103,12 +156,35 @@ def _eager(query, key, value, mask, scaling, causal=False):
         scores = scores + mask
     weights = torch.softmax(scores.float(), dim=-1)
     out = torch.matmul(weights.to(value.dtype), value)
-    return out, torch.diagonal(weights, dim1=-2, dim2=-1)
+    return out, map_quantities(weights, lengths, entropy)
+
+
+def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=None):
+    """The per-query quantities from the kernel's log-sum-exp (no maps)."""
+    b, _, t, _ = query.shape
+    q, k, lse = query.float(), key.float(), lse.float()
+    qk = (q * k).sum(-1) * scaling
+    diag = torch.exp(qk + _mask_diagonal(mask, t) - lse)
+    first = torch.exp((q * k[:, :, :1]).sum(-1) * scaling + _entry(mask, torch.zeros(
+        b, dtype=torch.long, device=q.device), t) - lse)
+    last = _last_index(lengths, b, t, q.device)
+    k_last = torch.gather(k, 2, last.view(-1, 1, 1, 1).expand(b, k.shape[1], 1, k.shape[3]))
+    bias = _entry(mask, last, t)
+    if causal:  # no mask given: query i sees keys 0..i
+        hidden = torch.arange(t, device=q.device).view(1, 1, t) < last.view(-1, 1, 1)
+        bias = torch.where(hidden, float("-inf"), 0.0)
+    out = [diag, first, torch.exp((q * k_last).sum(-1) * scaling + bias - lse)]
+    if out_k is not None:
+        h = lse - scaling * (q * out_k.float()).sum(-1)
+        n = (last + 1).float().view(-1, 1, 1)
+        out.append(torch.where(n > 1, h / torch.log(n.clamp_min(2)), torch.zeros_like(h)))
+    return torch.stack(out, dim=-1)
 
 
 def diagonal_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
                        **kwargs):
-    """Attention output [batch, tokens, heads, head_dim] and diagonal [batch, heads, tokens].
+    """Attention output [batch, tokens, heads, head_dim] and the per-query quantities
+    [batch, heads, tokens, QUANTITIES] (see the module).
 
     query: [batch, heads, tokens, head_dim]; key, value: [batch, kv_heads, tokens, head_dim];
     attention_mask: [batch, 1, tokens, tokens] boolean keep-mask or additive float, or None.
@@ -137,23 +213,15 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
         reason = f"no fused kernel with log-sum-exp on {query.device.type}"
     elif query.device.type == "cuda" and _cuda_broken:
         reason = "the CUDA kernel failed earlier"
-    out = lse = None
+    rec = _current.get()
+    lengths = rec.lengths if rec is not None else None
+    entropy = rec is not None and rec.entropy
+    out = lse = out_k = None
     if not reason:
         try:
-            if query.device.type == "cpu":
-                out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                    query, key, value, 0.0, causal, attn_mask=mask, scale=scaling
-                )
-            else:
-                bias = None
-                if mask is not None:
-                    pad = (-mask.shape[-1]) % 16  # the kernel wants 16-aligned rows
-                    bias = F.pad(mask, (0, pad))[..., : mask.shape[-1]] if pad else mask
-                    bias = bias.expand(query.shape[0], query.shape[1], t, t)
-                out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(
-                    query, key, value, bias, True, 0.0, causal, scale=scaling
-                )[:2]
-                lse = lse[..., :t]
+            out, lse = _kernel(query, key, value, mask, scaling, causal)
+            if entropy:  # sum_j A_ij k_j: the same kernel with the keys as values
+                out_k, _ = _kernel(query, key, key, mask, scaling, causal)
         except torch.cuda.OutOfMemoryError:
             raise  # not a reason to fall back to eager, which needs more memory
         except RuntimeError as e:
@@ -161,23 +229,39 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
                 _cuda_broken = True  # an unsupported shape or dtype: do not retry every layer
             reason = f"fused kernel failed ({str(e).splitlines()[0][:120]})"
     if reason:
-        out, diag = _eager(query, key, value, mask, scaling, causal)
+        out, quantities = _eager(query, key, value, mask, scaling, causal, lengths, entropy)
     else:
-        qk = (query.float() * key.float()).sum(-1) * scaling  # [batch, heads, tokens]
-        diag = torch.exp(qk + _mask_diagonal(mask, t) - lse.float())
-    stats = _current.get()
-    if stats is not None:
-        stats.record(reason)
-    return out.transpose(1, 2).contiguous(), diag
+        quantities = _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k)
+    if rec is not None:
+        rec.stats.record(reason)
+    return out.transpose(1, 2).contiguous(), quantities
+
+
+def _kernel(query, key, value, mask, scaling, causal):
+    """Attention output and row log-sum-exp [batch, heads, tokens] from the fused kernel."""
+    t = query.shape[2]
+    if query.device.type == "cpu":
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            query, key, value, 0.0, causal, attn_mask=mask, scale=scaling)[:2]
+    bias = None
+    if mask is not None:
+        pad = (-mask.shape[-1]) % 16  # the kernel wants 16-aligned rows
+        bias = F.pad(mask, (0, pad))[..., : mask.shape[-1]] if pad else mask
+        bias = bias.expand(query.shape[0], query.shape[1], t, t)
+    out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(
+        query, key, value, bias, True, 0.0, causal, scale=scaling)[:2]
+    return out, lse[..., :t]
 
 
 @contextmanager
-def recording_into(stats: DiagonalStats) -> Iterator[DiagonalStats]:
-    """Layer calls of the attention function inside the block are counted in ``stats``.
+def recording_into(stats: DiagonalStats, lengths: torch.Tensor | None = None,
+                   entropy: bool = False) -> Iterator[DiagonalStats]:
+    """Layer calls of the attention function inside the block are counted in ``stats``;
+    ``lengths`` ([batch]) locate each instance's last token; ``entropy`` adds row entropies.
 
     A context variable: each thread (or asyncio task) counts into its own extractor's stats.
     """
-    token = _current.set(stats)
+    token = _current.set(Recording(stats, lengths, entropy))
     try:
         yield stats
     finally:

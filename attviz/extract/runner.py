@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +60,17 @@ def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.
 
 @dataclass
 class BatchResult:
-    """probabilities: [batch, classes] float32; attention: per instance [tokens, layers, heads]."""
+    """probabilities: [batch, classes] float32; attention: per instance [tokens, layers, heads];
+    stats: statistic name -> [batch, layers, heads] float32, the means over each instance's
+    query tokens of A[l, h, i, 0] (first_mass), A[l, h, i, n - 1] (last_mass) and, when asked,
+    the row entropy / log(n) (entropy)."""
 
     probabilities: np.ndarray
     attention: list[np.ndarray]
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+STAT_OF = {"first": "first_mass", "last": "last_mass", "entropy": "entropy"}
 
 
 class Extractor:
@@ -73,8 +80,10 @@ class Extractor:
     attention interface, else eager), ``fused`` (fail if it cannot) or ``eager``.
     """
 
-    def __init__(self, model, pad_token_id: int | None, attention: str = "auto") -> None:
+    def __init__(self, model, pad_token_id: int | None, attention: str = "auto",
+                 entropy: bool = False) -> None:
         self.model = model
+        self.entropy = entropy
         self.device = next(model.parameters()).device
         self.pad_id = int(pad_token_id) if pad_token_id is not None else 0
         self.path = "eager"
@@ -146,7 +155,8 @@ class Extractor:
         for i, x in enumerate(input_ids):
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1
-        with diagonal.recording_into(self.stats):
+        with diagonal.recording_into(self.stats, torch.tensor(lengths, device=self.device),
+                                     self.entropy):
             out = self.model(
                 input_ids=torch.from_numpy(ids).to(self.device),
                 attention_mask=torch.from_numpy(mask).to(self.device),
@@ -155,15 +165,21 @@ class Extractor:
         att = out.attentions
         if not att:
             raise RuntimeError("the model returned no attentions")
-        if att[0].dim() == 4:  # eager maps [batch, heads, tokens, tokens]
-            att = [torch.diagonal(a, dim1=-2, dim2=-1) for a in att]
+        if self.model.config._attn_implementation != diagonal.NAME:
+            # eager maps [batch, heads, tokens, tokens]
+            lens = torch.tensor(lengths, device=att[0].device)
+            att = [diagonal.map_quantities(a, lens, self.entropy) for a in att]
         heads = {a.shape[1] for a in att}
         if len(heads) != 1:
             raise UserError(f"layers have different numbers of heads {sorted(heads)}; not supported")
-        # [batch, layers, heads, tokens] -> [batch, tokens, layers, heads]
-        diag = torch.stack([a.float() for a in att], dim=1).permute(0, 3, 1, 2).cpu().numpy()
+        # [batch, layers, heads, tokens, quantities] -> [batch, tokens, layers, heads, q]
+        q = torch.stack([a.float() for a in att], dim=1).permute(0, 3, 1, 2, 4).cpu().numpy()
         probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
-        return BatchResult(probs, [diag[i, :n] for i, n in enumerate(lengths)])
+        stats = {}
+        for j, name in enumerate(diagonal.QUANTITIES[1 : q.shape[-1]], start=1):
+            stats[STAT_OF[name]] = np.stack([q[i, :n, :, :, j].mean(axis=0)
+                                             for i, n in enumerate(lengths)])
+        return BatchResult(probs, [q[i, :n, :, :, 0] for i, n in enumerate(lengths)], stats)
 
     def __call__(self, input_ids: list[np.ndarray]) -> BatchResult:
         """Probabilities and per-instance diagonals for one batch (padded to its longest)."""
