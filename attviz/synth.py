@@ -54,7 +54,8 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
     pool_pos = 0
     doc_base = 0
     bar = tqdm(total=instances, unit="inst", desc="synth", disable=not progress)
-    with StoreWriter(out, meta, vocab, tokenizer_json=word_tokenizer(vocab)) as w:
+    with StoreWriter(out, meta, vocab, tokenizer_json=word_tokenizer(vocab),
+                     expected_instances=instances) as w:
         for start in range(0, instances, part_size):
             n = min(part_size, instances - start)
             full = rng.random(n) < 0.7

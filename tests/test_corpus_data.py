@@ -110,6 +110,17 @@ def _brute_tokens(raw, mask, layer, head):
     return sums, counts
 
 
+def assert_top(ids, values, want: dict, top: int, rtol: float):
+    """``ids`` are ``top`` keys of ``want`` with the largest values, ``values`` theirs (to
+    ``rtol``: profiles keep float16 means), in descending order; ties within rtol may swap."""
+    assert len(ids) == min(top, len(want)) and len(set(ids)) == len(ids)
+    np.testing.assert_allclose(values, [want[t] for t in ids], rtol=rtol, atol=1e-6)
+    assert (np.diff(values) <= 0).all()
+    rest = [v for t, v in want.items() if t not in set(ids)]
+    if rest:
+        assert max(rest) <= min(want[t] for t in ids) * (1 + 2 * rtol) + 1e-6
+
+
 @pytest.mark.parametrize("head", [1, None])
 def test_token_profile_exact_and_sampled(store, raw, head):
     g = C.Groups(store)
@@ -119,10 +130,8 @@ def test_token_profile_exact_and_sampled(store, raw, head):
         assert prof.exact == exact and (exact or prof.sample == mask.sum())
         sums, counts = _brute_tokens(raw, mask, 2, head)
         means = {t: sums[t] / counts[t] for t in sums if counts[t] >= 3}
-        want = sorted(means, key=lambda t: -means[t])[:15]
-        assert prof.token_id.tolist() == want
-        np.testing.assert_allclose(prof.mean, [means[t] for t in want], rtol=1e-6)
-        assert prof.count.tolist() == [counts[t] for t in want]
+        assert_top(prof.token_id.tolist(), prof.mean, means, 15, 1e-3 if exact else 1e-9)
+        assert prof.count.tolist() == [counts[t] for t in prof.token_id.tolist()]
 
 
 def test_token_profile_contrast(store, raw):
@@ -132,9 +141,10 @@ def test_token_profile_contrast(store, raw):
     sa, ca = _brute_tokens(raw, a, 1, None)
     sb, cb = _brute_tokens(raw, b, 1, None)
     diff = {t: sa[t] / ca[t] - sb[t] / cb[t] for t in sa if ca[t] >= 5 and cb.get(t, 0) >= 5}
-    want = sorted(diff, key=lambda t: -abs(diff[t]))[:10]
-    assert prof.token_id.tolist() == want
-    np.testing.assert_allclose(prof.mean - prof.mean_b, [diff[t] for t in want], rtol=1e-6)
+    got = prof.mean - prof.mean_b
+    np.testing.assert_allclose(got, [diff[t] for t in prof.token_id.tolist()], atol=2e-3)
+    assert_top(prof.token_id.tolist(), np.abs(got), {t: abs(v) for t, v in diff.items()}, 10,
+               5e-3)
 
 
 def test_topic_words_lead_the_topic_heads_profile(store):
@@ -159,7 +169,7 @@ def test_position_profile_exact_and_sampled(store, raw):
             sums[: b - a] += raw["att"][a:b, 2]
             counts[: b - a] += 1
         np.testing.assert_array_equal(prof.count, counts)
-        np.testing.assert_allclose(prof.mean, sums / counts[:, None], rtol=1e-6)
+        np.testing.assert_allclose(prof.mean, sums / counts[:, None], rtol=1e-3 if exact else 1e-9)
         # the first-token bias of the upper layers is visible at position 0
         assert (prof.mean[0] > 2 * prof.mean[1:].mean(0)).all()
 

@@ -64,16 +64,16 @@ def test_profiles_match_brute_force(synth):
         assert f["/profiles"].attrs["grouping"] == "cell"
         assert keys == sorted(set(zip(label.tolist(), pred.tolist())))
         count = f[L.GROUP_COUNT][:]
-        pos_sum, pos_count = f[L.POSITION_SUM][:], f[L.POSITION_COUNT][:]
+        pos_mean, pos_count = f[L.POSITION_MEAN][:], f[L.POSITION_COUNT][:]
         gstart, tid = f[L.TOKEN_GROUP_START][:], f[L.TOKEN_PROFILE_ID][:]
-        tsum, tcount = f[L.TOKEN_SUM][:], f[L.TOKEN_COUNT][:]
+        tmean, tcount = f[L.TOKEN_MEAN][:], f[L.TOKEN_COUNT][:]
         head = f[f"{L.GROUP_HEAD_SUM}/self_max"][:]
         self_max = f[L.SELF_MAX][:].astype(np.float64)
     for g, key in enumerate(keys):
         members = np.flatnonzero((label == key[0]) & (pred == key[1]))
         assert count[g] == len(members)
         np.testing.assert_allclose(head[g], self_max[members].sum(0))
-        want_pos = np.zeros_like(pos_sum[g], dtype=np.float64)
+        want_pos = np.zeros(pos_mean[g].shape)
         want_pc = np.zeros(pos_count.shape[1], np.int64)
         by_id: dict[int, list] = {}
         for k in members:
@@ -82,14 +82,18 @@ def test_profiles_match_brute_force(synth):
             want_pc[: len(ids)] += 1
             for i, t in enumerate(ids.tolist()):
                 by_id.setdefault(t, []).append(att[i])
-        np.testing.assert_allclose(pos_sum[g], want_pos, rtol=1e-6, atol=1e-6)
+        seen = want_pc > 0
+        # means in float16, the precision of the stored diagonals
+        np.testing.assert_allclose(pos_mean[g][seen], (want_pos[seen] / want_pc[seen, None, None])
+                                   .astype(np.float16), rtol=1e-3, atol=1e-5)
         np.testing.assert_array_equal(pos_count[g], want_pc)
         a, b = gstart[g], gstart[g + 1]
         assert tid[a:b].tolist() == sorted(by_id)
         for e in range(a, b):
             vals = np.array(by_id[int(tid[e])])
             assert tcount[e] == len(vals)
-            np.testing.assert_allclose(tsum[e], vals.sum(0), rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(tmean[e], vals.mean(0).astype(np.float16), rtol=1e-3,
+                                       atol=1e-5)
 
 
 def test_token_index_matches_brute_force(synth):
@@ -162,10 +166,12 @@ def test_a_folder_of_shards_reads_as_the_merged_store(synth, tmp_path):
                 w.append(p)
     with open_store(folder) as sharded, Store(synth) as single:
         a, b = sharded.profiles(), single.profiles()
-        for name in ("key", "count", "position_sum", "position_count", "token_start",
-                     "token_id", "token_sum", "token_count"):
-            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-6,
-                                       err_msg=name)
+        for name in ("key", "count", "position_count", "token_start", "token_id",
+                     "token_count"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        for name in ("position_sum", "token_sum"):  # from float16 means
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=2e-3,
+                                       atol=1e-6, err_msg=name)
         assert set(a.head_sums) == set(b.head_sums) >= set(L.SELF_STAT_NAMES)
         for name in a.head_sums:
             np.testing.assert_allclose(a.head_sums[name], b.head_sums[name])

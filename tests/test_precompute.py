@@ -32,8 +32,8 @@ DATASETS = ("/attention/self", "/tokens/id", "/tokens/span", "/tokens/special",
 DERIVED = ("/instances/head_stats/self_mean", "/instances/head_stats/self_max",
            "/instances/head_stats/self_argmax", "/instances/head_stats/first_mass",
            "/instances/head_stats/last_mass", "/profiles/group/key", "/profiles/group/count",
-           "/profiles/position/sum", "/profiles/position/count", "/profiles/token/group_start",
-           "/profiles/token/id", "/profiles/token/sum", "/profiles/token/count",
+           "/profiles/position/mean", "/profiles/position/count", "/profiles/token/group_start",
+           "/profiles/token/id", "/profiles/token/mean", "/profiles/token/count",
            "/index/token/offsets", "/index/token/instances", "/tokenizer/json")
 
 

@@ -174,7 +174,7 @@ class Profiles:
         out = {
             L.GROUP_KEY: key,
             L.GROUP_COUNT: self.count[:g][order],
-            L.POSITION_SUM: self.pos_sum[:g, :p][order].astype(np.float32),
+            L.POSITION_MEAN: _mean(self.pos_sum[:g, :p][order], self.pos_count[:g, :p][order]),
             L.POSITION_COUNT: self.pos_count[:g, :p][order],
         }
         for name, sums in self.head_sums.items():
@@ -186,9 +186,15 @@ class Profiles:
         out[L.TOKEN_GROUP_START] = np.concatenate(
             [[0], np.cumsum(np.bincount(egroup, minlength=g))]).astype(np.int64)
         out[L.TOKEN_PROFILE_ID] = eid[eorder].astype(np.int32)
-        out[L.TOKEN_SUM] = self.tok_sum[:e][eorder].astype(np.float32)
+        out[L.TOKEN_MEAN] = _mean(self.tok_sum[:e][eorder], self.tok_count[:e][eorder])
         out[L.TOKEN_COUNT] = self.tok_count[:e][eorder]
         return out
+
+
+def _mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """sums [n, ..., layers, heads] / counts [n, ...] as float16 (0 where nothing counted)."""
+    c = counts.reshape(*counts.shape, 1, 1)
+    return np.where(c > 0, sums / np.maximum(c, 1), 0.0).astype(np.float16)
 
 
 # -- token index ------------------------------------------------------------------------------

@@ -43,11 +43,11 @@ ENTROPY = HEAD_STATS + "/entropy"
 GROUP_KEY = "/profiles/group/key"
 GROUP_COUNT = "/profiles/group/count"
 GROUP_HEAD_SUM = "/profiles/group/head_stats"  # group of sums, one dataset per statistic
-POSITION_SUM = "/profiles/position/sum"
+POSITION_MEAN = "/profiles/position/mean"
 POSITION_COUNT = "/profiles/position/count"
 TOKEN_GROUP_START = "/profiles/token/group_start"
 TOKEN_PROFILE_ID = "/profiles/token/id"
-TOKEN_SUM = "/profiles/token/sum"
+TOKEN_MEAN = "/profiles/token/mean"
 TOKEN_COUNT = "/profiles/token/count"
 # Token index (1.1)
 INDEX_OFFSETS = "/index/token/offsets"
@@ -190,8 +190,8 @@ LAYOUT: tuple[Dataset, ...] = (
     Dataset(GROUP_HEAD_SUM + "/<statistic>", (dims.GROUPS, dims.LAYERS, dims.HEADS), "float64",
             None, "sum over the group's instances of each statistic of /instances/head_stats",
             **_DERIVED),
-    Dataset(POSITION_SUM, (dims.GROUPS, dims.POSITIONS, dims.LAYERS, dims.HEADS), "float32",
-            None, "sum of A[l, h, i, i] over the group's tokens at position i", **_DERIVED),
+    Dataset(POSITION_MEAN, (dims.GROUPS, dims.POSITIONS, dims.LAYERS, dims.HEADS), "float16",
+            None, "mean of A[l, h, i, i] over the group's tokens at position i", **_DERIVED),
     Dataset(POSITION_COUNT, (dims.GROUPS, dims.POSITIONS), "int64", None,
             "tokens of the group at each position", **_DERIVED),
     Dataset(TOKEN_GROUP_START, (dims.GROUPS,), "int64", None,
@@ -199,8 +199,8 @@ LAYOUT: tuple[Dataset, ...] = (
             encoding=OFFSETS, **_DERIVED),
     Dataset(TOKEN_PROFILE_ID, (dims.ENTRIES,), "int32", None,
             "the token id of each entry, ascending within a group", **_DERIVED),
-    Dataset(TOKEN_SUM, (dims.ENTRIES, dims.LAYERS, dims.HEADS), "float32", None,
-            "sum of A[l, h, i, i] over the group's tokens with that id", **_DERIVED),
+    Dataset(TOKEN_MEAN, (dims.ENTRIES, dims.LAYERS, dims.HEADS), "float16", None,
+            "mean of A[l, h, i, i] over the group's tokens with that id", **_DERIVED),
     Dataset(TOKEN_COUNT, (dims.ENTRIES,), "int64", None,
             "tokens of the group with that id", **_DERIVED),
     # -- 1.1: token index and tokenizer -------------------------------------------------------

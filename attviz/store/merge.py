@@ -24,7 +24,12 @@ def assemble(
     tokenizer_json: bytes | None = None,
 ) -> Path:
     """Write the precompute blocks ``fragments``, in order, as the complete store ``out``."""
-    with StoreWriter(out, meta, vocab, tokenizer_json=tokenizer_json) as w:
+    total = 0
+    for path in fragments:
+        with Store(path, fragment=True) as block:
+            total += block.n_instances
+    with StoreWriter(out, meta, vocab, tokenizer_json=tokenizer_json,
+                     expected_instances=total) as w:
         for path in fragments:
             with Store(path, fragment=True) as block:
                 problems = meta.compatible_with(block.meta)
@@ -67,7 +72,8 @@ def merge(
             num_heads=first.meta.num_heads,
             provenance={**first.meta.provenance, **(provenance or {})},
         )
-        with StoreWriter(out, meta, first.vocab, tokenizer_json=first.tokenizer_json()) as w:
+        with StoreWriter(out, meta, first.vocab, tokenizer_json=first.tokenizer_json(),
+                         expected_instances=sum(s.n_instances for s in opened)) as w:
             for store in opened:
                 for part in store.iter_parts():
                     w.append(part)

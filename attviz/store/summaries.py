@@ -18,7 +18,7 @@ class ProfileTables:
     [groups, layers, heads] float64; position_sum: [groups, positions, layers, heads];
     position_count: [groups, positions]; token_start: [groups + 1] CSR offsets into
     token_id: [entries] (ascending per group), token_sum: [entries, layers, heads] and
-    token_count: [entries].
+    token_count: [entries]. Sums are float64, from the stored float16 means times counts.
     """
 
     grouping: str
@@ -36,12 +36,14 @@ class ProfileTables:
     def read(cls, read, names: list[str], grouping: str) -> ProfileTables:
         """From a store file: ``read(path)`` reads a dataset whole; ``names``: the
         statistics whose group sums the file holds."""
+        pos_count, tok_count = read(L.POSITION_COUNT), read(L.TOKEN_COUNT)
         return cls(
             grouping=grouping, key=read(L.GROUP_KEY), count=read(L.GROUP_COUNT),
             head_sums={n: read(f"{L.GROUP_HEAD_SUM}/{n}") for n in names},
-            position_sum=read(L.POSITION_SUM), position_count=read(L.POSITION_COUNT),
+            position_sum=_sums(read(L.POSITION_MEAN), pos_count),
+            position_count=pos_count,
             token_start=read(L.TOKEN_GROUP_START), token_id=read(L.TOKEN_PROFILE_ID),
-            token_sum=read(L.TOKEN_SUM), token_count=read(L.TOKEN_COUNT),
+            token_sum=_sums(read(L.TOKEN_MEAN), tok_count), token_count=tok_count,
         )
 
     @classmethod
@@ -78,12 +80,12 @@ class ProfileTables:
         group, tid = group[order], tid[order]
         first = np.flatnonzero(np.concatenate([[True], (group[1:] != group[:-1])
                                                | (tid[1:] != tid[:-1])]))
-        token_sum = np.add.reduceat(np.concatenate(sums)[order].astype(np.float64), first, axis=0)
+        token_sum = np.add.reduceat(np.concatenate(sums)[order], first, axis=0)
         token_count = np.add.reduceat(np.concatenate(counts)[order], first)
         start = np.concatenate([[0], np.cumsum(np.bincount(group[first], minlength=len(keys)))])
         return cls(tables[0].grouping, keys.astype(np.int16), count, head,
-                   pos_sum.astype(np.float32), pos_count, start.astype(np.int64),
-                   tid[first].astype(np.int32), token_sum.astype(np.float32), token_count)
+                   pos_sum, pos_count, start.astype(np.int64), tid[first].astype(np.int32),
+                   token_sum, token_count)
 
     def group_of(self, keys: np.ndarray) -> np.ndarray:
         """[instances] the group of each instance's key ([instances, key]); -1 for a key
@@ -94,3 +96,7 @@ class ProfileTables:
         at = np.searchsorted(codes, want)
         found = (at < len(codes)) & (codes[np.minimum(at, len(codes) - 1)] == want)
         return np.where(found, at, -1)
+
+
+def _sums(means: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return means.astype(np.float64) * counts.reshape(*counts.shape, 1, 1)

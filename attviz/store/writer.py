@@ -19,6 +19,7 @@ from .strings import StringArray
 
 WRITE_CACHE_BYTES = 16 << 20  # HDF5 chunk cache per dataset while writing
 FRAGMENT_ROWS = 1024  # rows per chunk of per-instance statistics in precompute blocks
+MIN_COLUMN_ROWS = 1024  # the shortest chunk of one head's statistic (2 KiB of float16)
 DERIVED_CHUNK_BYTES = 256 << 10  # about this much per chunk of profiles and the index
 
 
@@ -75,6 +76,8 @@ class StoreWriter:
     (``derive``, on by default): self-attention statistics for parts that lack them, the
     corpus profiles and the token index. ``tokenizer_json``: the bytes of the tokenizer's
     tokenizer.json, stored so that queries can be tokenized without the model.
+    ``expected_instances`` sizes the chunks of the statistics per instance and head (a
+    column of one head is read whole; its chunks should not be much longer than the store).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class StoreWriter:
         attention_chunk_rows: int | None = None,
         derive: bool | None = None,
         tokenizer_json: bytes | None = None,
+        expected_instances: int | None = None,
     ) -> None:
         if vocab is None and not fragment:
             raise ValueError("a complete store needs the vocabulary")
@@ -98,6 +102,10 @@ class StoreWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.path)
         self._compression = compression
+        self._column_rows = L.COLUMN_CHUNK
+        if expected_instances:
+            self._column_rows = int(min(L.COLUMN_CHUNK, max(
+                MIN_COLUMN_ROWS, 1 << max(0, int(expected_instances) - 1).bit_length())))
         # chunks of one head's statistics fill over many appends: keep them cached until full
         self._file = h5py.File(self.tmp, "w", libver=("earliest", "v110"),
                                rdcc_nbytes=WRITE_CACHE_BYTES, rdcc_nslots=10007)
@@ -136,6 +144,7 @@ class StoreWriter:
         chunk_tail = tail
         if d.column_chunks and not self.fragment:
             chunk_tail = (1,) * len(tail)  # one head's values over many instances
+            rows = self._column_rows
         elif d.column_chunks:
             rows = FRAGMENT_ROWS
         compression = self._compression if d.compression else None
