@@ -94,3 +94,18 @@ def odd_label_store(tmp_path_factory) -> Path:
     with h5py.File(path, "a") as f:
         f.attrs["label_names"] = np.array(ODD_LABEL_NAMES, dtype=h5py.string_dtype())
     return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's) driven by Playwright."""
+    require_module("playwright")
+    exe = require_binary("/usr/bin/chromium", "apt-get install chromium (scripts/system-deps.sh)")
+    from playwright.sync_api import sync_playwright
+
+    from .test_browser import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

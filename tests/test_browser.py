@@ -19,7 +19,7 @@ import h5py
 import pandas as pd
 import pytest
 
-from .conftest import ODD_LABEL_NAMES, ROOT, require_binary, require_module
+from .conftest import ODD_LABEL_NAMES, ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -48,12 +48,14 @@ FIND_FIGURE = """(title) => {
 }"""
 
 
-def until(condition, what: str, timeout: float = 20) -> None:
-    """Wait until ``condition()`` holds (checked every 0.05 s); fail after ``timeout`` s."""
+def until(condition, what: str, timeout: float = 20, on_fail=None) -> None:
+    """Wait until ``condition()`` holds (checked every 0.05 s); fail after ``timeout`` s,
+    saying what ``on_fail()`` returns then."""
     deadline = time.time() + timeout
     while not condition():
         if time.time() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
+            seen = f"; last seen: {on_fail()!r}" if on_fail else ""
+            raise AssertionError(f"not within {timeout} s: {what}{seen}")
         time.sleep(0.05)
 
 
@@ -95,18 +97,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_module("playwright")
-    exe = require_binary("/usr/bin/chromium", "apt-get install chromium (scripts/system-deps.sh)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,12 @@ from .views import (
     SequenceView,
     SeriesView,
 )
+from .views.corpus import CorpusView
 from .views.events import held
 from .views.onscreen import OnScreen
 
 SIDEBAR_WIDTH = 470
+INSTANCE_TAB, CORPUS_TAB = 0, 1
 SERIES_HEIGHT = 340  # the series figure with its toolbar
 HEADER_STYLE = """
 .av-header { background: #1f4e79; color: white; font: 600 22px system-ui, sans-serif;
@@ -119,6 +121,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
         stylesheets=[".av-error { background: #f8d7da; color: #842029; border: 1px solid "
                      "#f5c2c7; border-radius: 6px; padding: 12px 16px; font-size: 15px; }"])
     table = InstanceTable(explorer=ex)
+    corpus = CorpusView(explorer=ex)
     # fixed heights: content that changes with the instance never reflows the page
     title = pn.pane.HTML(pn.bind(lambda *_: _title_html(ex), ex.param.instance, ex.param.error),
                          sizing_mode="stretch_width", height=48)
@@ -139,14 +142,28 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     side = pn.Column(*sidebar(ex, table), width=SIDEBAR_WIDTH, scroll=True,
                      styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
                      css_classes=["av-sidebar"], sizing_mode="stretch_height")
-    views = pn.Column(
+    instance = pn.Column(
         pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
         ProbabilitiesView(explorer=ex),
         SequenceView(explorer=ex),
         pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
                 ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
-        visible=pn.bind(lambda e: not e, ex.param.error), sizing_mode="stretch_width",
+        sizing_mode="stretch_width",
     )
+    # the corpus view computes only while its tab is open, and builds its figures when first
+    # shown; both tabs stay in the page (re-rendering a hidden tab on return costs more)
+    views = pn.Tabs(("Instance", instance), ("Corpus", corpus),
+                    visible=pn.bind(lambda e: not e, ex.param.error),
+                    sizing_mode="stretch_width", css_classes=["av-main-tabs"])
+
+    def on_tab(event) -> None:
+        if event.new == CORPUS_TAB:
+            corpus.show()
+        else:
+            corpus.hide()
+
+    views.param.watch(on_tab, "active")
+    table.on_pick = lambda: setattr(views, "active", INSTANCE_TAB)
     main = pn.Column(error, views, sizing_mode="stretch_both", scroll=True, margin=(0, 10))
     return pn.Column(header, pn.Row(side, main, sizing_mode="stretch_both"),
                      sizing_mode="stretch_both", margin=0)

@@ -1,7 +1,8 @@
 """Which instances the sidebar keeps: boolean masks over the in-memory per-instance columns.
 
-Everything here is numpy over arrays of length ``instances``; only the text filter reads
-from disk (the store's streaming search), and its result is cached per query.
+Everything here is numpy over arrays of length ``instances``. Conditions that read the
+store (the text, a token, head statistics) arrive as masks computed and cached elsewhere
+(:mod:`.corpus`, :mod:`attviz.search`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class HeadCondition:
+    """"layer ``layer`` head ``head``: ``statistic`` >= (or <=) ``threshold``"."""
+
+    statistic: str
+    layer: int
+    head: int
+    threshold: float
+    op: str = ">="
+
+    def holds(self, values: np.ndarray) -> np.ndarray:
+        v = values.astype(np.float64)
+        return v >= self.threshold if self.op == ">=" else v <= self.threshold
+
+    def __str__(self) -> str:
+        return f"{self.statistic} of L{self.layer} H{self.head} {self.op} {self.threshold:g}"
 
 
 @dataclass(frozen=True)
@@ -28,6 +47,9 @@ class InstanceFilter:
     tokens: tuple[int, int] | None = None
     text: str = ""
     case_sensitive: bool = False
+    inside_words: bool = False  # text found anywhere (a scan), not only as tokens
+    token: int | None = None  # instances holding this token id
+    heads: tuple[HeadCondition, ...] = ()  # conditions on head statistics, all must hold
 
 
 @dataclass
@@ -65,10 +87,11 @@ def _in(values: np.ndarray, keep: tuple[int, ...], n_classes: int) -> np.ndarray
 
 
 def apply_filter(cols: DerivedColumns, f: InstanceFilter, n_classes: int,
-                 text_mask: np.ndarray | None = None) -> np.ndarray:
+                 text_mask: np.ndarray | None = None, masks=()) -> np.ndarray:
     """[instances] bool: the instances that pass ``f``.
 
-    ``text_mask`` is the store's search result for ``f.text`` (required when it is set).
+    ``text_mask`` is the store's search result for ``f.text`` (required when it is set);
+    ``masks``: the results of ``f.token`` and ``f.heads``, each [instances] bool.
     """
     mask = np.ones(len(cols), dtype=bool)
     if f.misclassified_only:
@@ -88,20 +111,29 @@ def apply_filter(cols: DerivedColumns, f: InstanceFilter, n_classes: int,
         if text_mask is None:
             raise ValueError("a text filter needs the store's search result")
         mask &= text_mask
+    for m in masks:
+        mask &= m
     return mask
 
 
-SORT_KEYS = ("corpus order", "confidence", "tokens", "gold", "predicted")
+HEAD_STATISTIC = "head statistic"  # sort by the statistic of one head (given as ``values``)
+SORT_KEYS = ("corpus order", "confidence", "tokens", "gold", "predicted", HEAD_STATISTIC)
 
 
 def order(cols: DerivedColumns, mask: np.ndarray, sort_by: str = "corpus order",
-          descending: bool = False) -> np.ndarray:
-    """Indices of the instances in ``mask``, sorted (stable; ties in corpus order)."""
+          descending: bool = False, values: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the instances in ``mask``, sorted (stable; ties in corpus order).
+
+    ``values``: [instances], the key of ``HEAD_STATISTIC`` (corpus order without it).
+    """
     idx = np.flatnonzero(mask)
+    if sort_by == HEAD_STATISTIC and values is None:
+        sort_by = "corpus order"
     if sort_by == "corpus order":
         return idx[::-1] if descending else idx
-    key = {"confidence": cols.confidence, "tokens": cols.token_count, "gold": cols.label,
-           "predicted": cols.prediction}[sort_by][idx]
+    key = values[idx] if sort_by == HEAD_STATISTIC else {
+        "confidence": cols.confidence, "tokens": cols.token_count, "gold": cols.label,
+        "predicted": cols.prediction}[sort_by][idx]
     if descending:
         # stable descending sort keeping ties in corpus order
         o = np.argsort(-key.astype(np.float64), kind="stable")

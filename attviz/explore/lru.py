@@ -30,6 +30,11 @@ class LRU(Generic[V]):
                 self._items.popitem(last=False)
             return value
 
+    def peek(self, key: Hashable) -> V | None:
+        """The value under ``key`` if it is cached, else None (nothing is made)."""
+        with self._lock:
+            return self._items.get(key)
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -9,17 +9,8 @@ from ..aggregate import AGGREGATIONS
 from .state import Explorer
 from .style import head_name
 from .views import InstanceTable
-
-
-class ChoiceSelect(pn.widgets.Select):
-    """A Select whose options may include the value None (Panel leaves a value of None out of
-    the browser's first copy of the widget, which then shows no option selected)."""
-
-    def _init_params(self) -> dict:
-        params = super()._init_params()
-        if self.value is None and None in self.values:
-            params["value"] = None
-        return params
+from .views.queries import QueryEditor
+from .views.widgets import ChoiceSelect
 
 
 def _count_html(ex: Explorer) -> str:
@@ -77,7 +68,10 @@ def sidebar(ex: Explorer, table: InstanceTable) -> list:
                                                placeholder="press Enter to filter",
                                                sizing_mode="stretch_width"),
                pn.widgets.Checkbox.from_param(ex.param.case_sensitive, name="Aa",
-                                              margin=(30, 5, 5, 5), width=45)),
+                                              margin=(30, 5, 5, 5), width=45),
+               pn.widgets.Checkbox.from_param(ex.param.inside_words, name="in words",
+                                              margin=(30, 5, 5, 5), width=80)),
+        QueryEditor(explorer=ex),
         sizing_mode="stretch_width",
     )
     view = pn.Column(

@@ -15,6 +15,7 @@ import numpy as np
 import param
 
 from ..aggregate import AGGREGATIONS
+from ..errors import UserError
 from ..store import Instance, StoreError
 from .catalog import StoreCatalog
 from .choices import (
@@ -26,7 +27,14 @@ from .choices import (
     class_choices,
     highlight_choices,
 )
-from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
+from .filters import (
+    HEAD_STATISTIC,
+    SORT_KEYS,
+    HeadCondition,
+    InstanceFilter,
+    apply_filter,
+    order,
+)
 from .lru import LRU
 from .rows import page_count, page_rows
 from .stores import OpenedStore
@@ -41,6 +49,7 @@ class Explorer(param.Parameterized):
     store_name = param.Selector(default=None, objects=[], allow_None=True, check_on_set=True,
                                 doc="store under the root folder (relative path)")
     error = param.String(default="", doc="why the store could not be shown")
+    notice = param.String(default="", doc="why a filter or sort asked for could not be applied")
 
     # -- filters -----------------------------------------------------------------------------
     misclassified_only = param.Boolean(default=False, doc="only instances whose prediction is wrong")
@@ -55,6 +64,11 @@ class Explorer(param.Parameterized):
     tokens = param.Range(default=(0, 512), bounds=(0, 512), doc="tokens per instance")
     text = param.String(default="", doc="the instance text contains this")
     case_sensitive = param.Boolean(default=False)
+    inside_words = param.Boolean(default=False, doc="find the text anywhere, also inside "
+                                 "longer words (scans every text; else through the token index)")
+    token = param.Integer(default=-1, doc="only instances holding this token id (-1: any)")
+    head_filters = param.List(default=[], item_type=HeadCondition,
+                              doc="conditions on head statistics; all must hold")
 
     count = param.Integer(default=0, doc="instances that pass the filters")
     total = param.Integer(default=0, doc="instances in the store")
@@ -62,6 +76,8 @@ class Explorer(param.Parameterized):
     # -- table ---------------------------------------------------------------------------------
     sort_by = param.Selector(default="corpus order", objects=list(SORT_KEYS))
     descending = param.Boolean(default=False)
+    # (statistic, layer, head) whose values order the table when sort_by is HEAD_STATISTIC
+    sort_head = param.Tuple(default=None, length=3, allow_None=True)
     page = param.Integer(default=1, bounds=(1, None))
     page_size = param.Integer(default=15, bounds=(1, 200))
 
@@ -165,6 +181,11 @@ class Explorer(param.Parameterized):
             self.confidence = (0.0, 1.0)
             self.tokens = (0, max(1, max_tokens))
             self.text = ""
+            self.token = -1
+            self.head_filters = []
+            self.sort_head = None
+            if self.sort_by == HEAD_STATISTIC:
+                self.sort_by = "corpus order"
             self.layer = n_layers - 1
             self.heads = list(range(n_heads))
             self.head_colors = head_colors(n_heads)
@@ -194,17 +215,32 @@ class Explorer(param.Parameterized):
             tokens=None if (lo, hi) == tuple(bounds) else (int(lo), int(hi)),
             text=self.text,
             case_sensitive=self.case_sensitive,
+            inside_words=self.inside_words,
+            token=self.token if self.token >= 0 else None,
+            heads=tuple(self.head_filters),
         )
 
     @param.depends("misclassified_only", "gold", "predicted", "cell", "confidence", "tokens",
-                   "text", "case_sensitive", "sort_by", "descending", watch=True)
+                   "text", "case_sensitive", "inside_words", "token", "head_filters", "sort_by",
+                   "descending", "sort_head", watch=True)
     def _refilter(self) -> None:
         if self.opened is None:
             return
         f = self.filter_spec()
-        text_mask = self.opened.search_text(f.text, f.case_sensitive) if f.text else None
-        self._mask = apply_filter(self.opened.cols, f, len(self.label_names), text_mask)
-        self._order = order(self.opened.cols, self._mask, self.sort_by, self.descending)
+        corpus = self.opened.corpus
+        try:
+            text_mask = (self.opened.search_text(f.text, f.case_sensitive, f.inside_words)
+                         if f.text else None)
+            masks = [corpus.token_mask(f.token)] if f.token is not None else []
+            masks += [c.holds(corpus.column(c.statistic, c.layer, c.head)) for c in f.heads]
+            values = corpus.column(*self.sort_head) if self.sort_head else None
+        except UserError as e:  # a store without the index or statistics asked for
+            self.notice = str(e)
+            return
+        self.notice = ""
+        self._mask = apply_filter(self.opened.cols, f, len(self.label_names), text_mask, masks)
+        self._order = order(self.opened.cols, self._mask, self.sort_by, self.descending,
+                            values)
         kept = 0 <= self.instance < len(self._mask) and bool(self._mask[self.instance])
         with param.parameterized.batch_call_watchers(self):
             self.count = len(self._order)
@@ -214,6 +250,11 @@ class Explorer(param.Parameterized):
                 self.page = 1
                 self.instance = int(self._order[0]) if len(self._order) else -1
             self.param.trigger("count")
+
+    @property
+    def mask(self) -> np.ndarray:
+        """[instances] bool: the instances that pass the filters."""
+        return self._mask
 
     @property
     def filtered(self) -> np.ndarray:
@@ -258,6 +299,15 @@ class Explorer(param.Parameterized):
         if self.opened is None or self.instance < 0:
             return None
         return self.opened.instance(self.instance)
+
+    def sort_by_head(self, statistic: str, layer: int, head: int) -> None:
+        """Order the table by one head's statistic, largest first (the head's top instance
+        on the first row)."""
+        with param.parameterized.batch_call_watchers(self):
+            self.sort_head = (statistic, int(layer), int(head))
+            self.sort_by = HEAD_STATISTIC
+            self.descending = True
+        self.page = 1  # the refilter showed the selection's page; the top instance is here
 
     def select_layer_head(self, layer: int, head: int) -> None:
         """What clicking cell (layer, head) of the overview does."""

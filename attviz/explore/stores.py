@@ -11,6 +11,7 @@ import numpy as np
 
 from ..search import search
 from ..store import BaseStore, Instance, open_store
+from .corpus import CorpusCache
 from .filters import DerivedColumns
 from .lru import LRU
 
@@ -24,6 +25,14 @@ class OpenedStore:
     cols: DerivedColumns
     _text_cache: LRU = field(default_factory=lambda: LRU(16))  # (query, case) -> mask
     _instances: LRU = field(default_factory=lambda: LRU(64))  # index -> Instance
+    _corpus: CorpusCache | None = None
+
+    @property
+    def corpus(self) -> CorpusCache:
+        """The store's corpus computations (made on first use, shared by all sessions)."""
+        if self._corpus is None:
+            self._corpus = CorpusCache(self.store)
+        return self._corpus
 
     @property
     def label_names(self) -> list[str]:

@@ -3,19 +3,24 @@ ever built or sent to the browser, whatever the number of instances."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
-from ..filters import SORT_KEYS
+from ..filters import HEAD_STATISTIC, SORT_KEYS
 from ..rows import table_csv, table_frame
 from ..state import Explorer
 from .events import held
 
 
 class InstanceTable(pn.viewable.Viewer):
+    """The table; ``on_pick`` is called after a person picks a row."""
+
     explorer = param.ClassSelector(class_=Explorer)
+    on_pick = param.Callable(default=None)
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -54,8 +59,9 @@ class InstanceTable(pn.viewable.Viewer):
         self.download = pn.widgets.FileDownload(callback=lambda: table_csv(ex.opened, ex.filtered), filename="instances.csv",
                                                 label="filtered table (CSV)", button_type="light",
                                                 sizing_mode="stretch_width")
+        self.sorted_by = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10))
         ex.param.watch(self._refresh, ["page", "count", "instance", "sort_by", "descending",
-                                       "error"])
+                                       "sort_head", "error"])
         self._syncing = False
         self._refresh()
 
@@ -78,15 +84,25 @@ class InstanceTable(pn.viewable.Viewer):
             self._syncing = False
         self.where.object = (f"page {min(ex.page, ex.pages)} of {ex.pages:,} "
                              f"({ex.count:,} instances)")
+        self.sorted_by.object = ""
+        if ex.sort_by == HEAD_STATISTIC and ex.sort_head:
+            stat, layer, head = ex.sort_head
+            first = "largest" if ex.descending else "smallest"
+            self.sorted_by.object = (f'<span class="av-sorted" style="font-size:12px">by '
+                                     f"{html.escape(stat)} of layer {layer} head {head}, "
+                                     f"{first} first</span>")
 
     def _on_select(self, event) -> None:
         if self._syncing or not event.new:
             return
         held(self.explorer.select_row, event.new[0])
+        if self.on_pick is not None:
+            self.on_pick()
 
     def __panel__(self):
         return pn.Column(
             pn.Row(self.sort, self.desc, sizing_mode="stretch_width"),
+            self.sorted_by,
             self.table,
             pn.Row(self.first, self.prev, self.where, self.next, self.last,
                    sizing_mode="stretch_width"),

@@ -1,0 +1,99 @@
+"""The corpus view's profiles: the tokens a head attends to most over the slice (or whose
+attention differs most between slices A and B), and mean self-attention by token position."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+
+from ..corpus_data import PositionProfile, TokenProfile
+from ..corpus_state import CorpusSettings
+from ..style import PLOT_OPTS
+from .cells import set_ranges
+
+COLOR_A, COLOR_B = "#e76f51", "#2a6f97"
+KDIMS = ["x0", "y0", "x1", "y1"]
+
+
+def _plot_opts(**extra) -> dict:
+    opts = {k: v for k, v in PLOT_OPTS.items() if k != "default_tools"}
+    opts.update(extra)
+    return opts
+
+
+def token_element(settings: CorpusSettings, prof: TokenProfile | None, vocab: list[str],
+                  hooks: list) -> hv.Overlay:
+    """Horizontal bars, the top token first; two bars per token (A, B) in contrast mode."""
+    ex = settings.explorer
+    who = (f"L{ex.layer} H{settings.head}" if settings.head is not None
+           else f"L{ex.layer}, mean of heads")
+    if prof is None or not len(prof.token_id):
+        empty = hv.Rectangles([], kdims=KDIMS, vdims=["token"])
+        return hv.Overlay([empty]).opts(hv.opts.Overlay(
+            title=f"Tokens · {who}: none seen {settings.min_count} times", hooks=hooks,
+            framewise=True, **_plot_opts(height=360)))
+    n = len(prof.token_id)
+    tokens = [vocab[t] if 0 <= t < len(vocab) else f"[{t}]" for t in prof.token_id.tolist()]
+    y = np.arange(n)[::-1].astype(float)  # the first token at the top
+    name_a, name_b = settings.slice_names()
+    both = prof.mean_b is not None
+    half = 0.4
+    series = [(name_a, prof.mean, prof.count, COLOR_A, y if both else y - half, y + half)]
+    if both:
+        series.append((name_b, prof.mean_b, prof.count_b, COLOR_B, y - half, y))
+    bars = []
+    for name, mean, count, color, y0, y1 in series:
+        data = {"x0": np.zeros(n), "y0": y0, "x1": mean, "y1": y1, "token": tokens,
+                "mean": mean, "count": count.astype(float)}
+        bars.append(hv.Rectangles(data, kdims=KDIMS, vdims=["token", "mean", "count"],
+                                  label=name).opts(
+            color=color, line_alpha=0, tools=["hover", "tap"], nonselection_alpha=1.0,
+            framewise=True,
+            hover_tooltips=[("token", "@token"), (f"mean in {name}", "@mean{0.0000}"),
+                            ("count", "@count{0,0}")]))
+    how = "exact" if prof.exact else f"sample of {prof.sample:,}"
+    what = "largest A − B" if both else "highest mean"
+    top = float(np.nanmax([np.nanmax(b.data["x1"]) for b in bars])) if n else 1.0
+    fit = set_ranges((0.0, 1.08 * top if np.isfinite(top) and top > 0 else 1.0),
+                     (-0.6, n - 0.4))
+    return hv.Overlay(bars).opts(hv.opts.Overlay(
+        yticks=list(zip(y.tolist(), tokens)), xlabel="self-attention",
+        ylabel="", title=f"Tokens: {what} · {who} · {how}", framewise=True,
+        legend_position="bottom_right", show_legend=True, hooks=[*hooks, fit],
+        **_plot_opts(height=max(300, 18 * n + 90))))
+
+
+def position_element(settings: CorpusSettings, prof: PositionProfile | None,
+                     hooks: list) -> hv.Overlay:
+    """A line per shown head of the layer, or their mean with the range as a band."""
+    ex = settings.explorer
+    title = f"By token position · layer {ex.layer}"
+    if prof is None or not len(prof.count):
+        return hv.Overlay([hv.Curve([])]).opts(hv.opts.Overlay(
+            title=title, hooks=hooks, framewise=True, **_plot_opts(height=340)))
+    x = np.arange(len(prof.count))
+    heads = [h for h in ex.heads if h < prof.mean.shape[1]] or list(range(prof.mean.shape[1]))
+    how = "exact" if prof.exact else f"sample of {prof.sample:,}"
+    kw = dict(kdims=["position"], vdims=["mean", "count"])
+    if settings.per_head:
+        colors = ex.head_colors
+        lines = [hv.Curve({"position": x, "mean": prof.mean[:, h], "count": prof.count},
+                          label=f"head {h}", **kw).opts(
+            color=colors[h % len(colors)], line_width=1.5, tools=["hover"], framewise=True,
+            hover_tooltips=[("head", f"{h}"), ("position", "@position"),
+                            ("mean", "@mean{0.0000}"), ("tokens", "@count{0,0}")])
+                 for h in heads]
+    else:
+        vals = prof.mean[:, heads]
+        band = hv.Area((x, vals.min(axis=1), vals.max(axis=1)), vdims=["low", "high"],
+                       kdims=["position"], label="range of the shown heads").opts(
+            color="#9ecae1", alpha=0.5, line_alpha=0, framewise=True)
+        mean = hv.Curve({"position": x, "mean": vals.mean(axis=1), "count": prof.count},
+                        label="mean of the shown heads", **kw).opts(
+            color="#1f4e79", line_width=2, tools=["hover"], framewise=True,
+            hover_tooltips=[("position", "@position"), ("mean", "@mean{0.0000}"),
+                            ("tokens", "@count{0,0}")])
+        lines = [band, mean]
+    return hv.Overlay(lines).opts(hv.opts.Overlay(
+        title=f"{title} · {how}", xlabel="token position", ylabel="mean self-attention",
+        legend_position="right", hooks=hooks, framewise=True, **_plot_opts(height=340)))
