@@ -25,28 +25,42 @@ def self_statistics(attention: np.ndarray, special: np.ndarray, token_count: np.
 
     attention: [tokens, layers, heads]; special: [tokens] bool; token_count: [instances],
     each at least 1. Over each instance's non-special tokens, or all of them if it has none.
+    Worked in blocks of about ``BLOCK_TOKENS`` tokens, each as [heads, tokens] float32 (exact
+    for float16): reductions along contiguous memory are many times faster.
     """
     n = len(token_count)
-    shape = (n, *attention.shape[1:])
-    if n == 0:
-        return {"self_mean": np.zeros(shape, np.float16), "self_max": np.zeros(shape, np.float16),
-                "self_argmax": np.zeros(shape, np.int16)}
-    starts = np.concatenate([[0], np.cumsum(token_count)[:-1]]).astype(np.int64)
-    inst = np.repeat(np.arange(n), token_count)
-    plain = np.bincount(inst, weights=~special, minlength=n)
-    use = ~special | (plain[inst] == 0)  # [tokens] the tokens each statistic is taken over
-    a = attention.astype(np.float64)
-    masked = np.where(use[:, None, None], a, -np.inf)
-    sums = np.add.reduceat(np.where(use[:, None, None], a, 0.0), starts, axis=0)
-    counts = np.bincount(inst, weights=use, minlength=n)
-    top = np.maximum.reduceat(masked, starts, axis=0)
-    pos = (np.arange(len(inst)) - starts[inst])[:, None, None]
-    first = np.where(masked == top[inst], pos, np.iinfo(np.int64).max)
-    return {
-        "self_mean": (sums / counts[:, None, None]).astype(np.float16),
-        "self_max": top.astype(np.float16),
-        "self_argmax": np.minimum.reduceat(first, starts, axis=0).astype(np.int16),
-    }
+    lh = attention.shape[1:]
+    out = {"self_mean": np.zeros((n, *lh), np.float16), "self_max": np.zeros((n, *lh), np.float16),
+           "self_argmax": np.zeros((n, *lh), np.int16)}
+    ends = np.cumsum(token_count).astype(np.int64)
+    starts = ends - token_count
+    flat = attention.reshape(len(attention), -1)
+    k = 0
+    while k < n:  # a block: whole instances, about BLOCK_TOKENS tokens
+        stop = max(k + 1, int(np.searchsorted(ends, starts[k] + BLOCK_TOKENS, side="right")))
+        t0, t1 = int(starts[k]), int(ends[stop - 1])
+        local = starts[k:stop] - t0
+        counts = token_count[k:stop]
+        inst = np.repeat(np.arange(stop - k), counts)
+        sp = special[t0:t1]
+        plain = np.bincount(inst, weights=~sp, minlength=stop - k)
+        drop = sp & (plain[inst] > 0)  # left out of the statistics
+        v = np.ascontiguousarray(flat[t0:t1].T, dtype=np.float32)  # [heads, tokens]
+        v[:, drop] = 0.0
+        sums = np.add.reduceat(v, local, axis=1)
+        v[:, drop] = -np.inf
+        top = np.maximum.reduceat(v, local, axis=1)
+        pos = (np.arange(t1 - t0) - local[inst]).astype(np.int32)
+        first = np.where(v == top[:, inst], pos, np.iinfo(np.int32).max)
+        n_used = np.where(plain > 0, plain, counts)
+        out["self_mean"][k:stop] = (sums / n_used).T.reshape(-1, *lh)
+        out["self_max"][k:stop] = top.T.reshape(-1, *lh)
+        out["self_argmax"][k:stop] = np.minimum.reduceat(first, local, axis=1).T.reshape(-1, *lh)
+        k = stop
+    return out
+
+
+BLOCK_TOKENS = 1 << 16
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -67,13 +81,17 @@ def group_keys(label: np.ndarray, prediction: np.ndarray, grouping: str) -> np.n
 
 
 def sum_by(keys: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
-    """out[k] += the sum of the rows of ``values`` whose key is k (float64, no np.add.at)."""
-    if len(keys) == 0:
-        return
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
-    out[k[starts]] += np.add.reduceat(values[order].astype(np.float64), starts, axis=0)
+    """out[k] += the sum (float64) of the rows of ``values`` whose key is k; in blocks of
+    rows, each sorted by key and reduced as [columns, rows] (contiguous: fast)."""
+    flat = values.reshape(len(values), -1)
+    target = out.reshape(len(out), -1)
+    for a in range(0, len(keys), BLOCK_TOKENS):
+        k = keys[a : a + BLOCK_TOKENS]
+        order = np.argsort(k, kind="stable")
+        k = k[order]
+        starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+        v = np.ascontiguousarray(flat[a : a + BLOCK_TOKENS][order].T)
+        target[k[starts]] += np.add.reduceat(v, starts, axis=1, dtype=np.float64).T
 
 
 class _Slots:
@@ -211,7 +229,8 @@ def token_index(read_ids: Callable[[int, int], np.ndarray], token_start: np.ndar
         ids = read_ids(t0, t1).astype(np.int64)
         inst = np.repeat(np.arange(a, b, dtype=np.int64), np.diff(token_start[a : b + 1]))
         known = (ids >= 0) & (ids < vocab_size)  # ids outside the vocabulary are not indexed
-        return np.unique(ids[known] * n + inst[known])  # by id, then instance
+        codes = np.sort(ids[known] * n + inst[known])  # by id, then instance
+        return codes[np.concatenate([[True], codes[1:] != codes[:-1]])] if len(codes) else codes
 
     counts = np.zeros(vocab_size, np.int64)
     for a in range(0, n, step):

@@ -235,13 +235,14 @@ class StoreWriter:
 
     def _derive(self, part: Part) -> Part:
         """``part`` with the self-attention statistics it lacks; fed to the profiles."""
+        attention = part.attention.astype(np.float32)  # once: float16 arithmetic is slow
         missing = [n for n in L.SELF_STAT_NAMES if getattr(part, n) is None]
         if missing:
-            stats = derive.self_statistics(part.attention, part.special, part.token_count)
+            stats = derive.self_statistics(attention, part.special, part.token_count)
             part = replace(part, **{n: stats[n] for n in missing})
         self._profiles.add(part.label, part.prediction, part.token_count, part.token_id,
-                           part.attention, {n: getattr(part, n) for n in L.HEAD_STAT_NAMES
-                                            if getattr(part, n) is not None})
+                           attention, {n: getattr(part, n) for n in L.HEAD_STAT_NAMES
+                                       if getattr(part, n) is not None})
         return part
 
     def _write_array(self, path: str, data: np.ndarray) -> None:
