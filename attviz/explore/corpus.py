@@ -35,6 +35,7 @@ class CorpusCache:
         self._columns: LRU[np.ndarray] = LRU(32)
         self._tokens: LRU[np.ndarray] = LRU(16)
         self._results: LRU[object] = LRU(64)
+        self._samples: LRU[tuple] = LRU(2)  # what profiles of slices read, by slice
 
     @property
     def groups(self) -> C.Groups:
@@ -78,6 +79,11 @@ class CorpusCache:
 
         return self._tokens.get(int(token_id), make)
 
+    def sample(self, mask: np.ndarray) -> tuple:
+        """The tokens of a uniform sample of ``mask`` (shared by the token and position
+        profiles of the same slice)."""
+        return self._samples.get(digest(mask), lambda: C.read_sample(self.store, mask))
+
     # -- results, cached by slice -------------------------------------------------------------
     def grid(self, stat: str, a: np.ndarray, b: np.ndarray | None) -> C.Grid:
         return self._results.get(("grid", stat, digest(a), digest(b)), lambda: C.head_grid(
@@ -87,11 +93,11 @@ class CorpusCache:
                min_count: int, top: int) -> C.TokenProfile:
         key = ("tokens", digest(a), digest(b), layer, head, min_count, top)
         return self._results.get(key, lambda: C.token_profile(
-            self.store, self.groups, a, layer, head, b, min_count, top))
+            self.store, self.groups, a, layer, head, b, min_count, top, self.sample))
 
     def positions(self, mask: np.ndarray, layer: int) -> C.PositionProfile:
         return self._results.get(("positions", digest(mask), layer), lambda: C.position_profile(
-            self.store, self.groups, mask, layer))
+            self.store, self.groups, mask, layer, self.sample))
 
     def _check(self, stat: str) -> None:
         if stat not in self.statistics:

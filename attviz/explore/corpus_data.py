@@ -149,6 +149,12 @@ def sample_of(mask: np.ndarray, size: int = SAMPLE, seed: int = 0) -> np.ndarray
     return np.sort(rng.choice(idx, size=size, replace=False))
 
 
+def read_sample(store: BaseStore, mask: np.ndarray):
+    """(instances, token_count, token_id, attention) of a uniform sample of ``mask``."""
+    idx = sample_of(mask)
+    return (idx, *store.read_tokens(idx))
+
+
 def _head_values(values: np.ndarray, layer: int, head: int | None) -> np.ndarray:
     """[..., layers, heads] -> [...]: one head, or the mean over the layer's heads."""
     v = values[..., layer, :]
@@ -156,9 +162,11 @@ def _head_values(values: np.ndarray, layer: int, head: int | None) -> np.ndarray
 
 
 def token_sums(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int,
-               head: int | None, vocab_size: int) -> tuple[np.ndarray, np.ndarray, bool, int]:
+               head: int | None, vocab_size: int, sample=None
+               ) -> tuple[np.ndarray, np.ndarray, bool, int]:
     """Per token id: the sum and count of self-attention over the slice ([vocab] each),
-    whether exact, and the sample size when not."""
+    whether exact, and the sample size when not. ``sample(mask)``: what
+    :func:`read_sample` returns (e.g. cached)."""
     union = groups.union(mask)
     t = groups.tables
     if union is not None:
@@ -168,8 +176,7 @@ def token_sums(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int,
         sums = _head_values(t.token_sum[rows].astype(np.float64), layer, head)
         return (np.bincount(ids, weights=sums, minlength=vocab_size),
                 np.bincount(ids, weights=t.token_count[rows], minlength=vocab_size), True, 0)
-    idx = sample_of(mask)
-    _, ids, att = store.read_tokens(idx)
+    idx, _, ids, att = (sample or (lambda m: read_sample(store, m)))(mask)
     vals = _head_values(att.astype(np.float64), layer, head)
     keep = (ids >= 0) & (ids < vocab_size)
     return (np.bincount(ids[keep], weights=vals[keep], minlength=vocab_size),
@@ -178,18 +185,18 @@ def token_sums(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int,
 
 def token_profile(store: BaseStore, groups: Groups, a: np.ndarray, layer: int,
                   head: int | None, b: np.ndarray | None = None, min_count: int = 5,
-                  top: int = 30) -> TokenProfile:
+                  top: int = 30, sample=None) -> TokenProfile:
     """The ``top`` tokens with the highest mean self-attention in slice A (at least
     ``min_count`` occurrences); with B, those whose mean differs most between A and B."""
     v = len(store.vocab)
-    sa, ca, exact, n = token_sums(store, groups, a, layer, head, v)
+    sa, ca, exact, n = token_sums(store, groups, a, layer, head, v, sample)
     with np.errstate(invalid="ignore", divide="ignore"):
         ma = sa / ca
         if b is None:
             score = np.where(ca >= min_count, ma, -np.inf)
             mb = cb = None
         else:
-            sb, cb, exact_b, nb = token_sums(store, groups, b, layer, head, v)
+            sb, cb, exact_b, nb = token_sums(store, groups, b, layer, head, v, sample)
             exact, n = exact and exact_b, max(n, nb)
             mb = sb / cb
             ok = (ca >= min_count) & (cb >= min_count)
@@ -201,8 +208,8 @@ def token_profile(store: BaseStore, groups: Groups, a: np.ndarray, layer: int,
                         None if cb is None else cb[order].astype(np.int64), exact, n)
 
 
-def position_profile(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int
-                     ) -> PositionProfile:
+def position_profile(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int,
+                     sample=None) -> PositionProfile:
     """Mean self-attention by token position, for every head of ``layer``."""
     union = groups.union(mask)
     if union is not None:
@@ -211,8 +218,7 @@ def position_profile(store: BaseStore, groups: Groups, mask: np.ndarray, layer: 
         count = t.position_count[union].sum(axis=0)
         exact, n = True, 0
     else:
-        idx = sample_of(mask)
-        tc, _, att = store.read_tokens(idx)
+        idx, tc, _, att = (sample or (lambda m: read_sample(store, m)))(mask)
         starts = np.concatenate([[0], np.cumsum(tc)[:-1]]).astype(np.int64)
         pos = np.arange(int(tc.sum())) - np.repeat(starts, tc)
         width = int(tc.max()) if len(tc) else 0

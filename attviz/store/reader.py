@@ -328,11 +328,25 @@ class Store(BaseStore):
         idx = check_sorted_indices(indices, self.n_instances)
         ts = self.columns.token_start
         runs = [(int(ts[a]), int(ts[b])) for a, b in contiguous_runs(idx)]
-        ids = [self._read(L.TOKEN_ID, slice(t0, t1)) for t0, t1 in runs]
-        att = [self._read(L.ATTENTION, slice(t0, t1)) for t0, t1 in runs]
-        lh = (self.meta.num_layers, self.meta.num_heads)
-        return (np.diff(ts)[idx], np.concatenate(ids) if ids else np.zeros(0, np.int32),
-                np.concatenate(att) if att else np.zeros((0, *lh), np.float16))
+        return (np.diff(ts)[idx], self._read_runs(L.TOKEN_ID, runs),
+                self._read_runs(L.ATTENTION, runs))
+
+    def _read_runs(self, h5path: str, runs: list[tuple[int, int]]) -> np.ndarray:
+        """Rows ``a:b`` of every run (sorted, disjoint), one after another, in one read."""
+        with reading(self.path, h5path):
+            ds = self._file[h5path]
+            tail = ds.shape[1:]
+            total = sum(b - a for a, b in runs)
+            out = np.empty((total, *tail), dtype=ds.dtype)
+            if total == 0:
+                return out
+            space = ds.id.get_space()
+            space.select_none()
+            for a, b in runs:
+                space.select_hyperslab((a, *(0 for _ in tail)), (b - a, *tail),
+                                       op=h5py.h5s.SELECT_OR)
+            ds.id.read(h5py.h5s.create_simple(out.shape), space, out)
+            return out
 
     def texts(self, indices) -> list[str]:
         """The texts of the instances at sorted ``indices``. Texts close together in the
