@@ -53,14 +53,21 @@ def token_element(settings: CorpusSettings, prof: TokenProfile | None, vocab: li
                             ("count", "@count{0,0}")]))
     how = "exact" if prof.exact else f"sample of {prof.sample:,}"
     what = "largest A − B" if both else "highest mean"
-    top = float(np.nanmax([np.nanmax(b.data["x1"]) for b in bars])) if n else 1.0
-    fit = set_ranges((0.0, 1.08 * top if np.isfinite(top) and top > 0 else 1.0),
-                     (-0.6, n - 0.4))
-    return hv.Overlay(bars).opts(hv.opts.Overlay(
-        yticks=list(zip(y.tolist(), tokens)), xlabel="self-attention",
-        ylabel="", title=f"Tokens: {what} · {who} · {how}", framewise=True,
+    top = float(np.nanmax(np.concatenate([prof.mean, prof.mean_b if both else []])))
+    top = top if np.isfinite(top) and top > 0 else 1.0
+    # token names as a glyph left of the bars, not tick labels: a glyph's data follows every
+    # update (tick labels of an updated figure were seen to keep old names)
+    names = hv.Labels({"x": np.full(n, -0.02 * top), "y": y, "text": tokens},
+                      kdims=["x", "y"], vdims=["text"]).opts(
+        text_align="right", text_font_size="8.5pt", text_color="#333")
+    fit = set_ranges((-0.32 * top, 1.05 * top), (-0.6, n - 0.4))
+    how = "exact" if prof.exact else f"sample of {prof.sample:,}"
+    what = "largest A − B" if both else "highest mean"
+    return hv.Overlay([*bars, names]).opts(hv.opts.Overlay(
+        yaxis=None, xlabel="self-attention",
+        title=f"Tokens: {what} · {who} · {how}", framewise=True,
         legend_position="bottom_right", show_legend=True, hooks=[*hooks, fit],
-        **_plot_opts(height=max(300, 18 * n + 90))))
+        **_plot_opts(height=560)))
 
 
 def position_element(settings: CorpusSettings, prof: PositionProfile | None,
