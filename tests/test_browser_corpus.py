@@ -55,11 +55,11 @@ def test_contrast_grid_then_a_head_sorts_the_table_by_it(browser, server, raw):
     page = open_corpus(browser, server)
     choose(page, "none: the slice", "misclassified against correct")
     page.wait_figure("AUROC")
-    page.wait_figure("self_mean: mean in A")
+    page.wait_figure("self_mean: A − B")
     wrong = (raw["label"] >= 0) & (raw["label"] != raw["prediction"])
     page.wait_text(".av-corpus-summary", f"misclassified ({wrong.sum():,})")
     layer, head = 1, 2
-    x, y = page.figure_point("self_mean: mean in A", head, layer)
+    x, y = page.figure_point("self_mean: A − B", head, layer)
     page.page.mouse.click(x, y)
     page.wait_text(".av-sorted", f"self_mean of layer {layer} head {head}, largest first")
     values = raw["self_mean"][:, layer, head].astype(np.float64)

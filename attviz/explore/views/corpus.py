@@ -50,9 +50,9 @@ def confusion_element(ex: Explorer, mask: np.ndarray, hooks: list) -> hv.Overlay
                                                                text_color=color)
               for sel, color in ((~dark, "#222"), (dark, "white"))]
     ticks = list(ex.label_names)
-    size = 70 + 38 * n
+    size = 60 + 36 * n
     opts = {k: v for k, v in PLOT_OPTS.items() if k not in ("default_tools", "responsive")}
-    opts.update(height=size + 40, width=size + 130)
+    opts.update(height=size + 90, width=size + 150)
     return hv.Overlay([cells, *labels]).opts(hv.opts.Overlay(
         xticks=list(enumerate(ticks)), yticks=[(n - 1 - k, t) for k, t in enumerate(ticks)],
         xrotation=45, xlabel="predicted", ylabel="gold",

@@ -12,6 +12,7 @@ from ..corpus_state import CorpusSettings
 from .cells import CellPicker, layer_head_grid
 
 GRID_HEIGHT = 300
+AUROC_TITLE = "AUROC, A against B"
 
 
 def _counts(grid: Grid) -> dict[str, np.ndarray]:
@@ -30,9 +31,13 @@ def grid_element(settings: CorpusSettings, grid: Grid | None, hooks: list,
     stat = settings.statistic or ""
     where = dict(layer=ex.layer, head=ex.highlight, hooks=hooks, height=GRID_HEIGHT,
                  formats={"n A": "0,0", "n B": "0,0"})
-    if grid is None or (auroc and grid.auroc is None):
+    if grid is None:
         return layer_head_grid({"mean": np.zeros((0, 0))}, "mean", cmap="viridis",
-                               title="" if auroc else "no statistics in this store", **where)
+                               title="no statistics in this store", **where)
+    if auroc and grid.auroc is None:  # hidden; the same figure as in contrast mode
+        blank = np.full(grid.value.shape, np.nan)
+        return layer_head_grid({"AUROC": blank}, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
+                               title=AUROC_TITLE, **where)
     if grid.mean_b is None:
         return layer_head_grid({"mean": grid.value, **_counts(grid)}, "mean", cmap="viridis",
                                title=f"{stat}: mean per head (click: select)", **where)
@@ -40,11 +45,11 @@ def grid_element(settings: CorpusSettings, grid: Grid | None, hooks: list,
               "AUROC": grid.auroc, **_counts(grid)}
     if auroc:
         return layer_head_grid(values, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
-                               title="AUROC, A against B (0.5: none)", **where)
+                               title=AUROC_TITLE, **where)
     finite = np.abs(grid.value[np.isfinite(grid.value)])
     span = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     return layer_head_grid(values, "difference", cmap="RdBu_r", clim=(-span, span),
-                           title=f"{stat}: mean in A − mean in B (click: select)", **where)
+                           title=f"{stat}: A − B (click: select)", **where)
 
 
 class HeadPicker(CellPicker):
