@@ -6,10 +6,15 @@ posting lists, and only candidates are checked for the substring. That finds the
 wherever the text holds its tokens: as whole words, or as the start of a longer word
 that the tokenizer splits the same way. A query that only occurs inside other tokens
 (``cat`` in ``concatenate``) is found by the scan (``inside_words=True``). Case-insensitive
-search with a cased tokenizer takes the union over the query's case variants.
+search with a cased tokenizer takes the union over the query's case variants. A query of
+one token needs no check at all when the tokenizer keeps the text's characters (no
+normalizer, or only lower-casing for a case-insensitive search): every text holding the
+token holds the query.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -48,6 +53,31 @@ def variants(query: str, case_sensitive: bool) -> list[str]:
     return forms + [" " + f for f in forms if not f.startswith(" ")]
 
 
+def keeps_characters(store: BaseStore, case_sensitive: bool) -> bool:
+    """Whether the store's tokenizer leaves the text's characters as they are (no
+    normalizer; lower-casing only, when case does not matter)."""
+    raw = store.tokenizer_json()
+    try:
+        norm = json.loads(raw).get("normalizer") if raw else {}
+    except ValueError:
+        return False
+    return norm is None or (not case_sensitive and norm.get("type") == "Lowercase")
+
+
+def single_tokens(store: BaseStore, query: str, case_sensitive: bool) -> bool:
+    """Whether every spelling of ``query`` whose tokens occur in the store is one token that
+    reads as the query (spellings with a token no instance holds find nothing)."""
+    tok = tokenizer_of(store)
+    fold = (lambda x: x) if case_sensitive else str.casefold
+    for form in variants(query, case_sensitive):
+        ids = tok.encode(form, add_special_tokens=False).ids
+        if any(len(store.postings(i)) == 0 for i in ids):
+            continue
+        if len(ids) != 1 or fold(tok.decode(ids).strip()) != fold(form.strip()):
+            return False
+    return True
+
+
 def candidates(store: BaseStore, query: str, case_sensitive: bool) -> np.ndarray:
     """Sorted instances that hold every token of the query (for some variant)."""
     tok = tokenizer_of(store)
@@ -84,6 +114,10 @@ def search(store: BaseStore, query: str, case_sensitive: bool = False,
         return store.search_text(query, case_sensitive)
     cand = candidates(store, query, case_sensitive)
     mask = np.zeros(store.n_instances, dtype=bool)
-    if len(cand):
+    if not len(cand):
+        return mask
+    if keeps_characters(store, case_sensitive) and single_tokens(store, query, case_sensitive):
+        mask[cand] = True  # the token is the query's characters: no text to check
+    else:
         mask[cand[contains(store.texts(cand), query, case_sensitive)]] = True
     return mask

@@ -85,3 +85,21 @@ def test_a_store_without_index_is_scanned():
         assert not indexed(s)
         np.testing.assert_array_equal(search(s, "CAFÉ"), s.search_text("CAFÉ"))
         assert search(s, "café").sum() == 1
+
+
+def test_one_token_queries_skip_the_text_check_only_where_that_is_exact(synth, monkeypatch):
+    import attviz.search as S
+
+    texts, _, _ = _raw(synth)
+    with Store(synth) as s, Store(ROOT / "tests" / "data" / "store-v1.1.h5") as bert:
+        assert S.keeps_characters(s, False) and S.keeps_characters(s, True)
+        assert not S.keeps_characters(bert, False)  # BERT's normaliser strips accents
+        word, other = texts[9].split()[1:3]
+        assert S.single_tokens(s, word, False)
+        assert not S.single_tokens(s, f"{word} {other}", False)  # two tokens: checked
+        fast = search(s, word)
+        reads = []
+        monkeypatch.setattr(S, "keeps_characters", lambda *a: False)
+        monkeypatch.setattr(s, "texts", lambda idx: reads.append(len(idx)) or Store.texts(s, idx))
+        np.testing.assert_array_equal(search(s, word), fast)  # the checked answer is the same
+        assert reads and reads[0] == fast.sum()

@@ -16,7 +16,7 @@ import numpy as np
 from ..store import BaseStore
 from ..store.derive import group_keys
 
-SAMPLE = 1000  # instances read for a profile of a slice that is not a union of groups
+SAMPLE = 500  # instances read for a profile of a slice that is not a union of groups
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,13 @@ def head_grid(store: BaseStore, groups: Groups, stat: str, a: np.ndarray,
         if union is not None and sums is not None:
             n = groups.tables.count[union].sum()
             return sums[union].sum(axis=0) / max(1, n)
-        values = matrix()[mask].astype(np.float64)
-        return values.mean(axis=0) if len(values) else np.full(values.shape[1:], np.nan)
+        m = matrix()
+        if not mask.any():
+            return np.full(m.shape[1:], np.nan)
+        idx = np.flatnonzero(mask)
+        # a layer at a time: no float64 copy of the selection
+        return np.stack([np.add.reduce(m[idx, layer], axis=0, dtype=np.float64)
+                         for layer in range(m.shape[1])]) / len(idx)
 
     ma = mean(a)
     if b is None:

@@ -107,7 +107,7 @@ class Dataset:
     required: bool = True
     shift: str | None = None
     in_memory: bool = False
-    column_chunks: bool = False  # chunks of (rows, 1, 1, ...): one head's values read whole
+    column_chunks: bool = False  # chunks of (rows, 1, heads): one layer's heads over many rows
 
     @property
     def rows(self) -> str:

@@ -143,7 +143,7 @@ class StoreWriter:
                 else d.chunks(self.meta.num_layers, self.meta.num_heads))
         chunk_tail = tail
         if d.column_chunks and not self.fragment:
-            chunk_tail = (1,) * len(tail)  # one head's values over many instances
+            chunk_tail = (1, *tail[1:])  # one layer's heads over many instances
             rows = self._column_rows
         elif d.column_chunks:
             rows = FRAGMENT_ROWS
