@@ -414,3 +414,41 @@ def test_the_design_notes_name_every_explorer_module():
         assert name in design, f"docs/design.md does not name attviz/explore/{name}"
         # each module opens with a docstring naming its job
         assert path.read_text().startswith('"""'), name
+
+
+def test_head_queries_filter_and_sort_by_a_head(tiny_store):
+    """The sidebar's head conditions and "sort by this head", against the statistics read
+    with h5py."""
+    from attviz.explore.views.queries import QueryEditor
+
+    with h5py.File(tiny_store, "r") as f:
+        values = f["/instances/head_stats/self_max"][:, 1, 3].astype(np.float64)
+        first = f["/instances/head_stats/first_mass"][:, 0, 2].astype(np.float64)
+    ex = Explorer(store=tiny_store)
+    q = QueryEditor(explorer=ex)
+    q.statistic.value, q.layer.value, q.head.value = "self_max", 1, 3
+    q.threshold.value = float(np.median(values))
+    q.add_condition()
+    assert ex.filtered.tolist() == np.flatnonzero(values >= q.threshold.value).tolist()
+    q.statistic.value, q.layer.value, q.head.value, q.op.value = "first_mass", 0, 2, "<="
+    q.threshold.value = float(np.median(first))
+    q.add_condition()
+    both = (values >= np.median(values)) & (first <= np.median(first))
+    assert ex.filtered.tolist() == np.flatnonzero(both).tolist() and len(ex.head_filters) == 2
+    ex.head_filters = []
+    q.statistic.value, q.layer.value, q.head.value = "self_max", 1, 3
+    q.sort_by_head()
+    assert ex.filtered.tolist() == np.argsort(-values, kind="stable").tolist()
+    assert ex.page == 1 and ex.page_indices()[0] == int(np.argmax(values))
+
+
+def test_the_token_filter_keeps_the_instances_holding_the_token(tiny_store):
+    with h5py.File(tiny_store, "r") as f:
+        start, ids = f["/instances/token_start"][:], f["/tokens/id"][:]
+    ex = Explorer(store=tiny_store)
+    for v in sorted(set(ids.tolist()))[::7]:
+        ex.token = int(v)
+        want = [k for k in range(len(start) - 1) if v in ids[start[k] : start[k + 1]]]
+        assert ex.filtered.tolist() == want
+    ex.token = -1
+    assert ex.count == ex.total

@@ -33,6 +33,9 @@ class QueryEditor(pn.viewable.Viewer):
         self.threshold = pn.widgets.FloatInput(name="value", value=0.5, step=0.05, width=72)
         self.add = pn.widgets.Button(name="add", width=52, margin=(23, 5, 5, 5))
         self.add.on_click(lambda e: self.add_condition())
+        self.sort = pn.widgets.Button(name="sort the table by this head", button_type="light",
+                                      sizing_mode="stretch_width", margin=(0, 10))
+        self.sort.on_click(lambda e: self.sort_by_head())
         self.conditions = pn.Column(sizing_mode="stretch_width", margin=0)
         self.token_input = pn.widgets.TextInput(name="contains token",
                                                 placeholder="a token, e.g. the or ##ing",
@@ -49,16 +52,28 @@ class QueryEditor(pn.viewable.Viewer):
         self._refresh()
 
     def add_condition(self) -> None:
-        ex = self.explorer
-        if ex.opened is None or not self.statistic.value:
+        ex, where = self.explorer, self._head()
+        if where is None:
             return
-        meta = ex.opened.store.meta
-        layer = min(max(0, int(self.layer.value or 0)), meta.num_layers - 1)
-        head = min(max(0, int(self.head.value or 0)), meta.num_heads - 1)
-        cond = HeadCondition(self.statistic.value, layer, head,
-                             float(self.threshold.value or 0.0), self.op.value)
+        cond = HeadCondition(self.statistic.value, *where, float(self.threshold.value or 0.0),
+                             self.op.value)
         if cond not in ex.head_filters:
             ex.head_filters = [*ex.head_filters, cond]
+
+    def _head(self) -> tuple[int, int] | None:
+        """The layer and head typed in, within the store's."""
+        ex = self.explorer
+        if ex.opened is None or not self.statistic.value:
+            return None
+        meta = ex.opened.store.meta
+        return (min(max(0, int(self.layer.value or 0)), meta.num_layers - 1),
+                min(max(0, int(self.head.value or 0)), meta.num_heads - 1))
+
+    def sort_by_head(self) -> None:
+        """Order the instance table by the typed head's statistic, largest first."""
+        where = self._head()
+        if where is not None:
+            self.explorer.sort_by_head(self.statistic.value, *where)
 
     def _typed_token(self, event) -> None:
         ex = self.explorer
@@ -77,7 +92,7 @@ class QueryEditor(pn.viewable.Viewer):
         self.statistic.options = {STAT_LABELS.get(s, s).split(" (")[0]: s for s in stats}
         if self.statistic.value not in stats:
             self.statistic.value = stats[0] if stats else None
-        self.statistic.disabled = self.add.disabled = not stats
+        self.statistic.disabled = self.add.disabled = self.sort.disabled = not stats
         if ex.opened is not None:
             meta = ex.opened.store.meta
             self.layer.end, self.head.end = meta.num_layers - 1, meta.num_heads - 1
@@ -104,6 +119,6 @@ class QueryEditor(pn.viewable.Viewer):
             pn.pane.HTML("<b>head statistics</b>", margin=(5, 10, 0, 10)),
             pn.Row(self.statistic, self.layer, self.head, self.op, self.threshold, self.add,
                    sizing_mode="stretch_width"),
-            self.conditions,
+            self.conditions, self.sort,
             self.token_input, pn.Row(self.token_shown, self.clear_token),
             self.notice, sizing_mode="stretch_width")
