@@ -88,11 +88,13 @@ class Groups:
 
 # -- the head grid ------------------------------------------------------------------------------
 def sortable(values: np.ndarray) -> np.ndarray:
-    """float16 or int16 values as int32 keys in 0..65535, in the same order (ties stay ties)."""
+    """float16 or int16 values as uint16 keys, in the same order (ties stay ties): the sign
+    bit set for values from +0 up, every bit flipped for negative floats."""
     if values.dtype == np.float16:
-        bits = values.view(np.uint16).astype(np.int32)
-        return np.where(bits & 0x8000, 0xFFFF - bits, bits | 0x8000)
-    return values.astype(np.int32) + 0x8000
+        bits = np.ascontiguousarray(values + np.float16(0)).view(np.uint16)  # -0 is +0
+        return bits ^ ((bits >> 15) * np.uint16(0x7FFF) | np.uint16(0x8000))
+    bits = np.ascontiguousarray(values).view(np.uint16)
+    return bits ^ np.uint16(0x8000)  # two's complement int16: flip the sign bit
 
 
 def auroc(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -106,7 +108,7 @@ def auroc(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     heads = values.shape[2]
     base = np.arange(heads, dtype=np.int32) << 16
     for layer in range(values.shape[1]):
-        keys = sortable(values[:, layer, :]) + base  # [instances, heads]
+        keys = sortable(values[:, layer, :]) + base  # [instances, heads] int32
         ca = np.bincount(keys[a].ravel(), minlength=heads << 16).reshape(heads, -1)
         cb = np.bincount(keys[b].ravel(), minlength=heads << 16).reshape(heads, -1)
         below = np.cumsum(cb, axis=1) - cb  # values of B under each value
