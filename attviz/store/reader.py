@@ -20,7 +20,6 @@ from .strings import StringArray
 from .summaries import ProfileTables
 
 _SEARCH_BLOCK = 8 << 20  # bytes of text scanned per read in search_text
-_NEAR = 64 << 10  # texts fewer bytes apart than this are read together
 # what reading an instance needs (per-token data, its text and its document's id)
 _INSTANCE_DATASETS = tuple(L.BY_PATH[p] for p in (
     L.ATTENTION, L.TOKEN_ID, L.TOKEN_SPAN, L.TOKEN_SPECIAL, L.TEXT, L.DOCUMENT, L.DOCUMENT_ID))
@@ -349,23 +348,15 @@ class Store(BaseStore):
             return out
 
     def texts(self, indices) -> list[str]:
-        """The texts of the instances at sorted ``indices``. Texts close together in the
-        file are read with one read (so a scattered selection costs few reads)."""
+        """The texts of the instances at sorted ``indices``, read with one HDF5 read (so a
+        scattered selection costs one call, not one per text)."""
         idx = check_sorted_indices(indices, self.n_instances)
         off = self._text_offsets
-        starts, ends = off[idx], off[idx + 1]
-        out: list[str] = []
-        i = 0
-        while i < len(idx):
-            j = i + 1  # extend the read while the next text is near
-            while j < len(idx) and starts[j] - ends[j - 1] <= _NEAR:
-                j += 1
-            lo, hi = int(starts[i]), int(ends[j - 1])
-            raw = self._read(L.TEXT + "/data", slice(lo, hi)).tobytes()
-            out.extend(raw[int(a) - lo : int(b) - lo].decode("utf-8", "replace")
-                       for a, b in zip(starts[i:j], ends[i:j]))
-            i = j
-        return out
+        runs = [(int(off[a]), int(off[b])) for a, b in contiguous_runs(idx)]
+        raw = self._read_runs(L.TEXT + "/data", runs).tobytes()
+        ends = np.cumsum(off[idx + 1] - off[idx])
+        starts = ends - (off[idx + 1] - off[idx])
+        return [raw[int(a) : int(b)].decode("utf-8", "replace") for a, b in zip(starts, ends)]
 
     def document_ids(self, documents) -> list[str]:
         idx = check_sorted_indices(documents, self.n_documents)
