@@ -7,7 +7,8 @@ tokens. All runs use the same length-sorted batches (the precompute's block plan
 
 - floor: a bare loop of SDPA forward passes that stores nothing;
 - attviz: `attviz precompute` end to end after the model is loaded (tokenising, fused
-  diagonal extraction, writing blocks, assembling the store);
+  diagonal extraction with the statistics per head, writing blocks, assembling the store
+  with its profiles and token index); also once with `--entropy`;
 - eager: transformers' eager attention with output_attentions=True, diagonals taken;
 - AttViz-style: batch of one, the model run twice (SDPA for the logits, eager with
   output_attentions for the attentions), as AttViz's export script does.
@@ -129,6 +130,23 @@ def time_attviz_style(model, bs, pad) -> float:
     return time.perf_counter() - t
 
 
+def derived_bytes(store_path: Path) -> tuple[int, int]:
+    """Bytes (on disk) of the 1.1 content (statistics, profiles, index, tokenizer) and of
+    everything else."""
+    import h5py
+
+    sizes = {"derived": 0, "rows": 0}
+
+    def visit(name, node):
+        if isinstance(node, h5py.Dataset):
+            new = name.startswith(("instances/head_stats", "profiles", "index", "tokenizer"))
+            sizes["derived" if new else "rows"] += node.id.get_storage_size()
+
+    with h5py.File(store_path, "r") as f:
+        f.visititems(visit)
+    return sizes["derived"], sizes["rows"]
+
+
 def attviz_json_bytes(store_path: Path) -> int:
     """Size of the same instances as an AttViz-style JSON file (every layer and head)."""
     from attviz.store import Store
@@ -192,6 +210,9 @@ def main() -> int:
                                   "eager output_attentions": n / eager,
                                   "AttViz-style (batch 1, two runs)": n / style}
         res["attviz_over_floor"] = floor / min(attviz)
+        out = tmp / "entropy.h5"
+        cfg_e = PrecomputeConfig(**{**cfg.__dict__, "out": str(out), "entropy": True})
+        res["entropy_run_over_plain_run"] = run(cfg_e, progress=False).loop_seconds / min(attviz)
         res["attviz_over_eager"] = eager / min(attviz)
         res["attviz_over_attviz_style"] = style / min(attviz)
         store = Path(cfg.out)
@@ -199,6 +220,8 @@ def main() -> int:
         res["store_bytes"] = size
         res["store_bytes_per_token"] = size / tokens
         res["store_bytes_per_token_over_LxHx2"] = size / tokens / (6 * 12 * 2)
+        res["derived_bytes"], res["row_bytes"] = derived_bytes(store)
+        res["derived_over_rows"] = res["derived_bytes"] / res["row_bytes"]
         res["attviz_json_bytes"] = attviz_json_bytes(store)
         res["json_over_store"] = res["attviz_json_bytes"] / size
     print(json.dumps(res, indent=1))

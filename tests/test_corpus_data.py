@@ -189,3 +189,36 @@ def test_a_sample_is_a_sorted_subset_of_the_slice():
     assert len(s) == 100 and len(np.unique(s)) == 100 and (np.diff(s) > 0).all()
     assert mask[s].all()
     np.testing.assert_array_equal(s, C.sample_of(mask, 100, seed=4))  # the same each time
+
+
+def test_a_folder_of_shards_and_a_merged_store_give_the_same_corpus_view(synth, tmp_path):
+    from attviz.explore.corpus import CorpusCache
+    from attviz.store import Store, StoreMeta, StoreWriter, merge, shard_name
+
+    with Store(synth) as s:
+        parts = list(s.iter_parts(max_instances=250))
+        meta = StoreMeta(s.meta.label_names, s.meta.num_layers, s.meta.num_heads, {})
+        vocab, tok = s.vocab, s.tokenizer_json()
+    folder = tmp_path / "shards"
+    for i, chunk in enumerate((parts[:1], parts[1:3], parts[3:])):
+        with StoreWriter(folder / shard_name(i, 3), meta, vocab, tokenizer_json=tok) as w:
+            for p in chunk:
+                w.append(p)
+    merged = merge([folder], tmp_path / "merged.h5")
+    with open_store(synth) as one, open_store(folder) as sharded, open_store(merged) as m:
+        views = [CorpusCache(x) for x in (one, sharded, m)]
+        c = one.columns
+        wrong = (c.label >= 0) & (c.label != c.prediction)
+        odd = np.arange(one.n_instances) % 3 == 0
+        for a, b in ((np.ones(len(c.label), bool), None), (wrong, ~wrong), (odd, None)):
+            grids = [v.grid("self_max", a, b) for v in views]
+            tokens = [v.tokens(a, 1, 2, b, 3, 10) for v in views]
+            positions = [v.positions(a, 2) for v in views]
+            for g, t, p in zip(grids[1:], tokens[1:], positions[1:]):
+                np.testing.assert_allclose(g.value, grids[0].value, rtol=1e-9)
+                if b is not None:
+                    np.testing.assert_array_equal(g.auroc, grids[0].auroc)
+                np.testing.assert_allclose(t.mean, tokens[0].mean, rtol=2e-3)
+                assert set(t.token_id.tolist()) == set(tokens[0].token_id.tolist())
+                np.testing.assert_allclose(p.mean, positions[0].mean, rtol=2e-3)
+                np.testing.assert_array_equal(p.count, positions[0].count)
