@@ -126,7 +126,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     nxt = pn.widgets.Button(name="next ›", width=100)
     prev.on_click(lambda e: held(ex.step, -1))
     nxt.on_click(lambda e: held(ex.step, 1))
-    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer),
+    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer, ex.words),
                                   filename="instance.csv", label="this instance (CSV)",
                                   button_type="light", width=180)
     heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)

@@ -74,6 +74,8 @@ class Explorer(param.Parameterized):
     scope = param.Selector(default=SCOPE_HEADS, objects=SCOPES)  # SCOPE_HEADS or SCOPE_ALL
     scale = param.Selector(default="linear", objects=["linear", "log"])
     hide_special = param.Boolean(default=False, doc="leave out [CLS], [SEP] and the like")
+    words = param.Boolean(default=False, doc="words instead of subword tokens: pieces whose "
+                          "characters touch form one word (docs/aggregations.md)")
     # None (the aggregate) or a head of the layer
     highlight = param.Selector(default=None, objects={AGGREGATE: None},
                                doc="what colours the text: the aggregate or one head")
@@ -271,7 +273,8 @@ class Explorer(param.Parameterized):
         """The settings the views of the selected instance depend on."""
         return ViewSettings(layer=self.layer, heads=tuple(self.heads),
                             aggregation=self.aggregation, scope=self.scope,
-                            hide_special=self.hide_special, highlight=self.highlight)
+                            hide_special=self.hide_special, highlight=self.highlight,
+                            words=self.words)
 
     def view_data(self) -> ViewData | None:
         """What the views of the selected instance draw (None without one); views share it

@@ -54,7 +54,7 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Rectangles:
 class HeatmapView(TokenPlotView):
     """Heads x tokens of the selected layer."""
 
-    depends = ("instance", "layer", "heads", "scale", "hide_special", "error")
+    depends = ("instance", "layer", "heads", "scale", "hide_special", "words", "error")
 
     def element(self, hooks: list):
         return heatmap_element(self.explorer, hooks)

@@ -152,7 +152,8 @@ class SequenceView(pn.viewable.Viewer):
         self.widget.param.watch(self._from_browser, "marked")
         ex = self.explorer
         ex.param.watch(self._redraw, ["instance", "layer", "heads", "head_colors", "aggregation",
-                                      "scope", "scale", "hide_special", "highlight", "error"])
+                                      "scope", "scale", "hide_special", "highlight", "words",
+                                      "error"])
         ex.param.watch(lambda e: setattr(self.widget, "marked", e.new), "marked")
         self._redraw()
 
@@ -178,7 +179,7 @@ class SequenceView(pn.viewable.Viewer):
                      f"shown head of layer {vd.layer} (each head scaled to its own maximum)",
             "tokens": vd.tokens,
             "positions": vd.positions.tolist(),
-            "spans": inst.spans[vd.positions].tolist(),
+            "spans": vd.spans.tolist(),
             "text": inst.text,
             "heads": [head_name(h) for h in vd.heads],
             "colors": colors,
