@@ -36,6 +36,11 @@ def render(view):
     return plots[0]
 
 
+def cells(plot):
+    """The heatmap's heads cells (the first layer of its overlay; token scores above them)."""
+    return HeatmapView._glyph_plots(plot)[0]
+
+
 def other_length(path, k):
     with h5py.File(path, "r") as f:
         n = np.diff(f["/instances/token_start"][:])
@@ -58,7 +63,7 @@ def test_heatmap_switch_replaces_data_in_the_same_figure(tiny_store):
     assert view.revision == revision  # no HoloViews re-render
     assert figure_state(plot) == before  # the same figure and data source, new values
     tokens, att = from_file(tiny_store, k)
-    data = plot.handles["source"].data
+    data = cells(plot).handles["source"].data
     n = len(tokens)
     np.testing.assert_allclose(data["value"], att[:, 0, [1, 3]].reshape(-1), rtol=1e-6)
     np.testing.assert_allclose(data["color"], data["value"])
@@ -67,7 +72,7 @@ def test_heatmap_switch_replaces_data_in_the_same_figure(tiny_store):
     np.testing.assert_array_equal(data["left"], np.repeat(np.arange(n), 2) - 0.5)
     assert plot.handles["xaxis"].major_label_overrides[0] == tokens[0]
     assert plot.handles["x_range"].end == n - 0.5
-    mapper = plot.handles["color_color_mapper"]
+    mapper = cells(plot).handles["color_color_mapper"]
     assert (mapper.low, mapper.high) == (pytest.approx(att[:, 0, [1, 3]].min(), rel=1e-6),
                                          pytest.approx(att[:, 0, [1, 3]].max(), rel=1e-6))
 
@@ -101,7 +106,7 @@ def test_a_setting_change_re_renders(tiny_store):
     ex.layer = 0
     assert view.revision == revision + 1
     _, att = from_file(tiny_store, ex.instance)
-    np.testing.assert_allclose(plot.handles["source"].data["value"],
+    np.testing.assert_allclose(cells(plot).handles["source"].data["value"],
                                att[:, 0, :].reshape(-1), rtol=1e-6)
 
 
@@ -118,7 +123,7 @@ def test_a_figure_made_again_after_an_in_place_switch_shows_the_current_instance
     fresh = [p for p in view._live_plots() if p.state.document is doc]
     assert len(fresh) == 1
     tokens, att = from_file(tiny_store, k)
-    np.testing.assert_allclose(fresh[0].handles["source"].data["value"],
+    np.testing.assert_allclose(cells(fresh[0]).handles["source"].data["value"],
                                att[:, ex.layer, :].reshape(-1), rtol=1e-6)
     assert fresh[0].handles["xaxis"].major_label_overrides[0] == tokens[0]
 

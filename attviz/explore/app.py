@@ -26,6 +26,7 @@ from .views import (
 )
 from .views.events import held
 from .views.onscreen import OnScreen
+from .views.relations import RelationsView
 
 SIDEBAR_WIDTH = 470
 SERIES_HEIGHT = 340  # the series figure with its toolbar
@@ -36,6 +37,7 @@ HEADER_STYLE = """
 """
 ENV_STORE = "ATTVIZ_STORE"
 ENV_ROOT = "ATTVIZ_STORE_ROOT"
+ENV_MODEL_ROOT = "ATTVIZ_MODEL_ROOT"
 
 
 def server_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +45,8 @@ def server_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="panel serve apps/ --args", add_help=False)
     p.add_argument("--store", default=os.environ.get(ENV_STORE) or None)
     p.add_argument("--root", default=os.environ.get(ENV_ROOT) or None)
+    # where the stores' models are when they moved (the relations view)
+    p.add_argument("--model-root", default=os.environ.get(ENV_MODEL_ROOT) or None)
     args, _ = p.parse_known_args(argv if argv is not None else sys.argv[1:])
     return args
 
@@ -104,6 +108,19 @@ def _once_per_process() -> None:
     gc.freeze()
 
 
+def relations_tabs(tabs: pn.Tabs, ex: Explorer) -> pn.Tabs:
+    """``tabs`` with the relations view as its last tab; opening it asks for the relations."""
+    tabs.append(("Relations", RelationsView(explorer=ex)))
+    index = len(tabs) - 1
+
+    def opened(event) -> None:
+        if event.new == index:
+            ex.relations.enabled = True
+
+    tabs.param.watch(opened, "active")
+    return tabs
+
+
 def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     """The page for one browser session (a plain layout: lighter than Panel's templates)."""
     pn.extension("tabulator", notifications=False)
@@ -111,6 +128,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     if explorer is None:
         args = server_args(argv)
         explorer = Explorer(root=args.root, store=args.store)
+        explorer.relations.model_root = args.model_root
     ex = explorer
     _sync_url(ex)
     error = pn.pane.HTML(
@@ -126,7 +144,8 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     nxt = pn.widgets.Button(name="next ›", width=100)
     prev.on_click(lambda e: held(ex.step, -1))
     nxt.on_click(lambda e: held(ex.step, 1))
-    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer, ex.words),
+    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer,
+                                                                ex.words),
                                   filename="instance.csv", label="this instance (CSV)",
                                   button_type="light", width=180)
     heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
@@ -143,8 +162,10 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
         pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
         ProbabilitiesView(explorer=ex),
         SequenceView(explorer=ex),
-        pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
-                ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
+        relations_tabs(
+            pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
+                    ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
+            ex),
         visible=pn.bind(lambda e: not e, ex.param.error), sizing_mode="stretch_width",
     )
     main = pn.Column(error, views, sizing_mode="stretch_both", scroll=True, margin=(0, 10))

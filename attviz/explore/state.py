@@ -28,6 +28,7 @@ from .choices import (
 )
 from .filters import SORT_KEYS, InstanceFilter, apply_filter, order
 from .lru import LRU
+from .relations_state import RelationsState
 from .rows import page_count, page_rows
 from .stores import OpenedStore
 from .style import head_colors
@@ -88,6 +89,7 @@ class Explorer(param.Parameterized):
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
         self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
+        self.relations = RelationsState(self)  # token x token attention, rollouts (on demand)
         self.catalog = StoreCatalog.around(root, store)
         self.refresh_store_list()
         try:

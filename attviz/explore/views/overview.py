@@ -26,6 +26,7 @@ def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
             "layer": ys.ravel(), "head": xs.ravel()}
     cells = hv.Rectangles(data, kdims=kdims, vdims=["mean", "layer", "head"]).opts(
         color="mean", cmap="magma", colorbar=True, line_alpha=0, tools=["hover", "tap"],
+        default_tools=PLOT_OPTS["default_tools"],
         nonselection_alpha=1.0, selection_alpha=1.0, logz=ex.scale == "log",
         hover_tooltips=[("layer", "@layer"), ("head", "@head"), ("mean", "@mean{0.0000}")])
     layer = ex.layer
