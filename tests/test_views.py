@@ -222,3 +222,20 @@ def test_sequence_view_height_is_fixed_per_store_and_fits_its_longest_instance(t
     for k in (int(np.argmin(n)), int(np.argmax(n)), 0):  # switching never changes it
         ex.instance = k
         assert view.widget.height == want
+
+
+@pytest.mark.parametrize("view_class", [HeatmapView, SeriesView])
+def test_a_setting_that_changes_the_tokens_changes_the_axes(tiny_store, view_class):
+    ex = Explorer(store=tiny_store)
+    view = view_class(explorer=ex)
+    plot = render(view)
+    tokens, _ = from_file(tiny_store, ex.instance)
+    assert plot.handles["x_range"].end == len(tokens) - 0.5
+    ex.hide_special = True  # [CLS] and [SEP] leave: two tokens fewer, the first is another
+    with h5py.File(tiny_store, "r") as f:
+        start = f["/instances/token_start"][ex.instance]
+        n_special = int(f["/tokens/special"][start:start + len(tokens)].sum())
+    assert n_special == 2
+    plot = view._live_plots()[0]
+    assert plot.handles["x_range"].end == len(tokens) - 2 - 0.5
+    assert plot.handles["xaxis"].major_label_overrides[0] == tokens[1]

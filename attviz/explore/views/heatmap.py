@@ -88,5 +88,9 @@ class HeatmapView(TokenPlotView):
     def element(self, hooks: list):
         return heatmap_element(self.explorer, hooks)
 
+    def yticks(self, vd: ViewData) -> list[tuple[int, str]]:
+        return [(j, f"h{h}") for j, h in enumerate(vd.heads)] + [
+            (len(vd.heads) + r, name) for r, name in enumerate(score_row_names(self.explorer))]
+
     def frame(self, vd: ViewData) -> Frame:
         return heatmap_frame(self.explorer, vd)
