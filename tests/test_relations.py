@@ -107,6 +107,11 @@ def test_the_model_is_found_where_it_moved_and_refused_when_its_weights_differ(
     moved = dict(prov, model=str(tmp_path / "gone" / "model"))
     with pytest.raises(M.Unavailable, match="is not on this server: point --model-root"):
         M.locate(moved)
+    # a relative name from another working folder: found beside the store
+    relative = dict(prov, model=f"demo/{tiny_model.name}")
+    with pytest.raises(M.Unavailable):
+        M.locate(relative)
+    assert M.locate(relative, near=tiny_model.parent).name == str(tiny_model)
     root = tmp_path / "models"
     shutil.copytree(tiny_model, root / "renamed" / "copy")
     assert M.locate(moved, root).name == str(root / "renamed" / "copy")  # found by its weights

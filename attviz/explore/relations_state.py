@@ -180,8 +180,9 @@ class RelationsState(param.Parameterized):
         prov = dict(ex.opened.store.meta.provenance)
         self.busy, self.problem = True, False
         self.status = f"Running the model on instance {inst.index:,}…"
+        near = ex.opened.path if ex.opened.path.is_dir() else ex.opened.path.parent
         req = Request(prov, inst.token_ids, key.layer, key.gradient, key.target,
-                      self.model_root, current=lambda: gen == self._generation)
+                      self.model_root, str(near), current=lambda: gen == self._generation)
         self.future = service().submit(
             req, lambda out: self.in_session(
                 lambda: self._apply(gen, key, inst.attention, str(prov.get("dtype", "")),

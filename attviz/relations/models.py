@@ -1,9 +1,10 @@
 """Which model computed a store, where it is on this server, and loading it once.
 
 A store's provenance names its model (``model``: a folder or a hub id) and, for a folder,
-the SHA-256 of its weight files (``model_weights_sha256``). A model that moved is found
-under a model root (``--model-root`` / ``ATTVIZ_MODEL_ROOT``): a folder of that name, or
-any model folder below it whose weights have that SHA-256. Every reason the model cannot be
+the SHA-256 of its weight files (``model_weights_sha256``). The folder is looked for as
+named (a relative name from the server's working folder), beside the store, and under a
+model root (``--model-root`` / ``ATTVIZ_MODEL_ROOT``): a folder of that name, or any model
+folder below it whose weights have that SHA-256. Every reason the model cannot be
 used is a :class:`Unavailable` whose text is one sentence for the page.
 """
 
@@ -61,8 +62,10 @@ def weights_sha256(folder: Path) -> str:
         return _fingerprints[key]
 
 
-def _candidates(name: str, root: Path | None) -> list[Path]:
+def _candidates(name: str, root: Path | None, near: Path | None) -> list[Path]:
     out = [Path(name)]
+    if near is not None:
+        out += [near / Path(name).name, near / name]
     if root is not None:
         out += [root / Path(name).name]
         if not Path(name).is_absolute():
@@ -79,8 +82,10 @@ def _candidates(name: str, root: Path | None) -> list[Path]:
     return unique
 
 
-def locate(provenance: dict, model_root: str | os.PathLike | None = None) -> ModelSource:
-    """The store's model on this server, checked against the provenance's weights SHA-256."""
+def locate(provenance: dict, model_root: str | os.PathLike | None = None,
+           near: str | os.PathLike | None = None) -> ModelSource:
+    """The store's model on this server, checked against the provenance's weights SHA-256;
+    ``near``: the store's folder."""
     name = str(provenance.get("model", "") or "")
     sha = str(provenance.get("model_weights_sha256", "") or "")
     revision = str(provenance.get("model_revision", "") or "")
@@ -89,7 +94,7 @@ def locate(provenance: dict, model_root: str | os.PathLike | None = None) -> Mod
                           "relations cannot be computed.")
     root = Path(model_root) if model_root else None
     differs = None
-    for folder in _candidates(name, root):
+    for folder in _candidates(name, root, Path(near) if near else None):
         if not sha:
             return ModelSource(str(folder))
         got = weights_sha256(folder)

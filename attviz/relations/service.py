@@ -33,6 +33,7 @@ class Request:
     gradient: bool = False
     target: int | None = None
     model_root: str | None = None
+    near: str | None = None  # the store's folder, where the model may be too
     current: Callable[[], bool] = field(default=lambda: True)
 
 
@@ -85,7 +86,7 @@ class RelationsService:
             return Outcome(message="Relations need the model libraries, which this server "
                            f"lacks ({' and '.join(missing)}): pip install 'attviz[model]'.")
         try:
-            source = locate(request.provenance, request.model_root)
+            source = locate(request.provenance, request.model_root, request.near)
             model = self.models.get(source)
             from .compute import run
 
