@@ -109,13 +109,20 @@ def _once_per_process() -> None:
 
 
 def relations_tabs(tabs: pn.Tabs, ex: Explorer) -> pn.Tabs:
-    """``tabs`` with the relations view as its last tab; opening it asks for the relations."""
-    tabs.append(("Relations", RelationsView(explorer=ex)))
+    """``tabs`` with the relations view as its last tab; opening it asks for the relations.
+
+    The view is put into the tab after relations are on, so that its widgets are built
+    with that value rather than changed while the browser builds them."""
+    view = RelationsView(explorer=ex)
+    box = pn.Column(sizing_mode="stretch_width", min_height=200)
+    tabs.append(("Relations", box))
     index = len(tabs) - 1
 
     def opened(event) -> None:
         if event.new == index:
             ex.relations.enabled = True
+            if not box.objects:
+                box.objects = [view]
 
     tabs.param.watch(opened, "active")
     return tabs

@@ -131,7 +131,10 @@ def load(source: ModelSource):
                           f"({first.rstrip('.')}).") from None
     for p in model.parameters():
         p.requires_grad_(False)
-    return model.eval()
+    model.eval()
+    with torch.inference_mode():  # the first run of a process starts torch's thread pool
+        model(input_ids=torch.zeros((1, 8), dtype=torch.long), output_attentions=True)
+    return model
 
 
 class ModelCache:

@@ -4,11 +4,16 @@ loop, with the models loaded once (at most two kept).
 A session submits a :class:`Request` with a callback; a request whose ``current()`` says it
 has been superseded (a newer selection of the same session) is dropped before it runs.
 Torch is imported by the worker, on the first request.
+
+The worker runs torch with one thread (``ATTVIZ_RELATIONS_THREADS`` to change): the server's
+event loop and the browsers share the cores, and on a busy 2-core machine one thread ran a
+request 2-15 times faster than two (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +24,7 @@ import numpy as np
 from .models import ModelCache, Unavailable, locate, missing_libraries
 
 MAX_MODELS = 2
+ENV_THREADS = "ATTVIZ_RELATIONS_THREADS"
 
 
 @dataclass
@@ -60,7 +66,8 @@ class RelationsService:
 
     def __init__(self, max_models: int = MAX_MODELS) -> None:
         self.models = ModelCache(max_models)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attviz-relations")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attviz-relations",
+                                            initializer=_worker_threads)
         self.runs = 0
         self.dropped = 0
 
@@ -101,6 +108,18 @@ class RelationsService:
             release_memory()
         self.runs += 1
         return Outcome(relations=rel, model=source.name)
+
+
+def _worker_threads() -> None:
+    """Torch's threads for the worker thread only (OpenMP keeps the setting per thread)."""
+    if missing_libraries():
+        return
+    import torch
+
+    try:
+        torch.set_num_threads(max(1, int(os.environ.get(ENV_THREADS, "1"))))
+    except ValueError:
+        torch.set_num_threads(1)
 
 
 _service: RelationsService | None = None

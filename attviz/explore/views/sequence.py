@@ -190,13 +190,18 @@ class SequenceView(pn.viewable.Viewer):
         self.widget.param.watch(self._from_browser, "marked")
         ex = self.explorer
         self.widget.param.watch(lambda e: ex.relations.tap(e.new), "tapped")
-        ex.relations.param.watch(self._redraw, ["result", "colour", "tapped", "direction",
-                                                "head"])
+        ex.relations.param.watch(self._redraw, ["colour"])
+        ex.relations.param.watch(self._relation_changed, ["result", "tapped", "direction",
+                                                          "head"])
         ex.param.watch(self._redraw, ["instance", "layer", "heads", "head_colors", "aggregation",
                                       "scope", "scale", "hide_special", "highlight", "words",
                                       "error"])
         ex.param.watch(lambda e: setattr(self.widget, "marked", e.new), "marked")
         self._redraw()
+
+    def _relation_changed(self, *_) -> None:
+        if self.explorer.relations.colour is not None:  # only then is the text coloured by it
+            self._redraw()
 
     def _from_browser(self, event) -> None:
         if self.explorer.marked != event.new:
