@@ -224,3 +224,32 @@ def test_plots_save_svg_and_the_coloured_text_saves_as_svg_and_html(browser, ser
         assert f'style="background-color: {color};"' in html and word in html
     assert page.errors() == []
     page.close()
+
+
+hostile_root = test_browser.hostile_root  # stores whose corpus, ids and labels carry HTML
+
+
+def test_relations_of_a_hostile_corpus_show_its_strings_as_text(browser, hostile_root):
+    s = Server("--root", str(hostile_root), "--store", str(hostile_root / "xss.h5"))
+    try:
+        page = Page(browser, s.url + "?store=xss.h5&instance=0", height=1500)
+        page.wait_ready()
+        page.page.locator(".bk-tab", has_text="Relations").click()
+        page.wait_text(".av-rel-status", "matches the store")
+        page.page.locator(".bk-panel-models-widgets-CustomSelect",
+                          has_text="colour the text by a relation").locator(
+            "select").select_option(label="gradient-weighted rollout")
+        # the class named in the title is a label name with markup in it, shown as text
+        title = page.wait_text(".av-seq .av-title", "gradient-weighted rollout")
+        assert "for class" in title and ("<i>calm</i>" in title or "<img" in title)
+        page.wait_figure(RASTER)
+        x, y = page.figure_point(RASTER, 3, 2)
+        page.page.mouse.move(x, y)
+        page.page.mouse.click(x, y)
+        page.wait_text(".av-seq .av-title", "the attention")
+        assert page.page.evaluate("() => window.__xss === undefined")
+        assert page.page.locator("img[src=x], img[src=y]").count() == 0
+        assert page.dialogs == [] and page.errors() == []
+        page.close()
+    finally:
+        s.stop()
