@@ -8,10 +8,12 @@ Measures:
   ``BertConfig``) at 512 tokens: time per request, with and without the gradient-weighted
   rollout; resident memory before a request, at its peak, after it with the result held
   (the shown layer's maps), and after the result is let go;
-- in headless Chromium against `panel serve apps/` (MiniLM, the BBC store): first use
-  (from opening the Relations tab on a fresh server, model load included, until the raster
-  shows the instance) and selection to drawn raster (from the click on "next ›" until the
-  raster shows the new instance's tokens), timed from the harness.
+- in headless Chromium against `panel serve apps/` (MiniLM, the BBC store): an instance
+  switch without relations (from the click on "next ›" until the heads x tokens heatmap
+  shows the new instance), first use (from opening the Relations tab on a fresh server,
+  model load included, until the raster shows the instance) and selection to drawn raster
+  (from the click on "next ›" until the raster shows the new instance's tokens), timed
+  from the harness.
 
     .venv/bin/python benchmarks/relations_bench.py demo-data/bbc-heldout.h5
 
@@ -131,9 +133,9 @@ def compute_bert_base(tokens: int, repeats: int) -> dict:
     return out
 
 
-RASTER_SHOWS = """([first, xend]) => {
+SHOWS = """([title, first, xend]) => {
   for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
-    if (m.type !== 'Figure' || !m.title || !m.title.text.startsWith('Token x token')) continue;
+    if (m.type !== 'Figure' || !m.title || !m.title.text.startsWith(title)) continue;
     const axis = (m.below || []).find(a => a.major_label_overrides !== undefined);
     const o = axis ? axis.major_label_overrides : null;
     const got = o ? [2, 4, 6].map(t => o.get ? o.get(t) : o[t]) : null;
@@ -149,11 +151,23 @@ def browser(store_path: str, switches: int) -> dict:
     from attviz.explore.views.tokenplot import token_ticks
     from attviz.store import open_store
 
-    def want(k: int) -> list:
+    def want(title: str, k: int) -> list:
         with open_store(store_path) as s:
             inst = s.read_instance(k)
         ticks = dict(token_ticks(list(inst.tokens)))
-        return [[ticks.get(t) for t in (2, 4, 6)], inst.n_tokens - 0.5]
+        return [title, [ticks.get(t) for t in (2, 4, 6)], inst.n_tokens - 0.5]
+
+    def switches_until(page, title: str, first: int, count: int) -> list[float]:
+        nxt = page.get_by_role("button", name="next ›")
+        times = []
+        for k in range(first, first + count):
+            w = want(title, k)
+            t0 = time.perf_counter()
+            nxt.click()
+            page.wait_for_function(SHOWS, arg=w, timeout=30000, polling="raf")
+            times.append(time.perf_counter() - t0)
+            time.sleep(0.3)
+        return times
 
     server = Server("--store", str(Path(store_path).resolve()))
     out: dict = {}
@@ -165,20 +179,16 @@ def browser(store_path: str, switches: int) -> dict:
             page.wait_for_selector(".av-tok", timeout=60000)
             page.wait_for_function("() => Bokeh.documents.every(d => d.is_idle)", timeout=60000)
             time.sleep(1.0)
+            plain = switches_until(page, "Self-attention", 1, switches)
+            out.update(plain_switch_median_s=statistics.median(plain),
+                       plain_switch_max_s=max(plain))
             t0 = time.perf_counter()
             page.locator(".bk-tab", has_text="Relations").click()
-            page.wait_for_function(RASTER_SHOWS, arg=want(0), timeout=60000, polling="raf")
+            page.wait_for_function(SHOWS, arg=want("Token x token", switches), timeout=60000,
+                                   polling="raf")
             out["first_use_s"] = time.perf_counter() - t0
             time.sleep(1.0)
-            nxt = page.get_by_role("button", name="next ›")
-            times = []
-            for k in range(1, switches + 1):
-                w = want(k)
-                t0 = time.perf_counter()
-                nxt.click()
-                page.wait_for_function(RASTER_SHOWS, arg=w, timeout=30000, polling="raf")
-                times.append(time.perf_counter() - t0)
-                time.sleep(0.3)
+            times = switches_until(page, "Token x token", switches + 1, switches)
             out.update(switch_median_s=statistics.median(times), switch_max_s=max(times),
                        switch_p90_s=float(np.percentile(times, 90)), switches=len(times))
             b.close()
