@@ -69,6 +69,22 @@ entropy) come only from `attviz precompute`.""",
 
 A folder of shard stores so named opens as one store (attviz info, attviz merge, the
 explorer) once every shard of the set is there.""",
+    "export-attviz": """examples:
+  attviz export-attviz bbc.h5 --out bbc-errors.json --misclassified-only --limit 500
+  attviz export-attviz bbc.h5 --out tech-as-business.json --gold tech --predicted business
+
+Writes the JSON that the original AttViz web tool opens: one document per instance, one set
+per layer, one vector per head, the tokens joined by spaces as its text, the instance index
+and gold label in its name. AttViz shows a document's text as HTML: export only corpora you
+trust to its page. AttViz holds the whole file in the browser (about 20,000 documents of
+128 tokens at most): use the filters and --limit.""",
+    "import-attviz": """examples:
+  attviz import-attviz example.json --out example.h5
+  panel serve apps/ --args --store example.h5
+
+Each document becomes one instance: its tokens, one layer per set and one head per vector
+(names kept in the store's provenance), its output activations as the class probabilities,
+the prediction their argmax, no gold label. Values may be numbers or numeric strings.""",
 }
 
 # Commands that run a model: they need the `model` extra (torch, transformers).
@@ -161,6 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
              "stored diagonals: statistics per instance and head, corpus profiles, token index")
     ix.add_argument("store", help="store file, or folder of shard stores (each file indexed)")
     ix.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ex = cmd("export-attviz", "write instances of a store as a JSON file for the original "
+             "AttViz web tool")
+    ex.add_argument("store", help="store file, or folder of shard stores")
+    ex.add_argument("--out", required=True, metavar="FILE.json", help="JSON file to write")
+    ex.add_argument("--misclassified-only", action="store_true",
+                    help="only instances whose prediction differs from their gold label")
+    ex.add_argument("--gold", metavar="L", help="only instances of gold label L (a name)")
+    ex.add_argument("--predicted", metavar="L", help="only instances predicted as L (a name)")
+    ex.add_argument("--limit", type=int, metavar="N",
+                    help="at most N instances, the first in store order")
+
+    im = cmd("import-attviz", "read a JSON file of the original AttViz web tool into a store")
+    im.add_argument("file", metavar="FILE.json", help="AttViz JSON file")
+    im.add_argument("--out", required=True, metavar="STORE.h5", help="store file to write")
 
     sn = cmd("shard-name", "print the file name of shard I of N, as precompute/submit.sh names "
              "the shard stores of a SLURM array")

@@ -106,6 +106,25 @@ def synth(args) -> int:
     return 0
 
 
+def export_attviz(args) -> int:
+    from .attviz_json import export, select
+    from .store import open_store
+
+    with open_store(args.store) as store:
+        idx = select(store, args.misclassified_only, args.gold, args.predicted, args.limit)
+        n = export(store, args.out, idx)
+    print(f"wrote {args.out}: {n:,} instance(s) as AttViz documents")
+    return 0
+
+
+def import_attviz(args) -> int:
+    from .attviz_json import import_file
+
+    n = import_file(args.file, args.out)
+    print(f"wrote {args.out}: {n:,} instance(s) from {args.file}")
+    return 0
+
+
 def shard_name(args) -> int:
     from .store import shard_name
 

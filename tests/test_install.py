@@ -120,8 +120,15 @@ def test_panel_serve_opens_the_store(venv, tmp_path):
             page.goto(f"http://127.0.0.1:{port}/apps")
             page.wait_for_selector(".av-tok", timeout=60000)
             count = page.locator(".av-count").first.inner_text()
+            # the relations need the model libraries: one sentence says so
+            page.locator(".bk-tab", has_text="Relations").click()
+            status = page.locator(".av-rel-status").first
+            status.filter(has_text="pip install").wait_for(timeout=60000)
+            relations = status.inner_text()
             browser.close()
         assert count.split() == ["14", "of", "14", "instances"], count + log_text(log)
+        assert relations.startswith("Relations need the model libraries"), relations
+        assert "pip install 'attviz[model]'" in relations, relations
     finally:
         server.terminate()
         server.wait(timeout=20)

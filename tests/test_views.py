@@ -36,6 +36,11 @@ def render(view):
     return plots[0]
 
 
+def cells(plot):
+    """The heatmap's heads cells (the first layer of its overlay; token scores above them)."""
+    return HeatmapView._glyph_plots(plot)[0]
+
+
 def other_length(path, k):
     with h5py.File(path, "r") as f:
         n = np.diff(f["/instances/token_start"][:])
@@ -58,7 +63,7 @@ def test_heatmap_switch_replaces_data_in_the_same_figure(tiny_store):
     assert view.revision == revision  # no HoloViews re-render
     assert figure_state(plot) == before  # the same figure and data source, new values
     tokens, att = from_file(tiny_store, k)
-    data = plot.handles["source"].data
+    data = cells(plot).handles["source"].data
     n = len(tokens)
     np.testing.assert_allclose(data["value"], att[:, 0, [1, 3]].reshape(-1), rtol=1e-6)
     np.testing.assert_allclose(data["color"], data["value"])
@@ -67,7 +72,7 @@ def test_heatmap_switch_replaces_data_in_the_same_figure(tiny_store):
     np.testing.assert_array_equal(data["left"], np.repeat(np.arange(n), 2) - 0.5)
     assert plot.handles["xaxis"].major_label_overrides[0] == tokens[0]
     assert plot.handles["x_range"].end == n - 0.5
-    mapper = plot.handles["color_color_mapper"]
+    mapper = cells(plot).handles["color_color_mapper"]
     assert (mapper.low, mapper.high) == (pytest.approx(att[:, 0, [1, 3]].min(), rel=1e-6),
                                          pytest.approx(att[:, 0, [1, 3]].max(), rel=1e-6))
 
@@ -101,7 +106,7 @@ def test_a_setting_change_re_renders(tiny_store):
     ex.layer = 0
     assert view.revision == revision + 1
     _, att = from_file(tiny_store, ex.instance)
-    np.testing.assert_allclose(plot.handles["source"].data["value"],
+    np.testing.assert_allclose(cells(plot).handles["source"].data["value"],
                                att[:, 0, :].reshape(-1), rtol=1e-6)
 
 
@@ -118,7 +123,7 @@ def test_a_figure_made_again_after_an_in_place_switch_shows_the_current_instance
     fresh = [p for p in view._live_plots() if p.state.document is doc]
     assert len(fresh) == 1
     tokens, att = from_file(tiny_store, k)
-    np.testing.assert_allclose(fresh[0].handles["source"].data["value"],
+    np.testing.assert_allclose(cells(fresh[0]).handles["source"].data["value"],
                                att[:, ex.layer, :].reshape(-1), rtol=1e-6)
     assert fresh[0].handles["xaxis"].major_label_overrides[0] == tokens[0]
 
@@ -217,3 +222,20 @@ def test_sequence_view_height_is_fixed_per_store_and_fits_its_longest_instance(t
     for k in (int(np.argmin(n)), int(np.argmax(n)), 0):  # switching never changes it
         ex.instance = k
         assert view.widget.height == want
+
+
+@pytest.mark.parametrize("view_class", [HeatmapView, SeriesView])
+def test_a_setting_that_changes_the_tokens_changes_the_axes(tiny_store, view_class):
+    ex = Explorer(store=tiny_store)
+    view = view_class(explorer=ex)
+    plot = render(view)
+    tokens, _ = from_file(tiny_store, ex.instance)
+    assert plot.handles["x_range"].end == len(tokens) - 0.5
+    ex.hide_special = True  # [CLS] and [SEP] leave: two tokens fewer, the first is another
+    with h5py.File(tiny_store, "r") as f:
+        start = f["/instances/token_start"][ex.instance]
+        n_special = int(f["/tokens/special"][start:start + len(tokens)].sum())
+    assert n_special == 2
+    plot = view._live_plots()[0]
+    assert plot.handles["x_range"].end == len(tokens) - 2 - 0.5
+    assert plot.handles["xaxis"].major_label_overrides[0] == tokens[1]

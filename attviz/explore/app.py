@@ -27,6 +27,7 @@ from .views import (
 from .views.corpus import CorpusView
 from .views.events import held
 from .views.onscreen import OnScreen
+from .views.relations import RelationsView
 
 SIDEBAR_WIDTH = 470
 INSTANCE_TAB, CORPUS_TAB = 0, 1
@@ -38,6 +39,7 @@ HEADER_STYLE = """
 """
 ENV_STORE = "ATTVIZ_STORE"
 ENV_ROOT = "ATTVIZ_STORE_ROOT"
+ENV_MODEL_ROOT = "ATTVIZ_MODEL_ROOT"
 
 
 def server_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +47,8 @@ def server_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="panel serve apps/ --args", add_help=False)
     p.add_argument("--store", default=os.environ.get(ENV_STORE) or None)
     p.add_argument("--root", default=os.environ.get(ENV_ROOT) or None)
+    # where the stores' models are when they moved (the relations view)
+    p.add_argument("--model-root", default=os.environ.get(ENV_MODEL_ROOT) or None)
     args, _ = p.parse_known_args(argv if argv is not None else sys.argv[1:])
     return args
 
@@ -106,6 +110,26 @@ def _once_per_process() -> None:
     gc.freeze()
 
 
+def relations_tabs(tabs: pn.Tabs, ex: Explorer) -> pn.Tabs:
+    """``tabs`` with the relations view as its last tab; opening it asks for the relations.
+
+    The view is put into the tab after relations are on, so that its widgets are built
+    with that value rather than changed while the browser builds them."""
+    view = RelationsView(explorer=ex)
+    box = pn.Column(sizing_mode="stretch_width", min_height=200)
+    tabs.append(("Relations", box))
+    index = len(tabs) - 1
+
+    def opened(event) -> None:
+        if event.new == index:
+            ex.relations.enabled = True
+            if not box.objects:
+                box.objects = [view]
+
+    tabs.param.watch(opened, "active")
+    return tabs
+
+
 def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     """The page for one browser session (a plain layout: lighter than Panel's templates)."""
     pn.extension("tabulator", notifications=False)
@@ -113,6 +137,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     if explorer is None:
         args = server_args(argv)
         explorer = Explorer(root=args.root, store=args.store)
+        explorer.relations.model_root = args.model_root
     ex = explorer
     _sync_url(ex)
     error = pn.pane.HTML(
@@ -129,7 +154,8 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     nxt = pn.widgets.Button(name="next ›", width=100)
     prev.on_click(lambda e: held(ex.step, -1))
     nxt.on_click(lambda e: held(ex.step, 1))
-    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer),
+    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer,
+                                                                ex.words),
                                   filename="instance.csv", label="this instance (CSV)",
                                   button_type="light", width=180)
     heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
@@ -146,8 +172,10 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
         pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
         ProbabilitiesView(explorer=ex),
         SequenceView(explorer=ex),
-        pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
-                ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
+        relations_tabs(
+            pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
+                    ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
+            ex),
         sizing_mode="stretch_width",
     )
     # the corpus view computes only while its tab is open, and builds its figures when first

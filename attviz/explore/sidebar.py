@@ -90,6 +90,7 @@ def sidebar(ex: Explorer, table: InstanceTable) -> list:
                                      sizing_mode="stretch_width"),
         pn.widgets.RadioButtonGroup.from_param(ex.param.scale, name="scale"),
         pn.widgets.Checkbox.from_param(ex.param.hide_special, name="hide special tokens"),
+        pn.widgets.Checkbox.from_param(ex.param.words, name="words instead of tokens"),
         sizing_mode="stretch_width",
     )
     return [store, count, pn.pane.Markdown("#### Filters"), filters,

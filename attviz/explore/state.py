@@ -36,6 +36,7 @@ from .filters import (
     order,
 )
 from .lru import LRU
+from .relations_state import RelationsState
 from .rows import page_count, page_rows
 from .stores import OpenedStore
 from .style import head_colors
@@ -90,6 +91,8 @@ class Explorer(param.Parameterized):
     scope = param.Selector(default=SCOPE_HEADS, objects=SCOPES)  # SCOPE_HEADS or SCOPE_ALL
     scale = param.Selector(default="linear", objects=["linear", "log"])
     hide_special = param.Boolean(default=False, doc="leave out [CLS], [SEP] and the like")
+    words = param.Boolean(default=False, doc="words instead of subword tokens: pieces whose "
+                          "characters touch form one word (docs/aggregations.md)")
     # None (the aggregate) or a head of the layer
     highlight = param.Selector(default=None, objects={AGGREGATE: None},
                                doc="what colours the text: the aggregate or one head")
@@ -102,6 +105,7 @@ class Explorer(param.Parameterized):
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
         self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
+        self.relations = RelationsState(self)  # token x token attention, rollouts (on demand)
         self.catalog = StoreCatalog.around(root, store)
         self.refresh_store_list()
         try:
@@ -321,7 +325,8 @@ class Explorer(param.Parameterized):
         """The settings the views of the selected instance depend on."""
         return ViewSettings(layer=self.layer, heads=tuple(self.heads),
                             aggregation=self.aggregation, scope=self.scope,
-                            hide_special=self.hide_special, highlight=self.highlight)
+                            hide_special=self.hide_special, highlight=self.highlight,
+                            words=self.words)
 
     def view_data(self) -> ViewData | None:
         """What the views of the selected instance draw (None without one); views share it

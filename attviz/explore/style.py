@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .svgtool import svg_save_tool
+
 HEAD_PALETTE = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
@@ -52,6 +54,8 @@ def intensity(values: np.ndarray, scale: str, vmax: float | None = None) -> np.n
 # DynamicMap updates the figure
 # active_tools without wheel_zoom: the mouse wheel scrolls the page; wheel zoom is a click
 # away in the toolbar
+# save: PNG; svg_save_tool(): SVG (HoloViews copies the tool into each figure)
 PLOT_OPTS = dict(responsive=True, height=330, toolbar="above", shared_axes=False,
-                 default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"],
+                 default_tools=["save", svg_save_tool(), "pan", "wheel_zoom", "box_zoom",
+                                "reset"],
                  active_tools=["pan"])

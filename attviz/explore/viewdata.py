@@ -1,6 +1,6 @@
 """What the views of one instance draw, as pure functions of (instance, settings): the
 values of the shown heads, the aggregate, what colours the text, the layer x head means
-and the instance's CSV."""
+and the instance's CSV; per token, or per word (:mod:`attviz.words`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..aggregate import AGGREGATIONS, aggregate
 from ..store import Instance
+from ..words import Grouping, tokens_alone, unit_mean, unit_spans, unit_strings, word_grouping
 from .choices import SCOPE_ALL
 from .style import head_name
 
@@ -24,7 +25,8 @@ class ViewSettings:
     layer: the layer shown; heads: its shown heads (empty: all); aggregation: a name of
     :data:`attviz.aggregate.AGGREGATIONS`; scope: what the aggregate is taken over (a value
     of :data:`attviz.explore.choices.SCOPES`); hide_special: leave out special tokens;
-    highlight: the head whose values colour the text, None for the aggregate.
+    highlight: the head whose values colour the text, None for the aggregate; words: words
+    instead of tokens (a word's value is the mean over its pieces).
     """
 
     layer: int
@@ -33,6 +35,7 @@ class ViewSettings:
     scope: str
     hide_special: bool
     highlight: int | None
+    words: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,13 @@ class ViewData:
     """What the views of the selected instance draw (shapes in attviz.dims names).
 
     positions: [shown tokens] token positions in the instance (special tokens dropped when
-    hidden); tokens: their strings; heads: the shown heads of ``layer``;
+    hidden; with words, the position of each shown word's first piece); tokens: their
+    strings (with words, the words' text); heads: the shown heads of ``layer``;
     values: [shown tokens, shown heads] self-attention of those heads in ``layer``;
     scope_values: [shown tokens, k] the values the aggregate is taken over;
-    aggregate: [shown tokens]; highlight: [shown tokens] the values that colour the text.
+    aggregate: [shown tokens]; highlight: [shown tokens] the values that colour the text;
+    spans: [shown tokens, span] character offsets in the text; grouping: the units (words
+    or tokens) of the whole instance; units: [shown tokens] which unit each shown one is.
     """
 
     instance: Instance
@@ -65,6 +71,14 @@ class ViewData:
     aggregate: np.ndarray
     highlight: np.ndarray
     highlight_label: str
+    spans: np.ndarray | None = None
+    grouping: Grouping | None = None
+    units: np.ndarray | None = None
+
+
+def grouping_of(inst: Instance, words: bool) -> Grouping:
+    """The units of ``inst``: its words, or its tokens."""
+    return word_grouping(inst.spans, inst.special) if words else tokens_alone(inst.n_tokens)
 
 
 def shown_tokens(inst: Instance, hide_special: bool) -> np.ndarray:
@@ -74,25 +88,30 @@ def shown_tokens(inst: Instance, hide_special: bool) -> np.ndarray:
 
 def view_data(inst: Instance, s: ViewSettings) -> ViewData:
     """What the views draw for instance ``inst`` under settings ``s``."""
-    positions = np.flatnonzero(shown_tokens(inst, s.hide_special))
+    g = grouping_of(inst, s.words)
+    units = np.flatnonzero(shown_tokens(inst, s.hide_special)[g.first])
+    positions = g.first[units]
     n_layers, n_heads = inst.attention.shape[1:]
     heads = list(s.heads) or list(range(n_heads))
     layer = min(s.layer, n_layers - 1)
-    values = inst.attention[positions][:, layer, :][:, heads]  # [tokens, heads]
+    attention = unit_mean(inst.attention, g)[units]  # [shown, layers, heads]
+    values = attention[:, layer, :][:, heads]  # [shown, heads]
     if s.scope == SCOPE_ALL:
-        scope_values = inst.attention[positions].reshape(len(positions), -1)
+        scope_values = attention.reshape(len(units), -1)
     else:
         scope_values = values
     agg = aggregate(scope_values, s.aggregation)
     if s.highlight is None:
         hl, hl_label = agg, s.aggregation
     else:
-        hl = inst.attention[positions, layer, s.highlight].astype(np.float64)
+        hl = attention[:, layer, s.highlight].astype(np.float64)
         hl_label = f"layer {layer} {head_name(s.highlight)}"
+    names = unit_strings(inst.tokens, inst.spans, inst.text, g)
     return ViewData(
         instance=inst, layer=layer, positions=positions,
-        tokens=[inst.tokens[i] for i in positions], heads=heads, values=values,
+        tokens=[names[u] for u in units], heads=heads, values=values,
         scope_values=scope_values, aggregate=agg, highlight=hl, highlight_label=hl_label,
+        spans=unit_spans(inst.spans, g)[units], grouping=g, units=units,
     )
 
 
@@ -107,23 +126,30 @@ def layer_head_means(inst: Instance | None, hide_special: bool) -> np.ndarray:
     return inst.attention[keep].mean(axis=0)
 
 
-def instance_csv(inst: Instance | None, layer: int) -> io.StringIO:
-    """CSV of ``inst``: token, every layer/head value, the aggregates of ``layer`` and of
-    all layers (empty without an instance)."""
+def instance_csv(inst: Instance | None, layer: int, words: bool = False) -> io.StringIO:
+    """CSV of ``inst``: token (or word, with ``words``: one row per word, each value the
+    mean over its pieces), every layer/head value, the aggregates of ``layer`` and of all
+    layers (empty without an instance)."""
     buf = io.StringIO()
     if inst is None:
         return buf
     n_layers, n_heads = inst.attention.shape[1:]
-    frame = pd.DataFrame({"position": np.arange(inst.n_tokens), "token": inst.tokens,
-                          "special": inst.special,
-                          "start": inst.spans[:, 0], "end": inst.spans[:, 1]})
-    flat = inst.attention.reshape(inst.n_tokens, -1)
+    g = grouping_of(inst, words)
+    spans = unit_spans(inst.spans, g)
+    attention = unit_mean(inst.attention, g)
+    frame = pd.DataFrame({"position": g.first, "word" if words else "token":
+                          unit_strings(inst.tokens, inst.spans, inst.text, g),
+                          "special": inst.special[g.first],
+                          "start": spans[:, 0], "end": spans[:, 1]})
+    if words:
+        frame.insert(2, "pieces", g.size)
+    flat = attention.reshape(g.n_units, -1)
     for lay in range(n_layers):
         for h in range(n_heads):
             frame[f"L{lay}H{h}"] = flat[:, lay * n_heads + h]
     layer = min(layer, n_layers - 1)
     for how in AGGREGATIONS:
-        frame[f"{how} (layer {layer})"] = aggregate(inst.attention[:, layer, :], how)
+        frame[f"{how} (layer {layer})"] = aggregate(attention[:, layer, :], how)
         frame[f"{how} (all layers)"] = aggregate(flat, how)
     frame.to_csv(buf, index=False)
     buf.seek(0)

@@ -51,6 +51,7 @@ def layer_head_grid(values: dict[str, np.ndarray], color: str, *, title: str, cm
         (k, f"@{{{k}}}{{{formats.get(k, '0.0000')}}}") for k in values]
     cells = hv.Rectangles(data, kdims=KDIMS, vdims=[*values, "layer", "head"]).opts(
         color=color, cmap=cmap, colorbar=True, clabel="", line_alpha=0, tools=["hover", "tap"],
+        default_tools=PLOT_OPTS["default_tools"],
         nonselection_alpha=1.0, selection_alpha=1.0, logz=logz, hover_tooltips=tips,
         framewise=True, **({"clim": clim} if clim else {}))
     outline = []

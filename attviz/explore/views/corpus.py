@@ -41,6 +41,7 @@ def confusion_element(ex: Explorer, mask: np.ndarray, hooks: list) -> hv.Overlay
                           vdims=["count", "gold", "predicted"]).opts(
         color="count", cmap="Blues", logz=False, colorbar=True, line_color="white",
         tools=["hover", "tap"], nonselection_alpha=1.0, framewise=True,
+        default_tools=PLOT_OPTS["default_tools"],
         hover_tooltips=[("gold", "@gold"), ("predicted", "@predicted"),
                         ("instances", "@count{0,0}")])
     dark = m.ravel() > 0.55 * max(1, m.max())

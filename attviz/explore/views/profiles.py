@@ -48,7 +48,7 @@ def token_element(settings: CorpusSettings, prof: TokenProfile | None, vocab: li
         bars.append(hv.Rectangles(data, kdims=KDIMS, vdims=["token", "mean", "count"],
                                   label=name).opts(
             color=color, line_alpha=0, tools=["hover", "tap"], nonselection_alpha=1.0,
-            framewise=True,
+            framewise=True, default_tools=PLOT_OPTS["default_tools"],
             hover_tooltips=[("token", "@token"), (f"mean in {name}", "@mean{0.0000}"),
                             ("count", "@count{0,0}")]))
     how = "exact" if prof.exact else f"sample of {prof.sample:,}"
@@ -87,6 +87,7 @@ def position_element(settings: CorpusSettings, prof: PositionProfile | None,
         lines = [hv.Curve({"position": x, "mean": prof.mean[:, h], "count": prof.count},
                           label=f"head {h}", **kw).opts(
             color=colors[h % len(colors)], line_width=1.5, tools=["hover"], framewise=True,
+            default_tools=PLOT_OPTS["default_tools"],
             hover_tooltips=[("head", f"{h}"), ("position", "@position"),
                             ("mean", "@mean{0.0000}"), ("tokens", "@count{0,0}")])
                  for h in heads]
@@ -94,10 +95,12 @@ def position_element(settings: CorpusSettings, prof: PositionProfile | None,
         vals = prof.mean[:, heads]
         band = hv.Area((x, vals.min(axis=1), vals.max(axis=1)), vdims=["low", "high"],
                        kdims=["position"], label="range of the shown heads").opts(
-            color="#9ecae1", alpha=0.5, line_alpha=0, framewise=True)
+            color="#9ecae1", alpha=0.5, line_alpha=0, framewise=True,
+            default_tools=PLOT_OPTS["default_tools"])
         mean = hv.Curve({"position": x, "mean": vals.mean(axis=1), "count": prof.count},
                         label="mean of the shown heads", **kw).opts(
             color="#1f4e79", line_width=2, tools=["hover"], framewise=True,
+            default_tools=PLOT_OPTS["default_tools"],
             hover_tooltips=[("position", "@position"), ("mean", "@mean{0.0000}"),
                             ("tokens", "@count{0,0}")])
         lines = [band, mean]

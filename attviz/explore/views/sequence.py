@@ -1,7 +1,9 @@
 """AttViz's sequence view: the text coloured by one head or an aggregate, and every token
 with one coloured cell per shown head of the selected layer.
 
-All corpus strings reach the page through ``textContent``, never as HTML.
+All corpus strings reach the page through ``textContent``, never as HTML. The coloured text
+exports as a standalone SVG or HTML file (:mod:`.textexport`); a click on a token is also
+reported apart from hovering (``tapped``), for the relations view.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from panel.custom import JSComponent
 
 from ..state import Explorer
 from ..style import head_name, intensity
+from .textexport import TEXT_EXPORT_JS
 
 
 class SequenceWidget(JSComponent):
@@ -23,8 +26,10 @@ class SequenceWidget(JSComponent):
     payload = param.String(default="{}", doc="JSON: one string is far cheaper to sync than "
                            "nested lists that Bokeh validates item by item")
     marked = param.Integer(default=-1)
+    tapped = param.Integer(default=-1, doc="the token last clicked (position), set by the "
+                           "browser")
 
-    _esm = """
+    _esm = TEXT_EXPORT_JS + """
     function rgba(hex, a) {
       const n = parseInt(hex.slice(1), 16);
       return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${a.toFixed(3)})`;
@@ -32,17 +37,38 @@ class SequenceWidget(JSComponent):
     export function render({ model, el }) {
       const root = document.createElement("div");
       root.className = "av-seq";
+      let tappedPos = -1;
       function draw() {
         root.replaceChildren();
         const p = JSON.parse(model.payload || "{}");
+        tappedPos = p.tapped === undefined ? -1 : p.tapped;
         if (!p.tokens) { return; }
+        const head = document.createElement("div");
+        head.className = "av-head";
         const title = document.createElement("div");
         title.className = "av-title";
         title.textContent = p.title || "";
-        root.appendChild(title);
+        head.appendChild(title);
         // the text, coloured by the highlight values
         const text = document.createElement("div");
         text.className = "av-text";
+        for (const [label, kind] of [["SVG", "svg"], ["HTML", "html"]]) {
+          const button = document.createElement("button");
+          button.className = "av-export";
+          button.dataset.kind = kind;
+          button.textContent = label;
+          button.title = `Save the coloured text as ${label}`;
+          button.addEventListener("click", () => {
+            const name = `${p.name || "text"}.${kind}`;
+            if (kind === "svg") {
+              av_download(name, "image/svg+xml", av_text_svg(text, p.title || ""));
+            } else {
+              av_download(name, "text/html", av_text_html(text, p.title || ""));
+            }
+          });
+          head.appendChild(button);
+        }
+        root.appendChild(head);
         let at = 0;
         const order = p.spans.map((s, i) => [s[0], s[1], i]).filter(s => s[0] >= 0)
                              .sort((a, b) => a[0] - b[0]);
@@ -86,6 +112,7 @@ class SequenceWidget(JSComponent):
       function mark() {
         for (const node of root.querySelectorAll("[data-pos]")) {
           node.classList.toggle("av-marked", Number(node.dataset.pos) === model.marked);
+          node.classList.toggle("av-tapped", Number(node.dataset.pos) === tappedPos);
         }
       }
       function pick(event) {
@@ -95,7 +122,14 @@ class SequenceWidget(JSComponent):
         }
       }
       root.addEventListener("mouseover", pick);
-      root.addEventListener("click", pick);
+      root.addEventListener("click", (event) => {
+        pick(event);
+        const node = event.target.closest("[data-pos]");
+        if (node) {  // reported even when the same token is tapped again
+          model.tapped = -1;
+          model.tapped = Number(node.dataset.pos);
+        }
+      });
       model.on("payload", draw);
       model.on("marked", mark);
       draw();
@@ -106,7 +140,11 @@ class SequenceWidget(JSComponent):
     _stylesheets = ["""
     .av-seq { font-family: system-ui, sans-serif; font-size: 14px; height: 100%;
               display: flex; flex-direction: column; }
-    .av-title { font-weight: 600; margin-bottom: 6px; color: #333; }
+    .av-head { display: flex; align-items: baseline; gap: 6px; margin-bottom: 6px; }
+    .av-title { font-weight: 600; color: #333; flex: 1 1 auto; }
+    .av-export { font: 11px system-ui, sans-serif; color: #1f4e79; background: white;
+                 border: 1px solid #9ab; border-radius: 4px; padding: 1px 6px; cursor: pointer; }
+    .av-tapped { box-shadow: inset 0 -2px 0 #1f4e79; }
     .av-text { line-height: 1.9; margin-bottom: 10px; max-height: 230px; flex: none;
                overflow-y: auto; white-space: pre-wrap; }
     .av-tok { border-radius: 3px; padding: 1px 0; cursor: pointer; }
@@ -151,10 +189,19 @@ class SequenceView(pn.viewable.Viewer):
         self.widget = SequenceWidget(sizing_mode="stretch_width", height=self.height())
         self.widget.param.watch(self._from_browser, "marked")
         ex = self.explorer
+        self.widget.param.watch(lambda e: ex.relations.tap(e.new), "tapped")
+        ex.relations.param.watch(self._redraw, ["colour"])
+        ex.relations.param.watch(self._relation_changed, ["result", "tapped", "direction",
+                                                          "head"])
         ex.param.watch(self._redraw, ["instance", "layer", "heads", "head_colors", "aggregation",
-                                      "scope", "scale", "hide_special", "highlight", "error"])
+                                      "scope", "scale", "hide_special", "highlight", "words",
+                                      "error"])
         ex.param.watch(lambda e: setattr(self.widget, "marked", e.new), "marked")
         self._redraw()
+
+    def _relation_changed(self, *_) -> None:
+        if self.explorer.relations.colour is not None:  # only then is the text coloured by it
+            self._redraw()
 
     def _from_browser(self, event) -> None:
         if self.explorer.marked != event.new:
@@ -171,22 +218,30 @@ class SequenceView(pn.viewable.Viewer):
         h = ex.highlight
         if h is not None and h < len(ex.head_colors):
             hl_color = ex.head_colors[h]
+        hl, hl_label, top = vd.highlight, vd.highlight_label, None
+        by_relation = ex.relations.text_colour(vd)  # rollout, or a tapped token's attention
+        if by_relation is not None:
+            hl, hl_label, hl_color = by_relation.values, by_relation.label, by_relation.color
+            top = by_relation.top
         # [heads, tokens]: each head scaled to its own maximum, so every row shows its pattern
         alpha = np.stack([intensity(vd.values[:, j], ex.scale) for j in range(len(vd.heads))])
         return {
-            "title": f"Text coloured by {vd.highlight_label}; under each token one cell per "
+            "title": f"Text coloured by {hl_label}; under each token one cell per "
                      f"shown head of layer {vd.layer} (each head scaled to its own maximum)",
             "tokens": vd.tokens,
             "positions": vd.positions.tolist(),
-            "spans": inst.spans[vd.positions].tolist(),
+            "spans": vd.spans.tolist(),
             "text": inst.text,
             "heads": [head_name(h) for h in vd.heads],
             "colors": colors,
             "values": np.round(vd.values.T, 5).tolist(),
             "alpha": np.round(alpha, 4).tolist(),
-            "highlight": np.round(vd.highlight, 5).tolist(),
-            "highlight_alpha": np.round(intensity(vd.highlight, ex.scale), 4).tolist(),
+            "highlight": np.round(hl, 5).tolist(),
+            "highlight_alpha": np.round(intensity(hl, ex.scale, top), 4).tolist(),
             "highlight_color": hl_color,
+            "tapped": (ex.relations.tapped if by_relation is not None
+                       and ex.relations.colour == "tapped" else -1),
+            "name": f"instance-{inst.index}",
         }
 
     def height(self) -> int:

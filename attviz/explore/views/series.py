@@ -74,7 +74,7 @@ class SeriesView(TokenPlotView):
     """The chosen aggregate per token, every head's value, each token's min and max."""
 
     depends = ("instance", "layer", "heads", "aggregation", "scope", "scale", "hide_special",
-               "error")
+               "words", "error")
 
     def element(self, hooks: list):
         return series_element(self.explorer, hooks)

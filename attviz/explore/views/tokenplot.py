@@ -123,7 +123,8 @@ class TokenPlotView(pn.viewable.Viewer):
             self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
             # -1 for the empty element, which has no ticks or ranges to update in place
             self._element_instance = ex.instance if len(self._positions) else -1
-            return self.element([self.marker.hook, self.events.hook, self._keep_plot])
+            return self.element([self.marker.hook, self.events.hook, self._keep_plot,
+                                 self._axes])
 
         self.map = hv.DynamicMap(pn.bind(render, self.param.revision))
         ex.param.watch(self._on_change, list(self.depends))
@@ -150,6 +151,29 @@ class TokenPlotView(pn.viewable.Viewer):
             vd = self.explorer.view_data()
             if vd is not None and len(vd.positions):
                 self._apply(plot, self.frame(vd))
+
+    def yticks(self, vd: ViewData) -> list[tuple[int, str]] | None:
+        """The y axis' ticks, where they follow the settings (None: HoloViews' own)."""
+        return None
+
+    def _axes(self, plot, element) -> None:
+        """Plot hook: the axes of what is drawn now. An overlay keeps the ranges and ticks
+        of its first element through later renders, e.g. after a setting that changes the
+        shown tokens."""
+        vd = self.explorer.view_data()
+        if vd is None or not len(vd.positions) or "xaxis" not in plot.handles:
+            return
+        f = self.frame(vd)
+        yticks = self.yticks(vd)
+        for axis, ticks in (("xaxis", f.xticks), ("yaxis", yticks)):
+            ax = plot.handles.get(axis)
+            if ticks is not None and ax is not None and hasattr(ax.ticker, "ticks"):
+                ax.ticker.ticks = [t for t, _ in ticks]
+                ax.major_label_overrides = dict(ticks)
+        for name, lim in (("x_range", f.xlim), ("y_range", f.ylim)):
+            r = plot.handles.get(name)
+            if r is not None:
+                r.update(start=lim[0], end=lim[1], reset_start=lim[0], reset_end=lim[1])
 
     def _live_plots(self) -> list:
         self._plots = {k: p for k, p in self._plots.items() if p.state.document is not None}
