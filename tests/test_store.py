@@ -115,9 +115,9 @@ def test_search_text(synth):
 
 
 def test_search_text_spans_read_blocks(synth, monkeypatch):
-    import attviz.store.reader as r
+    import attviz.store.textscan as scan
 
-    monkeypatch.setattr(r, "_SEARCH_BLOCK", 97)  # force matches across block edges
+    monkeypatch.setattr(scan, "BLOCK", 97)  # force matches across block edges
     with Store(synth) as s:
         texts = s.texts(np.arange(s.n_instances))
         for word in {t.split()[1] for t in texts[:20]}:

@@ -14,12 +14,13 @@ from .. import dims
 from . import format as F
 from . import layout as L
 from .base import BaseStore, Columns, Instance, check_sorted_indices, contiguous_runs
+from .checks import check_layout
 from .errors import StoreError, reading
 from .part import Part
 from .strings import StringArray
 from .summaries import ProfileTables
+from .textscan import scan_texts
 
-_SEARCH_BLOCK = 8 << 20  # bytes of text scanned per read in search_text
 # what reading an instance needs (per-token data, its text and its document's id)
 _INSTANCE_DATASETS = tuple(L.BY_PATH[p] for p in (
     L.ATTENTION, L.TOKEN_ID, L.TOKEN_SPAN, L.TOKEN_SPECIAL, L.TEXT, L.DOCUMENT, L.DOCUMENT_ID))
@@ -139,78 +140,8 @@ class Store(BaseStore):
         cols = Columns(**{d.name: self._read(d.path) for d in L.IN_MEMORY})
         cols.token_start = cols.token_start.astype(np.int64, copy=False)
         self._text_offsets = self._read(L.TEXT + "/offsets")
-        self._shapes = self._check_layout(cols)
+        self._shapes = check_layout(self._file, self.path, self.meta, cols, self._is_fragment)
         return cols
-
-    def _present(self) -> list[tuple[L.Dataset, str, tuple]]:
-        """(row of the layout, HDF5 path, shape) of every dataset present; string arrays and
-        offsets have their item count as first dimension; a ``<statistic>`` row stands for
-        every dataset in its group."""
-        found, missing = [], []
-        for d in L.LAYOUT:
-            paths = [d.path]
-            if "<" in d.path:
-                group = self._file.get(d.path.rsplit("/", 1)[0])
-                paths = [f"{group.name}/{k}" for k in group] if group is not None else []
-            for path in paths:
-                node = self._file.get(path)
-                if node is None:
-                    # a precompute block holds its rows only; the rest comes at assembly
-                    if d.required and not (self._is_fragment and d.combine == L.ONCE):
-                        missing.append(path)
-                    continue
-                with reading(self.path, path):
-                    shape = node["offsets"].shape if d.encoding == L.STRINGS else node.shape
-                if d.encoding in (L.STRINGS, L.OFFSETS):
-                    shape = (shape[0] - 1,)
-                found.append((d, path, tuple(shape)))
-        if missing:
-            raise StoreError(f"{self.path}: {', '.join(missing)} missing; the store is incomplete "
-                             "or damaged")
-        return found
-
-    def _check_layout(self, cols: Columns) -> dict[str, tuple]:
-        """Every dataset of the layout table present where required, with consistent sizes.
-
-        Returns the shape of each dataset present (string arrays: (items,)).
-        """
-        m = self.meta
-        present = self._present()
-        shapes = {path: shape for _, path, shape in present}
-        n, start, doc = len(cols.label), cols.token_start, cols.document
-        n_tokens = shapes[L.ATTENTION][0]
-        first = {d.path: shape[0] for d, _, shape in present}
-        sizes = {dims.INSTANCES: n, dims.TOKENS: n_tokens, dims.DOCUMENTS: first[L.DOCUMENT_ROW],
-                 dims.VOCAB: first.get(L.VOCAB_TOKEN), dims.GROUPS: first.get(L.GROUP_KEY),
-                 dims.ENTRIES: first.get(L.TOKEN_PROFILE_ID),
-                 dims.POSTINGS: first.get(L.INDEX_INSTANCES), dims.KEY: 2,
-                 dims.POSITIONS: shapes.get(L.POSITION_COUNT, (0, None))[1],
-                 **L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)}
-        problems = []
-        if len(start) != n + 1:
-            problems.append(f"{L.TOKEN_START} has {len(start)} entries, expected {n + 1}")
-        elif start[0] != 0 or np.any(np.diff(start) < 0):
-            problems.append(f"{L.TOKEN_START} is not a non-decreasing offset array from 0")
-        elif start[-1] != n_tokens:
-            problems.append(f"{L.TOKEN_START} ends at {start[-1]} but {L.ATTENTION} has "
-                            f"{n_tokens} rows")
-        for d, path, shape in present:
-            if path == L.TOKEN_START:
-                continue
-            want = sizes.get(d.rows)
-            if want is not None and shape[0] != want:
-                what = "items" if d.encoding == L.STRINGS else "entries"
-                problems.append(f"{path} has {shape[0]} {what}, expected {want}")
-            tail = tuple(sizes.get(x) for x in d.dims[1:])
-            if d.encoding == L.ARRAY and None not in tail and shape[1:] != tail:
-                named = " x ".join(f"{sizes[x]} {x}" for x in d.dims[1:])
-                problems.append(f"{path} is {shape[1:]} per row, expected {named}")
-        if n and len(doc) == n and (doc.min() < 0 or doc.max() >= sizes[dims.DOCUMENTS]
-                                    or np.any(np.diff(doc) < 0)):
-            problems.append(f"{L.DOCUMENT} must be non-decreasing indices into {L.DOCUMENT_ROW}")
-        if problems:
-            raise StoreError(f"{self.path}: inconsistent store: " + "; ".join(problems))
-        return shapes
 
     # -- metadata -----------------------------------------------------------------------------
     @property
@@ -366,52 +297,9 @@ class Store(BaseStore):
         return out
 
     def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
-        hits = np.zeros(self.n_instances, dtype=bool)
-        if not query:
-            hits[:] = True
-            return hits
-        if not case_sensitive and not query.isascii():
-            return self._search_folded(query)
-        needle = query.encode("utf-8")
-        if not case_sensitive:
-            needle = needle.lower()  # ASCII query: byte-wise lower-casing is exact
-        offsets = self._text_offsets
-        total = int(offsets[-1])
-        overlap = len(needle) - 1
         with reading(self.path, L.TEXT + "/data"):
-            ds = self._file[L.TEXT + "/data"]
-            pos = 0
-            raw = np.empty(_SEARCH_BLOCK + overlap, dtype=np.uint8)
-            while pos < total:
-                end = min(total, pos + _SEARCH_BLOCK)
-                stop = min(total, end + overlap)
-                ds.read_direct(raw, np.s_[pos:stop], np.s_[0 : stop - pos])
-                buf = raw[: stop - pos].tobytes()
-                if not case_sensitive:
-                    buf = buf.lower()
-                i = buf.find(needle)
-                while i != -1 and i < end - pos:
-                    at = pos + i
-                    k = int(np.searchsorted(offsets, at, side="right")) - 1
-                    nxt = int(offsets[k + 1])
-                    if at + len(needle) <= nxt:  # inside one instance's text
-                        hits[k] = True
-                        i = buf.find(needle, nxt - pos)  # rest of this text need not be scanned
-                    else:
-                        i = buf.find(needle, i + 1)
-                pos = end
-        return hits
-
-    def _search_folded(self, query: str) -> np.ndarray:
-        """Unicode case-insensitive search (casefold), text by text: exact, slower."""
-        needle = query.casefold()
-        hits = np.zeros(self.n_instances, dtype=bool)
-        step = 20_000
-        for lo in range(0, self.n_instances, step):
-            hi = min(self.n_instances, lo + step)
-            texts = self._read_strings(L.TEXT, lo, hi).to_list()
-            hits[lo:hi] = [needle in t.casefold() for t in texts]
-        return hits
+            return scan_texts(self._file[L.TEXT + "/data"], self._text_offsets, query,
+                              case_sensitive)
 
     # -- copying ---------------------------------------------------------------------------
     def read_part(self, start: int, stop: int) -> Part:
