@@ -132,19 +132,20 @@ class ShardedStore(BaseStore):
             return self.shards[0].read_tokens([])
         return tuple(np.concatenate(x) for x in zip(*got))
 
-    def texts(self, indices) -> list[str]:
-        idx = check_sorted_indices(indices, self.n_instances)
-        out: list[str] = []
-        for s, local in self._split(idx, self._starts):
-            out.extend(self.shards[s].texts(local))
+    def _gathered(self, method: str, idx: np.ndarray, starts: np.ndarray) -> list:
+        """``method`` of each shard for its part of ``idx``, results one after another."""
+        out: list = []
+        for s, local in self._split(idx, starts):
+            out.extend(getattr(self.shards[s], method)(local))
         return out
 
+    def texts(self, indices) -> list[str]:
+        return self._gathered("texts", check_sorted_indices(indices, self.n_instances),
+                              self._starts)
+
     def document_ids(self, documents) -> list[str]:
-        idx = check_sorted_indices(documents, self.n_documents)
-        out: list[str] = []
-        for s, local in self._split(idx, self._doc_starts):
-            out.extend(self.shards[s].document_ids(local))
-        return out
+        return self._gathered("document_ids", check_sorted_indices(documents, self.n_documents),
+                              self._doc_starts)
 
     def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
         return np.concatenate([s.search_text(query, case_sensitive) for s in self.shards])
