@@ -134,7 +134,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     ex = explorer
     _sync_url(ex)
     error = _message(ex.param.error, "av-error")
-    instance_error = _message(ex.param.instance_error, "av-instance-error")
+    instance_error = _message(ex.param.instance_error, "av-unreadable")
     _watch_store(ex)
     table = InstanceTable(explorer=ex)
     # fixed heights: content that changes with the instance never reflows the page

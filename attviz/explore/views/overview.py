@@ -11,7 +11,7 @@ import param
 from ..state import Explorer
 from ..style import PLOT_OPTS
 from ..viewdata import layer_head_means
-from .events import FigureEvents, InSession
+from .events import FigureEvents, InSession, WeakHook
 
 
 def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
@@ -50,7 +50,7 @@ class OverviewView(pn.viewable.Viewer):
         ex = self.explorer
         self.session = InSession()
         self.events = FigureEvents(on_tap=self._on_tap)
-        self.map = hv.DynamicMap(pn.bind(lambda *a: overview_element(ex, [self.events.hook]),
+        self.map = hv.DynamicMap(pn.bind(lambda *a: overview_element(ex, [WeakHook(self.events.hook)]),
                                          ex.param.instance,
                                          ex.param.layer, ex.param.highlight, ex.param.scale,
                                          ex.param.hide_special, ex.param.error))
