@@ -96,7 +96,9 @@ def damage_a_chunk(path, dataset: str = "/tokens/id") -> tuple[int, int]:
     with h5py.File(path, "r") as f:
         ds = f[dataset]
         per_chunk = ds.chunks[0]
-        middle = (len(ds) // per_chunk // 2) * per_chunk
+        chunks = -(-len(ds) // per_chunk)
+        assert chunks >= 3, "a store with a first, a middle and a last chunk"
+        middle = chunks // 2 * per_chunk
         info = ds.id.get_chunk_info_by_coord((middle,))
         rows = (middle, middle + per_chunk)
         assert ds.compression == "lzf"
@@ -106,14 +108,21 @@ def damage_a_chunk(path, dataset: str = "/tokens/id") -> tuple[int, int]:
     return rows
 
 
-def test_a_damaged_chunk_shows_one_message_for_its_instance_and_the_next_works(tmp_path, caplog):
-    path = tmp_path / "damaged.h5"
-    synthesize(path, 3000, layers=2, heads=3, classes=3, max_tokens=48, progress=False)
+def damaged_and_next(path) -> tuple[int, int]:
+    """Damage a chunk of token ids in the middle of ``path``: the last instance that needs it,
+    and the next one, which does not."""
     with h5py.File(path, "r") as f:
         start = f["/instances/token_start"][:]
     lo, hi = damage_a_chunk(path)
-    inside = int(np.searchsorted(start, (lo + hi) // 2, side="right") - 1)
-    after = int(np.searchsorted(start, hi, side="left")) + 1  # wholly after the chunk
+    inside = int(np.searchsorted(start, hi - 1, side="right") - 1)
+    assert start[inside] < hi <= start[inside + 1] and lo > 0
+    return inside, inside + 1
+
+
+def test_a_damaged_chunk_shows_one_message_for_its_instance_and_the_next_works(tmp_path, caplog):
+    path = tmp_path / "damaged.h5"
+    synthesize(path, 4000, layers=2, heads=3, classes=3, max_tokens=48, progress=False)
+    inside, after = damaged_and_next(path)
     ex = Explorer(store=path)
     with caplog.at_level(logging.ERROR, logger="attviz.explore"):
         ex.instance = inside

@@ -52,6 +52,9 @@ def server_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _title_html(ex: Explorer) -> str:
     inst = ex.current()
+    if inst is None and ex.instance >= 0 and ex.instance_error:
+        return (f'<div class="av-instance" style="font-size:15px"><b>instance {ex.instance:,}'
+                "</b> · cannot be read</div>")
     if inst is None:
         return "<h3>No instance selected</h3>"
     names = ex.label_names

@@ -41,9 +41,10 @@ $notice
   <input type="hidden" name="next" value="$next">
   <label for="username">User name</label>
   <input type="text" id="username" name="username" value="$username"
-         autocomplete="username" autofocus required>
+         autocomplete="username" $user_focus required>
   <label for="password">Password</label>
-  <input type="password" id="password" name="password" autocomplete="current-password" required>
+  <input type="password" id="password" name="password" autocomplete="current-password" $password_focus
+         required>
   <button type="submit">Sign in</button>
 </form>
 </main>
@@ -64,5 +65,7 @@ def login_page(action: str, next_url: str, username: str = "", notice: str | Non
     if notice in NOTICES:
         kind, message = NOTICES[notice]
         text = f'<div class="av-notice {kind}" role="alert">{html.escape(message)}</div>'
+    focus = ("", "autofocus") if username else ("autofocus", "")  # the field to type in
     return PAGE.substitute(notice=text, action=html.escape(action), next=html.escape(next_url),
-                           username=html.escape(username))
+                           username=html.escape(username), user_focus=focus[0],
+                           password_focus=focus[1])
