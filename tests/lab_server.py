@@ -53,8 +53,8 @@ class LabServer:
     """`attviz serve` in a subprocess (stopped by ``stop``); its output in ``log_path``."""
 
     def __init__(self, root: Path, users: Path, access: Path, *extra: str,
-                 num_procs: int = 1, env: dict | None = None) -> None:
-        self.port = free_port()
+                 num_procs: int = 1, env: dict | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/apps"
         cmd = [sys.executable, "-m", "attviz.cli", "serve", "--root", str(root), "--users",
@@ -69,7 +69,7 @@ class LabServer:
         deadline = time.time() + 90
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(f"{self.base}/login", timeout=2)
+                urllib.request.urlopen(f"{self.base}/static/js/bokeh.min.js", timeout=2)
                 return
             except (OSError, urllib.error.URLError):
                 if self.proc.poll() is not None:
