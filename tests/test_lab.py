@@ -238,3 +238,12 @@ def test_serve_refuses_to_start_without_a_cookie_secret(lab_root, users_file, mo
     (lab_root.parent / "access.toml").write_text('[groups]\nnlp = ["../x"]\n')
     assert main([*base, "--cookie-secret", "long-enough-secret-here"]) == 2
     assert "not inside the store root" in capsys.readouterr().err
+
+
+def test_the_design_notes_name_every_lab_module():
+    design = (ROOT / "docs" / "design.md").read_text()
+    for path in sorted((ROOT / "attviz" / "lab").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        assert f"`{path.name}`" in design, f"docs/design.md does not name attviz/lab/{path.name}"
+        assert path.read_text().startswith('"""'), path.name  # a docstring naming its job
