@@ -129,13 +129,13 @@ def percentiles(samples: list[tuple[float, float]]) -> dict:
 
 
 def summary(results: Results, sampler: Sampler, marks: dict, args, log: str) -> dict:
-    opened = [w + dt for w, dt in results.latencies.get("open", [])]
-    all_open = max(opened) if len(opened) == args.sessions else float("inf")
+    opened = sorted(w + dt for w, dt in results.latencies.get("open", []))
+    all_open = opened[args.sessions - 1] if len(opened) >= args.sessions else float("inf")
     lat = {a: percentiles(v) for a, v in results.latencies.items() if v}
-    # the same actions once every session was open (no page being built meanwhile)
-    steady = {a: percentiles([(w, dt) for w, dt in v if w > all_open])
+    # the first round's actions once every session was open (no page built meanwhile)
+    steady = {a: percentiles([(w, dt) for w, dt in v if all_open < w < marks["closed"]])
               for a, v in results.latencies.items() if a != "open"}
-    during = sampler.between(marks["load"], marks["closed"])
+    during = sampler.between(marks["load"], marks["end"])  # the peak of all rounds
     after = sampler.between(marks["closed"], marks["end"])
     server_errors = [line for line in log.splitlines()
                      if "Traceback" in line or "Exception" in line]
@@ -145,6 +145,7 @@ def summary(results: Results, sampler: Sampler, marks: dict, args, log: str) -> 
                    f"{platform.python_version()}",
         "store": str(args.store), "sessions": args.sessions, "seconds": args.seconds,
         "num_procs": args.num_procs, "browsers": args.browsers, "think_s": args.think,
+        "rounds": args.rounds,
         "latency_s": lat, "latency_once_all_open_s": steady,
         "all_open_after_s": all_open - marks["load"],
         "errors": results.errors + server_errors,
@@ -152,8 +153,9 @@ def summary(results: Results, sampler: Sampler, marks: dict, args, log: str) -> 
         "browser_checks": results.browser_checks, "browser_wrong": results.browser_wrong,
         "rss_mb": {"start": marks["rss_start"], "baseline": marks["rss_baseline"],
                    "peak_during": max(during) if during else None,
-                   "after_close": after[-1] if after else None,
-                   "after_close_min": min(after) if after else None},
+                   "after_close": marks["rss_after_rounds"][0],
+                   "after_close_min": min(after) if after else None,
+                   "after_each_round": marks["rss_after_rounds"]},
     }
 
 
@@ -168,6 +170,8 @@ def main() -> int:
     p.add_argument("--think", type=float, default=1.0, help="mean pause between actions (s)")
     p.add_argument("--corpus-tab", default="Corpus", help="title of the corpus view's tab; "
                    "its action is timed when the app has it")
+    p.add_argument("--rounds", type=int, default=1, help="runs of the load, each followed by "
+                   "--after seconds without sessions")
     p.add_argument("--json", type=Path, help="write the results here too")
     args = p.parse_args()
     names = [f"user-{i:02d}" for i in range(args.sessions)]
@@ -185,14 +189,16 @@ def main() -> int:
             sampler.start()
             results = Results()
             marks["load"] = time.monotonic()
-            load = threading.Thread(target=lambda: asyncio.run(protocol_users(
-                server.base, [(n, PASSWORD) for n in names], args.seconds, args.think,
-                args.corpus_tab, results)))
-            load.start()
-            browsers_run(server.url, viewers, store_path, args.seconds, results)
-            load.join()
-            marks["closed"] = time.monotonic()
-            time.sleep(args.after)
+            for _ in range(args.rounds):  # the same load again: memory comes back to a plateau
+                load = threading.Thread(target=lambda: asyncio.run(protocol_users(
+                    server.base, [(n, PASSWORD) for n in names], args.seconds, args.think,
+                    args.corpus_tab, results)))
+                load.start()
+                browsers_run(server.url, viewers, store_path, args.seconds, results)
+                load.join()
+                marks.setdefault("closed", time.monotonic())
+                time.sleep(args.after)
+                marks.setdefault("rss_after_rounds", []).append(rss_mb(server.proc.pid))
             marks["end"] = time.monotonic()
         finally:
             sampler.stopped.set()
