@@ -169,6 +169,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
                 ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
         visible=pn.bind(lambda e: not e, ex.param.error), sizing_mode="stretch_width",
     )
-    main = pn.Column(error, instance_error, views, sizing_mode="stretch_both", scroll=True, margin=(0, 10))
+    main = pn.Column(error, instance_error, views, sizing_mode="stretch_both", scroll=True,
+                     margin=(0, 10))
     return pn.Column(header, pn.Row(side, main, sizing_mode="stretch_both"),
                      sizing_mode="stretch_both", margin=0)
