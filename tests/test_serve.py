@@ -261,3 +261,22 @@ def test_a_client_gone_in_the_middle_of_an_update_leaves_no_session_behind(tiny_
     finally:
         server.stop()
 
+
+
+def test_stopping_a_server_of_several_processes_stops_them_all(lab_files):
+    import psutil
+
+    server = LabServer(*lab_files, num_procs=2)
+    try:
+        tree = [server.proc.pid] + [p.pid for p in
+                                    psutil.Process(server.proc.pid).children(recursive=True)]
+        assert len(tree) >= 4  # attviz serve, panel's parent, its 2 forked processes
+        assert request(server, "GET", "/login").status == 200
+    finally:
+        server.stop()
+    assert server.proc.returncode == 128 + 15  # SIGTERM
+    deadline = time.time() + 20
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+              for p in tree):
+        assert time.time() < deadline, "a server process outlived attviz serve"
+        time.sleep(0.1)
