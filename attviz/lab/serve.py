@@ -2,8 +2,8 @@
 before it starts.
 
 It checks the store root, the users file, the access file and the cookie secret, then
-replaces itself with ``python -m panel serve APPS`` (with ``--num-procs`` above 1 it stays
-as the supervisor of their process group) started with:
+replaces itself with ``python -m panel serve APPS`` (with ``--num-procs`` above 1, with
+:mod:`attviz.lab.supervise` running it, so that a signal stops every process) started with:
 
 - attviz's sign-in hooks (``--auth-module``, :mod:`attviz.lab.auth_hooks`), or Panel's own
   ``--oauth-provider`` when one is named;
@@ -22,12 +22,9 @@ Anything after ``--`` goes to `panel serve` unchanged.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -105,28 +102,11 @@ def panel_command(args) -> tuple[list[str], dict[str, str]]:
 
 
 def serve(args) -> int:
-    """Check the options, then become `panel serve`; with several processes, start it and
-    stay as its supervisor (a signal to this process reaches all of them)."""
+    """Check the options, then become `panel serve` (with several processes: their
+    supervisor, :mod:`attviz.lab.supervise`); returns only when the options are wrong."""
     cmd, env = panel_command(args)
     print(f"attviz serve: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    if args.num_procs == 1:
-        os.execve(sys.executable, cmd, env)
-    return supervise(cmd, env)
-
-
-def supervise(cmd: list[str], env: dict[str, str]) -> int:
-    """Run ``cmd`` in a process group of its own and pass SIGTERM, SIGINT and SIGHUP on to
-    the whole group: Bokeh's processes forked for --num-procs outlive their parent when
-    only it is signalled. The exit status is the command's (128 + N for signal N)."""
-    child = subprocess.Popen(cmd, env=env, start_new_session=True)
-
-    def forward(signum, frame):  # noqa: ARG001
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    code = child.wait()
-    with contextlib.suppress(ProcessLookupError):  # forked processes the parent left behind
-        os.killpg(child.pid, signal.SIGTERM)
-    return 128 - code if code < 0 else code
+    if args.num_procs > 1:
+        cmd = [sys.executable, "-m", "attviz.lab.supervise", *cmd]
+    os.execve(sys.executable, cmd, env)
+    return 1  # not reached
