@@ -85,6 +85,33 @@ trust to its page. AttViz holds the whole file in the browser (about 20,000 docu
 Each document becomes one instance: its tokens, one layer per set and one head per vector
 (names kept in the store's provenance), its output activations as the class probabilities,
 the prediction their argmax, no gold label. Values may be numbers or numeric strings.""",
+    "users": """examples:
+  attviz users add alice --users lab-users.json --group nlp              # asks for the password
+  attviz users add bob --users lab-users.json --group nlp --group hate
+  printf '%s\n' "$PASSWORD" | attviz users add carol --users lab-users.json --group hate
+  attviz users add alice --users lab-users.json --group nlp --update     # new password, groups
+  attviz users add dana@lab.org --users lab-users.json --group nlp --no-password   # OAuth only
+  attviz users remove bob --users lab-users.json
+  attviz users list --users lab-users.json
+
+The file keeps salted scrypt hashes, never a password; it is rewritten atomically and
+readable by its owner only. A running server reads it again when it changes.""",
+    "serve": """examples:
+  export ATTVIZ_COOKIE_SECRET=$(python -c "import secrets; print(secrets.token_urlsafe(32))")
+  attviz serve --root /data/stores --users lab-users.json --access access.toml
+  attviz serve --root /data/stores --users lab-users.json --access access.toml \
+      --address 0.0.0.0 --port 5006 --num-procs 4 --allow-websocket-origin attviz.lab.org
+  attviz serve --root /data/stores --users lab-users.json --access access.toml \
+      --oauth-provider github -- --oauth-redirect-uri https://attviz.lab.org/login
+
+access.toml maps groups to folders under --root (recursively):
+  [groups]
+  nlp = ["bbc", "shared"]
+  hate = ["tweets"]
+
+Starts `panel serve apps/` with attviz's sign-in (/login, /logout) or Panel's OAuth provider
+(key and secret in PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET), signed sessions and the clean-up of
+unused sessions. Options after -- go to `panel serve` unchanged.""",
 }
 
 # Commands that run a model: they need the `model` extra (torch, transformers).
@@ -192,6 +219,55 @@ def build_parser() -> argparse.ArgumentParser:
     im = cmd("import-attviz", "read a JSON file of the original AttViz web tool into a store")
     im.add_argument("file", metavar="FILE.json", help="AttViz JSON file")
     im.add_argument("--out", required=True, metavar="STORE.h5", help="store file to write")
+    us = cmd("users", "add, remove or list the users of a lab server (`attviz serve`): names, "
+             "groups and password hashes")
+    us_sub = us.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ua = us_sub.add_parser("add", help="add a user (or change one, with --update)",
+                           epilog=EPILOGS["users"],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    ua.add_argument("name", metavar="NAME", help="user name (for OAuth: the e-mail address)")
+    ua.add_argument("--users", required=True, help="users file (created when missing)")
+    ua.add_argument("--group", action="append", required=True,
+                    help="a group of the user (repeatable); groups name folders in the access file")
+    ua.add_argument("--update", action="store_true", help="replace an existing user's "
+                    "password and groups")
+    ua.add_argument("--no-password", action="store_true",
+                    help="no password: the user signs in through an OAuth provider only")
+    ur = us_sub.add_parser("remove", help="remove a user", epilog=EPILOGS["users"],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    ur.add_argument("name", metavar="NAME", help="user name")
+    ur.add_argument("--users", required=True, help="users file")
+    ul = us_sub.add_parser("list", help="list users and groups (never hashes)",
+                           epilog=EPILOGS["users"],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    ul.add_argument("--users", required=True, help="users file")
+
+    sv = cmd("serve", "serve the explorer to a lab: sign-in, per-group store access, several "
+             "processes (starts `panel serve apps/`)")
+    sv.add_argument("--root", required=True, help="folder of the stores")
+    sv.add_argument("--users", help="users file (`attviz users add`); optional with "
+                    "--oauth-provider, where groups may come from the provider")
+    sv.add_argument("--access", required=True, help="access file (TOML): the folders under "
+                    "--root each group may open")
+    sv.add_argument("--port", type=int, default=5006, help="port (default: 5006)")
+    sv.add_argument("--address", default="127.0.0.1", help="address to listen on "
+                    "(default: 127.0.0.1; 0.0.0.0 for all)")
+    sv.add_argument("--num-procs", type=int, default=1, help="server processes (default: 1); "
+                    "put a proxy with sticky sessions in front of several (README)")
+    sv.add_argument("--cookie-secret", help="secret that signs the sign-in cookie and the "
+                    "session ids (default: $ATTVIZ_COOKIE_SECRET; required)")
+    sv.add_argument("--oauth-provider", help="sign in through Panel's OAuth provider (github, "
+                    "gitlab, google, azure, okta, generic, ...) instead of the users file's "
+                    "passwords")
+    sv.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]",
+                    help="a host name browsers reach the server by (repeatable)")
+    sv.add_argument("--check-unused-sessions", type=int, default=5000, metavar="MS",
+                    help="how often unused sessions are looked for (default: 5000 ms)")
+    sv.add_argument("--unused-session-lifetime", type=int, default=30000, metavar="MS",
+                    help="a session without a connection this long is closed (default: 30000 ms)")
+    sv.add_argument("--apps", help="the apps/ folder to serve (default: the one beside attviz)")
+    sv.add_argument("panel_args", nargs=argparse.REMAINDER, metavar="-- PANEL_OPTIONS",
+                    help="options passed to `panel serve` unchanged")
 
     sn = cmd("shard-name", "print the file name of shard I of N, as precompute/submit.sh names "
              "the shard stores of a SLURM array")

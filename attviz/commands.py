@@ -171,3 +171,15 @@ def _count(text: str) -> int:
     if value < 1:
         raise UserError("number of shards N must be at least 1")
     return value
+
+
+def users(args) -> int:
+    from .lab.commands import users
+
+    return users(args)
+
+
+def serve(args) -> int:
+    from .lab.serve import serve
+
+    return serve(args)

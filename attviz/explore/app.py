@@ -12,7 +12,9 @@ import sys
 
 import holoviews as hv
 import panel as pn
+import param
 
+from ..lab.session import USER_STYLE, session_scope, signed_in_html
 from .sidebar import sidebar
 from .state import Explorer
 from .viewdata import instance_csv
@@ -40,6 +42,7 @@ HEADER_STYLE = """
 ENV_STORE = "ATTVIZ_STORE"
 ENV_ROOT = "ATTVIZ_STORE_ROOT"
 ENV_MODEL_ROOT = "ATTVIZ_MODEL_ROOT"
+STORE_CHECK_MS = 5000
 
 
 def server_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +58,9 @@ def server_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _title_html(ex: Explorer) -> str:
     inst = ex.current()
+    if inst is None and ex.instance >= 0 and ex.instance_error:
+        return (f'<div class="av-instance" style="font-size:15px"><b>instance {ex.instance:,}'
+                "</b> · cannot be read</div>")
     if inst is None:
         return "<h3>No instance selected</h3>"
     names = ex.label_names
@@ -88,6 +94,22 @@ def _sync_url(ex: Explorer) -> None:
             loc.update_query(store=ex.store_name, instance=ex.instance)
 
     ex.param.watch(update, ["store_name", "instance"])
+
+
+def _message(text: param.Parameter, css_class: str) -> pn.pane.HTML:
+    """A message box showing the string parameter ``text``, hidden while it is empty."""
+    return pn.pane.HTML(
+        pn.bind(lambda e: f'<div class="{css_class}">{html.escape(e)}</div>', text),
+        visible=pn.bind(bool, text), sizing_mode="stretch_width",
+        stylesheets=[f".{css_class} {{ background: #f8d7da; color: #842029; border: 1px solid "
+                     "#f5c2c7; border-radius: 6px; padding: 12px 16px; font-size: 15px; }"])
+
+
+def _watch_store(ex: Explorer) -> None:
+    """In a served session: notice every few seconds when the open store was deleted."""
+    doc = pn.state.curdoc
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        pn.state.add_periodic_callback(ex.check_store, period=STORE_CHECK_MS)
 
 
 _started = False
@@ -136,15 +158,14 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     _once_per_process()
     if explorer is None:
         args = server_args(argv)
-        explorer = Explorer(root=args.root, store=args.store)
+        # scope: the stores of a signed-in user's groups when the server has an access file
+        explorer = Explorer(root=args.root, store=args.store, scope=session_scope(args.root))
         explorer.relations.model_root = args.model_root
     ex = explorer
     _sync_url(ex)
-    error = pn.pane.HTML(
-        pn.bind(lambda e: f'<div class="av-error">{html.escape(e)}</div>', ex.param.error),
-        visible=pn.bind(bool, ex.param.error), sizing_mode="stretch_width",
-        stylesheets=[".av-error { background: #f8d7da; color: #842029; border: 1px solid "
-                     "#f5c2c7; border-radius: 6px; padding: 12px 16px; font-size: 15px; }"])
+    error = _message(ex.param.error, "av-error")
+    instance_error = _message(ex.param.instance_error, "av-unreadable")
+    _watch_store(ex)
     table = InstanceTable(explorer=ex)
     corpus = CorpusView(explorer=ex)
     # fixed heights: content that changes with the instance never reflows the page
@@ -163,8 +184,9 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     series_view = SeriesView(explorer=ex)
     series = OnScreen(lambda: series_view, label="series view", height=SERIES_HEIGHT)
     header = pn.pane.HTML(
-        '<div class="av-header">attviz <span>self-attention explorer</span></div>',
-        stylesheets=[HEADER_STYLE], sizing_mode="stretch_width", margin=0)
+        '<div class="av-header">attviz <span>self-attention explorer</span>'
+        f"{signed_in_html()}</div>",
+        stylesheets=[HEADER_STYLE, USER_STYLE], sizing_mode="stretch_width", margin=0)
     side = pn.Column(*sidebar(ex, table), width=SIDEBAR_WIDTH, scroll=True,
                      styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
                      css_classes=["av-sidebar"], sizing_mode="stretch_height")
@@ -192,6 +214,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
 
     views.param.watch(on_tab, "active")
     table.on_pick = lambda: setattr(views, "active", INSTANCE_TAB)
-    main = pn.Column(error, views, sizing_mode="stretch_both", scroll=True, margin=(0, 10))
+    main = pn.Column(error, instance_error, views, sizing_mode="stretch_both", scroll=True,
+                     margin=(0, 10))
     return pn.Column(header, pn.Row(side, main, sizing_mode="stretch_both"),
                      sizing_mode="stretch_both", margin=0)

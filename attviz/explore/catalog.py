@@ -2,17 +2,25 @@
 confinement of every path a browser sends (picker, URL) to that folder.
 
 Anything that lands outside the root (``..``, absolute paths, symbolic links pointing out)
-is refused.
+is refused. A catalog with a scope (a signed-in user's folders, :mod:`attviz.lab.access`)
+lists only the stores under those folders and refuses any other path with the same message,
+logged with the user's name.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..store import StoreError
 from .stores import OpenedStore, registry
 
+if TYPE_CHECKING:
+    from ..lab.access import Scope
+
+log = logging.getLogger("attviz.explore")
 SHARD_GLOB = "shard-*-of-*.h5"
 
 
@@ -20,8 +28,13 @@ class OutsideRoot(StoreError):
     """A requested path is not inside the server's store root."""
 
 
-def resolve_inside(root: Path, requested: str) -> Path:
-    """``requested`` (relative to ``root``) as an absolute path inside ``root``, or raise."""
+def refusal(requested: str, root: Path) -> OutsideRoot:
+    return OutsideRoot(f"{requested}: not inside the store folder {root}; refused")
+
+
+def resolve_inside(root: Path, requested: str, scope: Scope | None = None) -> Path:
+    """``requested`` (relative to ``root``) as an absolute path inside ``root`` (and inside
+    the folders of ``scope`` when given), or raise :class:`OutsideRoot`."""
     root = Path(root).resolve()
     if not requested or "\x00" in requested:
         raise OutsideRoot("no store named")
@@ -30,7 +43,9 @@ def resolve_inside(root: Path, requested: str) -> Path:
         candidate = root / candidate
     resolved = candidate.resolve()
     if resolved != root and root not in resolved.parents:
-        raise OutsideRoot(f"{requested}: not inside the store folder {root}; refused")
+        raise refusal(requested, root)
+    if scope is not None and not scope.allows(resolved):
+        raise refusal(requested, root)
     return resolved
 
 
@@ -56,26 +71,48 @@ def list_stores(root: Path, limit: int = 500) -> list[str]:
 
 
 class StoreCatalog:
-    """The stores under one root folder (None: no folder configured), by relative name."""
+    """The stores under one root folder (None: no folder configured), by relative name; with
+    a ``scope``, only those under the scope's folders."""
 
-    def __init__(self, root: str | Path | None) -> None:
+    def __init__(self, root: str | Path | None, scope: Scope | None = None) -> None:
         self.root = Path(root).resolve() if root else None
+        self.scope = scope
 
     @classmethod
-    def around(cls, root: str | Path | None, store: str | Path | None) -> StoreCatalog:
+    def around(cls, root: str | Path | None, store: str | Path | None,
+               scope: Scope | None = None) -> StoreCatalog:
         """The catalog of a server started with ``--root`` and ``--store``: the root when
         given, else the store's folder (a folder of shard stores is listed from its parent)."""
         if root:
-            return cls(root)
+            return cls(root, scope)
         if store:
             path = Path(store).resolve()
             is_root = path.is_dir() and not list(path.glob("shard-*.h5"))
-            return cls(path if is_root else path.parent)
-        return cls(None)
+            return cls(path if is_root else path.parent, scope)
+        return cls(None, scope)
 
     def names(self) -> list[str]:
         """The stores the picker offers."""
-        return list_stores(self.root) if self.root else []
+        if not self.root:
+            return []
+        if self.scope is None:
+            return list_stores(self.root)
+        found: set[str] = set()
+        for folder in self.scope.folders:
+            if folder.is_dir() and any(folder.glob(SHARD_GLOB)) and folder != self.root:
+                found.add(str(folder.relative_to(self.root)))
+            elif folder.is_dir():
+                found.update(str((folder / n).relative_to(self.root)) for n in list_stores(folder))
+        return sorted(found)
+
+    def _resolve(self, requested: str) -> Path:
+        """``requested`` inside the root and the scope; a refusal is logged with the user."""
+        try:
+            return resolve_inside(self.root, requested, self.scope)
+        except OutsideRoot:
+            if self.scope is not None:
+                log.warning("refused store %r to user %r", requested, self.scope.user)
+            raise
 
     def name_of(self, path: str | Path) -> str:
         """The name of ``path`` relative to the root (``.`` for the root itself), or raise."""
@@ -90,11 +127,16 @@ class StoreCatalog:
     def first(self, store: str | Path | None = None) -> str:
         """The store shown first: ``store`` when given, else the first one listed; raise
         :class:`StoreError` saying why there is none."""
-        if store:
+        if store and (self.scope is None or self.scope.allows(store)):
             return self.name_of(store)
         names = self.names()
         if names:
             return names[0]
+        if self.scope is not None:
+            if self.scope.user is None:
+                raise StoreError("Sign-in is required to see the stores of this server.")
+            raise StoreError(f"No stores for {self.scope.user}: their groups "
+                             f"({', '.join(self.scope.groups) or 'none'}) have no stores.")
         if self.root is None:
             raise StoreError("No store given: start with `panel serve apps/ --args --store "
                              "STORE.h5` or set ATTVIZ_STORE.")
@@ -105,7 +147,7 @@ class StoreCatalog:
         from the URL); raise :class:`StoreError` when it is outside the root or missing."""
         if self.root is None:
             raise StoreError("no store folder is configured; refused")
-        path = resolve_inside(self.root, requested)
+        path = self._resolve(requested)
         if not path.exists():
             raise StoreError(f"{requested}: no such store under {self.root}")
         return self.name_of(path)
@@ -114,4 +156,4 @@ class StoreCatalog:
         """Store ``name``, opened once per server process and shared by its sessions."""
         if self.root is None:
             raise StoreError("no store folder is configured; refused")
-        return registry().open(resolve_inside(self.root, name))
+        return registry().open(self._resolve(name))

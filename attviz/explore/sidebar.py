@@ -6,6 +6,7 @@ from __future__ import annotations
 import panel as pn
 
 from ..aggregate import AGGREGATIONS
+from .picker import StorePicker
 from .state import Explorer
 from .style import head_name
 from .views import InstanceTable
@@ -41,8 +42,7 @@ def _head_colors(ex: Explorer) -> pn.Card:
 
 
 def sidebar(ex: Explorer, table: InstanceTable) -> list:
-    store = pn.widgets.Select.from_param(ex.param.store_name, name="Store",
-                                         sizing_mode="stretch_width")
+    store = StorePicker.of(ex, name="Store", sizing_mode="stretch_width")
     count = pn.pane.HTML(pn.bind(lambda *_: _count_html(ex), ex.param.count, ex.param.total),
                          sizing_mode="stretch_width")
     filters = pn.Column(

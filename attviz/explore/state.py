@@ -10,6 +10,7 @@ driven by parameters, so tests set parameters and check results without a browse
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import param
@@ -42,6 +43,9 @@ from .stores import OpenedStore
 from .style import head_colors
 from .viewdata import ViewData, ViewKey, ViewSettings, view_data
 
+if TYPE_CHECKING:
+    from ..lab.access import Scope
+
 
 class Explorer(param.Parameterized):
     """Filter, selection and view settings of one session over a shared store."""
@@ -51,6 +55,7 @@ class Explorer(param.Parameterized):
                                 doc="store under the root folder (relative path)")
     error = param.String(default="", doc="why the store could not be shown")
     notice = param.String(default="", doc="why a filter or sort asked for could not be applied")
+    instance_error = param.String(default="", doc="why the selected instance cannot be shown")
 
     # -- filters -----------------------------------------------------------------------------
     misclassified_only = param.Boolean(default=False, doc="only instances whose prediction is wrong")
@@ -99,14 +104,14 @@ class Explorer(param.Parameterized):
     marked = param.Integer(default=-1, doc="marked token (position in the instance), -1 none")
 
     def __init__(self, root: str | Path | None = None, store: str | Path | None = None,
-                 **params) -> None:
+                 scope: Scope | None = None, **params) -> None:
         super().__init__(**params)
         self.opened: OpenedStore | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
         self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
         self.relations = RelationsState(self)  # token x token attention, rollouts (on demand)
-        self.catalog = StoreCatalog.around(root, store)
+        self.catalog = StoreCatalog.around(root, store, scope)  # scope: a signed-in user's
         self.refresh_store_list()
         try:
             first = self.catalog.first(store)
@@ -298,11 +303,25 @@ class Explorer(param.Parameterized):
     @param.depends("instance", watch=True)
     def _clear_mark(self) -> None:
         self.marked = -1
+        self.instance_error = ""
+        self.check_store()
+
+    def check_store(self) -> None:
+        """One message, and the picker without it, when the open store was deleted."""
+        if self.opened is not None and self.opened.gone():
+            name = self.store_name
+            self.refresh_store_list()
+            self._fail(f"{name}: the store was removed from the server; choose another one")
 
     def current(self) -> Instance | None:
+        """The selected instance; None (and ``instance_error`` says why) when unreadable."""
         if self.opened is None or self.instance < 0:
             return None
-        return self.opened.instance(self.instance)
+        try:
+            return self.opened.instance(self.instance)
+        except StoreError as e:  # a damaged part of the store: the next instance may be fine
+            self.instance_error = f"Instance {self.instance:,} cannot be shown: {e}"
+            return None
 
     def sort_by_head(self, statistic: str, layer: int, head: int) -> None:
         """Order the table by one head's statistic, largest first (the head's top instance

@@ -1,8 +1,16 @@
 """The shared-store registry: each store a server opens is opened once per process and
-shared by all sessions, with its derived columns and small caches."""
+shared by all sessions, with its derived columns and small caches.
+
+A store file replaced while served (a new precompute renamed over it) is opened anew for
+the sessions that open it afterwards; sessions that opened the old one keep reading it
+through their handle. An instance that cannot be read (a damaged chunk) is logged once, with
+the file and HDF5 path, and its error kept, so it is not read again.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +18,23 @@ from pathlib import Path
 import numpy as np
 
 from ..search import search
-from ..store import BaseStore, Instance, open_store
+from ..store import BaseStore, Instance, StoreError, open_store
 from .corpus import CorpusCache
 from .filters import DerivedColumns
 from .lru import LRU
+
+log = logging.getLogger("attviz.explore")
+
+
+def identity(path: Path) -> tuple | None:
+    """What tells a store from one written over it at the same path (device, inode, size and
+    modification time of its file, or of each file of a folder); None when it is gone."""
+    try:
+        files = sorted(path.glob("*.h5")) if path.is_dir() else [path]
+        return tuple((f.name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                     for f in files for st in [os.stat(f)])
+    except OSError:
+        return None
 
 
 @dataclass
@@ -23,6 +44,8 @@ class OpenedStore:
     path: Path
     store: BaseStore
     cols: DerivedColumns
+    identity: tuple | None = None  # of the file(s) when opened
+    _failed: dict = field(default_factory=dict)  # index -> why it cannot be read
     _text_cache: LRU = field(default_factory=lambda: LRU(16))  # (query, case) -> mask
     _instances: LRU = field(default_factory=lambda: LRU(64))  # index -> Instance
     _corpus: CorpusCache | None = None
@@ -46,7 +69,20 @@ class OpenedStore:
                                                    inside_words))
 
     def instance(self, index: int) -> Instance:
-        return self._instances.get(index, lambda: self.store.read_instance(index))
+        """Instance ``index``; raise :class:`StoreError` (logged the first time) when a part of
+        it cannot be read."""
+        if index in self._failed:  # a message, not the error: its traceback holds sessions
+            raise StoreError(self._failed[index])
+        try:
+            return self._instances.get(index, lambda: self.store.read_instance(index))
+        except StoreError as e:
+            log.error("instance %d: %s", index, e)
+            self._failed[index] = str(e)
+            raise
+
+    def gone(self) -> bool:
+        """Whether the store was deleted from disk (the open handle still reads it)."""
+        return not self.path.exists()
 
 
 class StoreRegistry:
@@ -57,12 +93,17 @@ class StoreRegistry:
         self._lock = threading.Lock()
 
     def open(self, path: Path) -> OpenedStore:
+        """The store at ``path``: the one already open unless the file changed since."""
         path = Path(path).resolve()
         with self._lock:
-            if path not in self._stores:
+            now = identity(path)  # before opening: a change after it is seen next time
+            known = self._stores.get(path)
+            if known is None or known.identity != now:
+                self._stores.pop(path, None)  # sessions holding it keep reading it
                 store = open_store(path)
                 self._stores[path] = OpenedStore(path, store,
-                                                 DerivedColumns.from_columns(store.columns))
+                                                 DerivedColumns.from_columns(store.columns),
+                                                 identity=now)
             return self._stores[path]
 
     def close_all(self) -> None:

@@ -17,7 +17,7 @@ from ..corpus_state import CELLS, NO_CONTRAST, CorpusSettings
 from ..state import Explorer
 from ..style import PLOT_OPTS
 from .cells import set_ranges
-from .events import FigureEvents, InSession
+from .events import FigureEvents, InSession, WeakHook
 from .headgrid import HeadPicker, grid_element
 from .profiles import position_element, token_element
 from .widgets import ChoiceSelect
@@ -78,6 +78,10 @@ class CorpusView(pn.viewable.Viewer):
         self.heads = HeadPicker(self.settings)
         self.token_events = FigureEvents(on_tap=self._on_token_tap)
         self.cell_events = FigureEvents(on_tap=self._on_cell_tap)
+        # held weakly: HoloViews keeps hooks in a process-wide registry (events.WeakHook)
+        self._hooks = {"grid": WeakHook(self.heads.hook),
+                       "tokens": WeakHook(self.token_events.hook),
+                       "cells": WeakHook(self.cell_events.hook)}
         ex.param.watch(self._changed, [*SLICE, *LOOK])
         self.settings.param.watch(self._changed, ["statistic", "contrast", "cell_a", "cell_b",
                                                   "head", "min_count", "per_head"])
@@ -168,23 +172,23 @@ class CorpusView(pn.viewable.Viewer):
                 f'{" · ".join(parts)}</div>{note}')
 
     def _grid(self, *_):
-        return grid_element(self.settings, self._results.get("grid"), [self.heads.hook])
+        return grid_element(self.settings, self._results.get("grid"), [self._hooks["grid"]])
 
     def _auroc(self, *_):
-        return grid_element(self.settings, self._results.get("grid"), [self.heads.hook],
+        return grid_element(self.settings, self._results.get("grid"), [self._hooks["grid"]],
                             auroc=True)
 
     def _confusion(self, *_):
         ex = self.explorer
         if ex.opened is None:
             return hv.Overlay([hv.Rectangles([])])
-        return confusion_element(ex, ex.mask, [self.cell_events.hook])
+        return confusion_element(ex, ex.mask, [self._hooks["cells"]])
 
     def _tokens(self, *_):
         ex = self.explorer
         vocab = ex.opened.store.vocab if ex.opened is not None else []
         return token_element(self.settings, self._results.get("tokens"), vocab,
-                             [self.token_events.hook])
+                             [self._hooks["tokens"]])
 
     def _positions(self, *_):
         return position_element(self.settings, self._results.get("positions"), [])

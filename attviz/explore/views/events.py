@@ -3,6 +3,7 @@ session's document, and a view's model changes sent to the browser as one messag
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import panel as pn
@@ -17,6 +18,24 @@ def held(fn: Callable, *args) -> None:
             fn(*args)
     else:
         fn(*args)
+
+
+class WeakHook:
+    """A HoloViews plot hook that calls a view's method while the view lives, without keeping
+    it alive.
+
+    HoloViews keeps an element's options, hooks included, in a process-wide registry until
+    the element is garbage collected; a hook bound to a view would keep the view, its
+    elements and so the whole session in memory after the session closed.
+    """
+
+    def __init__(self, method: Callable) -> None:
+        self._method = weakref.WeakMethod(method)
+
+    def __call__(self, plot, element) -> None:
+        method = self._method()
+        if method is not None:
+            method(plot, element)
 
 
 class InSession:

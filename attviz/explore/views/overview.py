@@ -10,6 +10,7 @@ import param
 from ..state import Explorer
 from ..viewdata import layer_head_means
 from .cells import CellPicker, layer_head_grid
+from .events import WeakHook
 
 
 def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
@@ -26,11 +27,16 @@ class OverviewView(pn.viewable.Viewer):
         super().__init__(**params)
         ex = self.explorer
         self.picker = CellPicker(ex.select_layer_head, self._shape)
-        self.map = hv.DynamicMap(pn.bind(lambda *a: overview_element(ex, [self.picker.hook]),
+        # the callback holds this view (so the picker) as long as the plot lives; the hook
+        # holds the picker weakly (events.WeakHook)
+        self.map = hv.DynamicMap(pn.bind(lambda *a: self._element(),
                                          ex.param.instance,
                                          ex.param.layer, ex.param.highlight, ex.param.scale,
                                          ex.param.hide_special, ex.param.error))
         self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
+
+    def _element(self) -> hv.Overlay:
+        return overview_element(self.explorer, [WeakHook(self.picker.hook)])
 
     def _shape(self) -> tuple[int, int]:
         means = layer_head_means(self.explorer.current(), self.explorer.hide_special)

@@ -19,11 +19,11 @@ from panel.custom import JSComponent
 
 from ..relations_data import head_label
 from ..relations_state import COLOURS, DIRECTIONS
-from ..sidebar import ChoiceSelect
 from ..state import Explorer
 from ..style import PLOT_OPTS
-from .events import FigureEvents, InSession
+from .events import FigureEvents, InSession, WeakHook
 from .tokenplot import LOG_FLOOR, display_index, token_ticks
+from .widgets import ChoiceSelect
 
 SIDE = 600  # the raster's frame, square, in pixels
 HEIGHT = SIDE + 190  # with title, toolbar, token labels
@@ -157,7 +157,8 @@ class RelationsView(pn.viewable.Viewer):
             cmap="Blues", colorbar=True, clim=f.clim, logz=self.explorer.scale == "log",
             xticks=token_ticks(f.labels), yticks=self._yticks(f.labels), xrotation=90,
             xlabel="receives (column)", ylabel="gives (row)", title=f.title, tools=["tap"],
-            hooks=[self._keep_plot, self.events.hook, self._decorate], framewise=True,
+            hooks=[WeakHook(h) for h in (self._keep_plot, self.events.hook, self._decorate)],
+            framewise=True,
             frame_width=SIDE, frame_height=SIDE, **RASTER_OPTS)
 
     @staticmethod

@@ -13,7 +13,7 @@ import param
 
 from ..state import Explorer
 from ..viewdata import ViewData
-from .events import FigureEvents, InSession
+from .events import FigureEvents, InSession, WeakHook
 
 
 def display_index(positions: np.ndarray, marked: int) -> float | None:
@@ -123,8 +123,8 @@ class TokenPlotView(pn.viewable.Viewer):
             self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
             # -1 for the empty element, which has no ticks or ranges to update in place
             self._element_instance = ex.instance if len(self._positions) else -1
-            return self.element([self.marker.hook, self.events.hook, self._keep_plot,
-                                 self._axes])
+            return self.element([WeakHook(h) for h in (self.marker.hook, self.events.hook,
+                                                       self._keep_plot, self._axes)])
 
         self.map = hv.DynamicMap(pn.bind(render, self.param.revision))
         ex.param.watch(self._on_change, list(self.depends))
