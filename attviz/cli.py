@@ -2,8 +2,9 @@
 
 The commands themselves are in attviz/commands.py. Bad input (``UserError``, which a
 store's ``StoreError`` is, a missing or existing file) is reported as one line with exit
-status 2; any other exception is a fault and keeps its traceback. SIGTERM stops a precompute with exit status 143, its
-finished blocks kept. Nothing here imports torch: commands that need it check for it first.
+status 2; any other exception is a fault and keeps its traceback. SIGTERM stops a precompute
+with exit status 143, its finished blocks kept. Nothing here imports torch: commands that
+need it check for it first.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--layers", type=int, default=6, help="layers (default: 6)")
     sy.add_argument("--heads", type=int, default=12, help="heads per layer (default: 12)")
     sy.add_argument("--classes", type=int, default=5, help="classes (default: 5)")
-    sy.add_argument("--tokens", type=int, default=128, help="max tokens per instance (default: 128)")
+    sy.add_argument("--tokens", type=int, default=128,
+                    help="max tokens per instance (default: 128)")
     sy.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sy.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 

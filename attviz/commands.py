@@ -22,7 +22,8 @@ def precompute(args) -> int:
     if not res.already_complete:
         rate = res.instances / res.seconds if res.seconds else 0.0
         acc = "-" if res.accuracy is None else f"{res.accuracy:.4f}"
-        reused = f", {res.reused_blocks} block(s) reused from an earlier run" if res.reused_blocks else ""
+        reused = (f", {res.reused_blocks} block(s) reused from an earlier run"
+                  if res.reused_blocks else "")
         print(f"wrote {res.out}: {res.instances:,} instances from {res.documents:,} documents in "
               f"{res.seconds:.1f} s ({rate:.1f} instances/s{reused}); accuracy {acc}; "
               f"attention path: {res.attention_path}")
@@ -47,7 +48,8 @@ def finetune(args) -> int:
 
     res = run(_config(FinetuneConfig, args), progress=not args.no_progress)
     print(f"model: {res.out}  held-out corpus: {res.heldout}")
-    print(f"held-out segment accuracy {res.segment_accuracy:.4f} ({res.heldout_segments} segments), "
+    print(f"held-out segment accuracy {res.segment_accuracy:.4f} "
+          f"({res.heldout_segments} segments), "
           f"document accuracy {res.document_accuracy:.4f} ({res.heldout_documents} documents)"
           + ("  [reused saved model]" if res.reused else ""))
     return 0

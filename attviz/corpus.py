@@ -55,7 +55,8 @@ class Corpus:
         idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
         return Corpus(
             path=self.path, texts=[self.texts[i] for i in idx], ids=[self.ids[i] for i in idx],
-            rows=self.rows[idx], labels=None if self.labels is None else [self.labels[i] for i in idx],
+            rows=self.rows[idx],
+            labels=None if self.labels is None else [self.labels[i] for i in idx],
             text_column=self.text_column, label_column=self.label_column,
             id_column=self.id_column, sha256=self.sha256, skipped=list(self.skipped),
         )
@@ -88,7 +89,8 @@ def _read_bytes(path: Path) -> bytes:
         import gzip  # noqa: E401
         import lzma
 
-        opener = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}.get(suffix)
+        opener = {".gz": gzip.decompress, ".bz2": bz2.decompress,
+                  ".xz": lzma.decompress}.get(suffix)
         if opener is None:
             raise CorpusError(f"{path}: .zst files are not supported; decompress it first")
         raw = opener(raw)
@@ -176,7 +178,8 @@ def read_corpus(
     df = read_table(path)
     if limit is not None:
         df = df.iloc[: max(0, int(limit))]
-    wanted = {"--text-column": text_column, "--label-column": label_column, "--id-column": id_column}
+    wanted = {"--text-column": text_column, "--label-column": label_column,
+              "--id-column": id_column}
     for flag, col in wanted.items():
         if col is not None and col not in df.columns:
             cols = ", ".join(map(str, df.columns)) or "(none)"
@@ -259,7 +262,8 @@ def bad_rows_error(path, problems: dict[str, list[int]], note: str = "") -> Corp
         else " Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), fix those rows,"
         " or pass --skip-bad-rows to leave them out."
     )
-    return CorpusError(f"{path}: {n_bad} bad row(s) (row 0 = first data row): {detail}.{note}{hint}")
+    return CorpusError(f"{path}: {n_bad} bad row(s) (row 0 = first data row): "
+                       f"{detail}.{note}{hint}")
 
 
 def skipped_summary(skipped: list[tuple[int, str]]) -> str:

@@ -44,7 +44,8 @@ def _arg(help: str, **kw):
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    data: str = _arg("labelled corpus file: .csv, .tsv, .jsonl or .parquet", meta={"required": True})
+    data: str = _arg("labelled corpus file: .csv, .tsv, .jsonl or .parquet",
+                     meta={"required": True})
     text_column: str = _arg("column holding the document text", meta={"required": True})
     label_column: str = _arg("column holding the gold label", meta={"required": True})
     out: str = _arg("folder for the model, its tokenizer and heldout.csv", meta={"required": True})
@@ -219,7 +220,8 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     held = corpus.select(test)
     id_col = cfg.id_column or "id"
     frame = pd.DataFrame({
-        id_col: held.ids, cfg.text_column: held.texts, cfg.label_column: [str(v) for v in held.labels],
+        id_col: held.ids, cfg.text_column: held.texts,
+        cfg.label_column: [str(v) for v in held.labels],
     })
     tmp = out / (HELDOUT + ".tmp")
     frame.to_csv(tmp, index=False)

@@ -76,7 +76,8 @@ def render(info: dict) -> str:
             f"instances ({info['misclassified']:,} misclassified)"
         )
         if info["document_accuracy"] is not None:
-            lines.append(f"document acc {info['document_accuracy']:.4f} (mean of segment probabilities)")
+            lines.append(f"document acc {info['document_accuracy']:.4f} "
+                         "(mean of segment probabilities)")
     else:
         lines.append("accuracy     - (no gold labels)")
     names = info["labels"]

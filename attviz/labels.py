@@ -76,7 +76,8 @@ def corpus_labels(
     bad = sorted({i for pos in problems.values() for i in pos})
     if not skip_bad_rows:
         detail = "; ".join(
-            f"{what} in {_rows_text([int(corpus.rows[i]) for i in pos])}" for what, pos in problems.items()
+            f"{what} in {_rows_text([int(corpus.rows[i]) for i in pos])}"
+            for what, pos in problems.items()
         )
         raise CorpusError(
             f"{corpus.path}: {len(bad)} row(s) of column {corpus.label_column!r} have labels the "

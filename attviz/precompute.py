@@ -158,7 +158,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
                               str(s.meta.provenance.get("attention_path", "")), None,
                               corpus.skipped, already_complete=True)
         if not cfg.overwrite:
-            raise FileExistsError(f"{out} exists (from other settings); pass --overwrite to replace it")
+            raise FileExistsError(f"{out} exists (from other settings); "
+                                  "pass --overwrite to replace it")
 
     # torch and transformers are loaded only when there is work to do
     from .extract import Extractor, load_classifier, model_provenance, resolve_device, resolve_dtype
@@ -215,7 +216,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
             done_chars += chars
             done_instances += n
             # Refine the estimate of the total from what the tokenizer actually produced.
-            bar.total = max(done_instances, round(done_instances * total_chars / max(1, done_chars)))
+            bar.total = max(done_instances,
+                            round(done_instances * total_chars / max(1, done_chars)))
             bar.update(n)
     finally:
         bar.close()

@@ -59,7 +59,8 @@ def check_window(tokenizer, config, max_length: int, stride: int) -> None:
         raise UserError(f"--max-length {max_length} is more than the model takes ({limit} tokens)")
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     if max_length <= specials:
-        raise UserError(f"--max-length {max_length} leaves no room next to {specials} special tokens")
+        raise UserError(f"--max-length {max_length} leaves no room next to {specials} "
+                        "special tokens")
     if stride < 0 or stride >= max_length - specials:
         raise UserError(
             f"--stride {stride} must be at least 0 and less than --max-length minus the "

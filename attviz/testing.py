@@ -26,7 +26,8 @@ def make_tokenizer(texts: list[str] | None = None, vocab_size: int = 300):
     )
     from transformers import PreTrainedTokenizerFast
 
-    texts = texts or [" ".join(WORDS.values()) + " " + FILLER + " . , ! ? ; : ' \" ( ) - £ $ % 0 1 2 3 4 5 6 7 8 9"] * 4
+    texts = texts or [" ".join(WORDS.values()) + " " + FILLER
+                      + " . , ! ? ; : ' \" ( ) - £ $ % 0 1 2 3 4 5 6 7 8 9"] * 4
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()

@@ -109,15 +109,21 @@ RENDERED = """
 # to the animation frame after the one in which READY(want) first holds.
 SWITCH_TIMER = """(ready) => {
   window.__ready = eval(ready);
-  window.__arm = (want) => { window.__want = want; window.__clicked = undefined; window.__switched = undefined; };
+  window.__arm = (want) => {
+    window.__want = want; window.__clicked = undefined; window.__switched = undefined;
+  };
   const frame = () => {
     if (window.__ready(window.__want))
-      requestAnimationFrame(() => { window.__switched = (performance.now() - window.__clicked) / 1000; });
+      requestAnimationFrame(() => {
+        window.__switched = (performance.now() - window.__clicked) / 1000;
+      });
     else
       requestAnimationFrame(frame);
   };
   window.addEventListener('click', (e) => {
-    if (window.__want && window.__clicked === undefined) { window.__clicked = e.timeStamp; frame(); }
+    if (window.__want && window.__clicked === undefined) {
+      window.__clicked = e.timeStamp; frame();
+    }
   }, true);
 }"""
 
@@ -228,7 +234,8 @@ def main() -> int:
             browser.close()
     finally:
         server.stop()
-    results["machine"] = f"{platform.node()} {psutil.cpu_count()} cpu {psutil.virtual_memory().total / 2**30:.0f} GiB"
+    results["machine"] = (f"{platform.node()} {psutil.cpu_count()} cpu "
+                          f"{psutil.virtual_memory().total / 2**30:.0f} GiB")
     print("| measure | value |")
     print("|---|---|")
     for key, value in results.items():

@@ -20,7 +20,8 @@ import numpy as np
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("store")
     ap.add_argument("--reads", type=int, default=300)
     args = ap.parse_args()
@@ -29,7 +30,8 @@ def main() -> int:
         starts = f["/instances/token_start"][:]
     n_inst = len(starts) - 1
     tokens, layers, heads = att.shape
-    print(f"source: {args.store}: {n_inst} instances, {tokens} tokens x {layers} layers x {heads} heads")
+    print(f"source: {args.store}: {n_inst} instances, "
+          f"{tokens} tokens x {layers} layers x {heads} heads")
     rng = np.random.default_rng(0)
     picks = rng.integers(0, n_inst, size=args.reads)
     rows = []
@@ -56,11 +58,14 @@ def main() -> int:
                 seq_s = time.perf_counter() - t
                 rows.append((chunk_rows, chunk_rows * layers * heads * 2 // 1024, comp,
                              size / tokens / (layers * heads * 2), 1e3 * np.median(lat),
-                             1e3 * np.percentile(lat, 95), tokens / write_s / 1e6, tokens / seq_s / 1e6))
-    print("| chunk rows | chunk KiB | compression | bytes/token ÷ (L·H·2) | instance read median ms | p95 ms | write Mtok/s | sequential read Mtok/s |")
+                             1e3 * np.percentile(lat, 95), tokens / write_s / 1e6,
+                             tokens / seq_s / 1e6))
+    print("| chunk rows | chunk KiB | compression | bytes/token ÷ (L·H·2) "
+          "| instance read median ms | p95 ms | write Mtok/s | sequential read Mtok/s |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.2f} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:.2f} | {r[5]:.2f} "
+              f"| {r[6]:.2f} | {r[7]:.2f} |")
     return 0
 
 

@@ -2,10 +2,11 @@
 as a person does in a browser, and real Chromium pages that check what they show.
 
 A protocol user signs in, opens the app and repeats until the deadline: misclassified
-only on, 20 steps with "next ›" (with "‹ previous" every other round), one layer down, the corpus view (when the app has a tab of
-that title), misclassified only off; each action timed from sending the change until the
-server's answer shows it, with a pause between actions. A browser user signs in and steps
-with "next ›", checking each instance's title and tokens against the store.
+only on, 20 steps with "next ›" (with "‹ previous" every other round), one layer down, the
+corpus view (when the app has a tab of that title), misclassified only off; each action
+timed from sending the change until the server's answer shows it, with a pause between
+actions. A browser user signs in and steps with "next ›", checking each instance's title
+and tokens against the store.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ class Server:
         cmd = [str(Path(sys.executable).parent / "panel"), "serve", str(ROOT / "apps"),
                "--port", str(self.port), "--address", "127.0.0.1",
                "--allow-websocket-origin", f"127.0.0.1:{self.port}", "--args", *args]
-        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"attviz-serve-{self.port}.log", "w+")
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"attviz-serve-{self.port}.log",
+                        "w+")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -181,7 +182,9 @@ class Page:
               const spans = (m.center || []).filter(r => r.type === 'Span' && r.visible)
                                             .map(r => r.location);
               const xend = m.x_range ? m.x_range.end : null;
-              figures.push({title, ticks: ticks ? Object.fromEntries(ticks.entries ? ticks.entries() : Object.entries(ticks)) : {}, spans, xend});
+              const labels = ticks ? Object.fromEntries(
+                ticks.entries ? ticks.entries() : Object.entries(ticks)) : {};
+              figures.push({title, ticks: labels, spans, xend});
             }
           }
           return JSON.stringify(figures);
@@ -263,7 +266,8 @@ def test_misclassified_only_shows_the_count_from_the_store(browser, server, tiny
     page = Page(browser, server.url)
     page.wait_ready()
     page.wait_text(".av-count", f"{total:,} of {total:,} instances")
-    page.page.locator(".bk-Checkbox", has_text="misclassified only").locator("input[type=checkbox]").check()
+    (page.page.locator(".bk-Checkbox", has_text="misclassified only")
+     .locator("input[type=checkbox]").check())
     page.wait_text(".av-count", f"{wrong:,} of {total:,} instances")
     assert page.errors() == []
     page.close()
@@ -466,7 +470,8 @@ def test_corpus_strings_are_shown_as_text_and_no_script_runs(browser, hostile_se
     page.wait_text(".av-probs", XSS_LABELS[1])
     page.wait_text(".tabulator", XSS_ID)
     text = page.text_of(".av-text")
-    assert '<img src=x onerror="window.__xss=1">' in text and "<script>window.__xss=2</script>" in text
+    assert ('<img src=x onerror="window.__xss=1">' in text
+            and "<script>window.__xss=2</script>" in text)
     assert XSS_ID in page.text_of(".av-instance")
     assert XSS_LABELS[1] in page.text_of(".av-probs")
     assert XSS_ID in page.text_of(".tabulator")

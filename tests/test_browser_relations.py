@@ -148,7 +148,9 @@ FIND = """(title) => {
   function walk(v) {
     if (!v || seen.has(v) || found) return; seen.add(v);
     const m = v.model;
-    if (m && m.type === 'Figure' && m.title && m.title.text.startsWith(title)) { found = v; return; }
+    if (m && m.type === 'Figure' && m.title && m.title.text.startsWith(title)) {
+      found = v; return;
+    }
     for (const c of (v.child_views || [])) walk(c);
   }
   for (const v of Object.values(Bokeh.index)) walk(v);

@@ -82,7 +82,8 @@ def test_sigterm_stops_a_precompute_with_status_143(monkeypatch, tmp_path, capsy
     assert main(["precompute", "--model", "m", "--data", "d.csv", "--out", str(out)]) == 143
     err = capsys.readouterr().err
     assert err.splitlines() == [f"attviz: stopped by SIGTERM; 0 finished block(s) kept in "
-                                f"{tmp_path / 's.h5.partial'}; run the same command again to resume"]
+                                f"{tmp_path / 's.h5.partial'}; run the same command again "
+                                "to resume"]
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is the command's only
 
 

@@ -208,7 +208,8 @@ def test_overview_means_and_click(ex, tiny_store):
     with h5py.File(tiny_store, "r") as f:
         start = f["/instances/token_start"][:]
         att = f["/attention/self"][start[0] : start[1]].astype(np.float32)
-    np.testing.assert_allclose(layer_head_means(ex.current(), ex.hide_special), att.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(layer_head_means(ex.current(), ex.hide_special), att.mean(axis=0),
+                               rtol=1e-6)
     ex.heads = [0]
     ex.select_layer_head(0, 3)
     assert ex.layer == 0 and 3 in ex.heads and ex.highlight == 3
@@ -227,9 +228,11 @@ def test_instance_csv(ex, tiny_store):
     inst = ex.current()
     assert len(lines) == inst.n_tokens + 1
     assert header[:5] == ["position", "token", "special", "start", "end"]
-    assert "L1H3" in header and "mean (layer 1)" in header and "shannon entropy (all layers)" in header
+    assert ("L1H3" in header and "mean (layer 1)" in header
+            and "shannon entropy (all layers)" in header)
     col = header.index("L1H2")
-    assert float(lines[1 + 5].split(",")[col]) == pytest.approx(float(inst.attention[5, 1, 2]), abs=1e-6)
+    assert float(lines[1 + 5].split(",")[col]) == pytest.approx(float(inst.attention[5, 1, 2]),
+                                                                abs=1e-6)
 
 
 def test_store_is_shared_between_sessions(tiny_store):
@@ -323,12 +326,16 @@ def test_apply_filter_and_order_by_hand():
     cols = DerivedColumns.from_columns(Columns(
         token_start=np.array([0, 5, 9, 20, 22]),
         label=np.array([0, 1, -1, 2], np.int16), prediction=np.array([0, 2, 1, 2], np.int16),
-        probabilities=np.array([[.9, .05, .05], [.2, .3, .5], [.3, .4, .3], [.1, .1, .8]], np.float32),
+        probabilities=np.array([[.9, .05, .05], [.2, .3, .5], [.3, .4, .3], [.1, .1, .8]],
+                               np.float32),
         document=np.array([0, 0, 1, 2]), segment=np.array([0, 1, 0, 0], np.int32)))
-    assert apply_filter(cols, InstanceFilter(misclassified_only=True), 3).tolist() == [False, True, False, False]
+    assert (apply_filter(cols, InstanceFilter(misclassified_only=True), 3).tolist()
+            == [False, True, False, False])
     assert apply_filter(cols, InstanceFilter(gold=(2,)), 3).tolist() == [False, False, False, True]
-    assert apply_filter(cols, InstanceFilter(confidence=(0.4, 0.6)), 3).tolist() == [False, True, True, False]
-    assert apply_filter(cols, InstanceFilter(tokens=(4, 5)), 3).tolist() == [True, True, False, False]
+    assert (apply_filter(cols, InstanceFilter(confidence=(0.4, 0.6)), 3).tolist()
+            == [False, True, True, False])
+    assert (apply_filter(cols, InstanceFilter(tokens=(4, 5)), 3).tolist()
+            == [True, True, False, False])
     mask = np.ones(4, bool)
     assert order(cols, mask, "confidence").tolist() == [2, 1, 3, 0]
     assert order(cols, mask, "confidence", descending=True).tolist() == [0, 3, 1, 2]

@@ -43,7 +43,8 @@ def test_environment_yml_matches_pyproject():
     runtime = dict(_split(r) for r in project["dependencies"] + extras["model"])
     for name, spec in runtime.items():
         conda_name = CONDA_NAMES.get(name, name)
-        assert conda.get(conda_name) == spec, f"{name}{spec} is not in environment.yml as {conda_name}{spec}"
+        assert conda.get(conda_name) == spec, (
+            f"{name}{spec} is not in environment.yml as {conda_name}{spec}")
     extra = set(conda) - {CONDA_NAMES.get(n, n) for n in runtime} - {"python", "pip"}
     assert not extra, f"environment.yml has dependencies pyproject.toml lacks: {extra}"
     assert conda["python"] == project["requires-python"]

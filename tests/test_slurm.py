@@ -111,7 +111,8 @@ def test_array_merge_equals_single_process(cluster, setup, tmp_path):
     out = tmp_path / "merged.h5"
     r = submit(cluster, args, out, "--wait")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert re.search(r"array job \d+ \(4 shards", r.stdout) and re.search(r"merge job \d+", r.stdout)
+    assert (re.search(r"array job \d+ \(4 shards", r.stdout)
+            and re.search(r"merge job \d+", r.stdout))
     assert f"done: {out}" in r.stdout
     assert_same_store(out, reference)
     from attviz.store import open_store

@@ -55,12 +55,14 @@ def test_reader_matches_raw_hdf5(synth):
         for k in (0, 17, 499):
             inst = s.read_instance(k)
             a, b = start[k], start[k + 1]
-            np.testing.assert_array_equal(inst.attention, f["/attention/self"][a:b].astype(np.float32))
+            np.testing.assert_array_equal(inst.attention,
+                                          f["/attention/self"][a:b].astype(np.float32))
             np.testing.assert_array_equal(inst.token_ids, f["/tokens/id"][a:b])
             toff = f["/instances/text/offsets"][k : k + 2]
             assert inst.text == f["/instances/text/data"][toff[0] : toff[1]].tobytes().decode()
             ids = f["/tokens/id"][a:b]
-            assert inst.tokens == [vocab_data[vocab_off[i] : vocab_off[i + 1]].decode() for i in ids]
+            assert inst.tokens == [vocab_data[vocab_off[i] : vocab_off[i + 1]].decode()
+                                   for i in ids]
             assert inst.label == f["/instances/label"][k]
             for (x, y), tok, sp in zip(inst.spans, inst.tokens, inst.special):
                 if not sp:

@@ -67,7 +67,8 @@ def _title_html(ex: Explorer) -> str:
     gold = names[inst.label] if inst.label >= 0 else "unknown"
     verdict = "" if inst.label < 0 else (" ✓" if inst.label == inst.prediction else " ✗")
     return (f'<div class="av-instance" style="font-size:15px">'
-            f"<b>instance {inst.index:,}</b> · document <code>{html.escape(inst.document_id)}</code>"
+            f"<b>instance {inst.index:,}</b> · document "
+            f"<code>{html.escape(inst.document_id)}</code>"
             f" · segment {inst.segment} · {inst.n_tokens} tokens · gold "
             f"<b>{html.escape(gold)}</b> · predicted <b>{html.escape(names[inst.prediction])}</b>"
             f"{verdict}</div>")

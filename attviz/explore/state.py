@@ -58,7 +58,8 @@ class Explorer(param.Parameterized):
     instance_error = param.String(default="", doc="why the selected instance cannot be shown")
 
     # -- filters -----------------------------------------------------------------------------
-    misclassified_only = param.Boolean(default=False, doc="only instances whose prediction is wrong")
+    misclassified_only = param.Boolean(default=False,
+                                       doc="only instances whose prediction is wrong")
     # values, not labels (docs are the widgets' tooltips): gold and predicted hold class
     # indices, cell None or a (gold, predicted) pair of class indices
     gold = param.ListSelector(default=[], objects={}, doc="gold labels to keep (none: all)")

@@ -93,7 +93,8 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
         document=seg.document,
         segment=seg.segment,
         text=StringArray.from_list(seg.text),
-        attention=np.concatenate(att) if n else np.zeros((0, extractor.num_layers, extractor.num_heads)),
+        attention=(np.concatenate(att) if n
+                   else np.zeros((0, extractor.num_layers, extractor.num_heads))),
         token_id=np.concatenate(seg.input_ids) if n else np.zeros(0),
         span=np.concatenate(seg.spans) if n else np.zeros((0, 2)),
         special=np.concatenate(seg.special) if n else np.zeros(0, bool),

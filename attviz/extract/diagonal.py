@@ -204,7 +204,8 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
     causal = bool(is_causal) and mask is None and t > 1
     reason = ""
     if any(kwargs.get(k) is not None for k in _UNSUPPORTED_KWARGS):
-        reason = "the layer uses " + ", ".join(k for k in _UNSUPPORTED_KWARGS if kwargs.get(k) is not None)
+        reason = "the layer uses " + ", ".join(k for k in _UNSUPPORTED_KWARGS
+                                               if kwargs.get(k) is not None)
     elif key.shape[2] != t:
         reason = "queries and keys differ in length"
     elif dropout and module.training:

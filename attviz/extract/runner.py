@@ -122,7 +122,8 @@ class Extractor:
         name = diagonal.register()
         self._set(name)
         if self.model.config._attn_implementation != name:
-            return False, "the model does not route attention through transformers' attention interface"
+            return False, ("the model does not route attention through transformers' "
+                           "attention interface")
         self.stats.reset()
         try:
             res = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
@@ -138,7 +139,8 @@ class Extractor:
     def description(self) -> str:
         """Which path ran, in words (also stored as provenance)."""
         if self.path == "fused":
-            kernel = "flash attention for CPU" if self.device.type == "cpu" else "memory-efficient attention"
+            kernel = ("flash attention for CPU" if self.device.type == "cpu"
+                      else "memory-efficient attention")
             text = f"fused: {kernel} with log-sum-exp diagonal"
             if self.stats.eager:
                 text += (f" ({self.stats.eager} of {self.stats.eager + self.stats.fused}"
@@ -171,7 +173,8 @@ class Extractor:
             att = [diagonal.map_quantities(a, lens, self.entropy) for a in att]
         heads = {a.shape[1] for a in att}
         if len(heads) != 1:
-            raise UserError(f"layers have different numbers of heads {sorted(heads)}; not supported")
+            raise UserError(f"layers have different numbers of heads {sorted(heads)}; "
+                            "not supported")
         # [batch, layers, heads, tokens, quantities] -> [batch, tokens, layers, heads, q]
         q = torch.stack([a.float() for a in att], dim=1).permute(0, 3, 1, 2, 4).cpu().numpy()
         probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()

@@ -43,8 +43,8 @@ $notice
   <input type="text" id="username" name="username" value="$username"
          autocomplete="username" $user_focus required>
   <label for="password">Password</label>
-  <input type="password" id="password" name="password" autocomplete="current-password" $password_focus
-         required>
+  <input type="password" id="password" name="password" autocomplete="current-password"
+         $password_focus required>
   <button type="submit">Sign in</button>
 </form>
 </main>

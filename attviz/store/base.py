@@ -60,7 +60,8 @@ class Columns:
     @property
     def confidence(self) -> np.ndarray:
         """[instances] float32, the largest class probability."""
-        return self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0, np.float32)
+        return (self.probabilities.max(axis=1) if len(self.probabilities)
+                else np.zeros(0, np.float32))
 
     @property
     def correct(self) -> np.ndarray:

@@ -20,7 +20,9 @@ def reading(file: object, h5path: str) -> Iterator[None]:
     except StoreError:
         raise
     except KeyError as e:
-        raise StoreError(f"{file}: {h5path} is missing ({e}); the store is incomplete or damaged") from None
+        raise StoreError(f"{file}: {h5path} is missing ({e}); "
+                         "the store is incomplete or damaged") from None
     except Exception as e:  # h5py raises OSError, ValueError, RuntimeError, ...
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StoreError(f"{file}: cannot read {h5path} ({msg}); the file may be truncated or damaged") from None
+        raise StoreError(f"{file}: cannot read {h5path} ({msg}); "
+                         "the file may be truncated or damaged") from None

@@ -81,7 +81,8 @@ class Store(BaseStore):
                 is_hdf5 = False
             if not is_hdf5:
                 raise StoreError(
-                    f"{path}: not an HDF5 file, so not an attviz store (made by `attviz precompute`)"
+                    f"{path}: not an HDF5 file, so not an attviz store "
+                    "(made by `attviz precompute`)"
                 ) from None
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise StoreError(
@@ -108,8 +109,8 @@ class Store(BaseStore):
             if major > F.MAJOR:
                 writer = _decode_attr(attrs.get("attviz_version", "")) or f"{major}.0"
                 raise StoreError(
-                    f"{self.path}: written in attviz store format {version} by attviz {writer}; this "
-                    f"attviz reads format {F.MAJOR}.x only: install attviz {writer} or newer "
+                    f"{self.path}: written in attviz store format {version} by attviz {writer}; "
+                    f"this attviz reads format {F.MAJOR}.x only: install attviz {writer} or newer "
                     f"(pip install -U 'attviz>={writer}')"
                 )
             self._is_fragment = bool(attrs.get("fragment", False))
@@ -122,7 +123,8 @@ class Store(BaseStore):
             if missing:
                 raise StoreError(f"{self.path}: root attributes {missing} are missing")
             provenance = {
-                k: _decode_attr(v) for k, v in attrs.items() if k not in F.CORE_ATTRS + ("fragment",)
+                k: _decode_attr(v) for k, v in attrs.items()
+                if k not in F.CORE_ATTRS + ("fragment",)
             }
             return F.StoreMeta(
                 label_names=[str(x) for x in _decode_attr(attrs["label_names"])],

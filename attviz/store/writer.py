@@ -271,7 +271,8 @@ class StoreWriter:
         a = self._file.attrs
         a["format"] = F.FORMAT_NAME
         a["format_version"] = F.FORMAT_VERSION
-        a["label_names"] = np.array([str(x) for x in self.meta.label_names], dtype=h5py.string_dtype())
+        a["label_names"] = np.array([str(x) for x in self.meta.label_names],
+                                    dtype=h5py.string_dtype())
         a["num_layers"] = int(self.meta.num_layers)
         a["num_heads"] = int(self.meta.num_heads)
         if self.fragment:

@@ -56,7 +56,8 @@ class InstanceTable(pn.viewable.Viewer):
                                                  options=list(SORT_KEYS), width=140)
         self.desc = pn.widgets.Checkbox.from_param(ex.param.descending, name="descending",
                                                    margin=(28, 5, 5, 5))
-        self.download = pn.widgets.FileDownload(callback=lambda: table_csv(ex.opened, ex.filtered), filename="instances.csv",
+        self.download = pn.widgets.FileDownload(callback=lambda: table_csv(ex.opened, ex.filtered),
+                                                filename="instances.csv",
                                                 label="filtered table (CSV)", button_type="light",
                                                 sizing_mode="stretch_width")
         self.sorted_by = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10))
@@ -75,8 +76,10 @@ class InstanceTable(pn.viewable.Viewer):
         shown = self.table.value
         self._syncing = True
         try:
-            if len(shown) != len(ids) or (len(ids) and not np.array_equal(shown["id"].to_numpy(), ids)):
-                self.table.value = table_frame(ex.opened, ids)  # a new page; else only the selection moves
+            if (len(shown) != len(ids)
+                    or (len(ids) and not np.array_equal(shown["id"].to_numpy(), ids))):
+                # a new page; else only the selection moves
+                self.table.value = table_frame(ex.opened, ids)
             frame = self.table.value
             rows = frame.index[frame["id"] == ex.instance].tolist() if len(frame) else []
             self.table.selection = rows[:1]
