@@ -33,8 +33,9 @@ class Results:
     browser_wrong: list = field(default_factory=list)
 
 
-def _model(s: Session, attr: str, value) -> str:
-    return next(m for m in s.find(None, attr) if s.attr(m, attr) == value)
+def _model(s: Session, attr: str, value, kind: str | None = None) -> str:
+    """The first model whose ``attr`` is ``value`` (and whose type is ``kind``)."""
+    return next(m for m in s.find(kind, attr) if s.attr(m, attr) == value)
 
 
 def _tab_index(s: Session, title: str) -> tuple[str, int] | None:
@@ -68,7 +69,7 @@ async def protocol_user(base: str, name: str, password: str, deadline: float, th
         misclassified = _model(s, "label", "misclassified only")
         # forward 20, then back 20: the steps stay inside the filtered instances
         steps = [_model(s, "label", "next ›"), _model(s, "label", "‹ previous")]
-        layer = _model(s, "title", "layer")
+        layer = _model(s, "title", "layer", "Slider")  # the sidebar's, not the corpus view's
         while time.monotonic() < deadline:
             count = s.text_with("av-count")
             await act("misclassified only", s.set(misclassified, "active", True),
