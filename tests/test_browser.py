@@ -273,6 +273,29 @@ def test_misclassified_only_shows_the_count_from_the_store(browser, server, tiny
     page.close()
 
 
+def test_clicking_a_checkbox_label_toggles_it(browser, server, tiny_store):
+    """People click the words beside a checkbox, not only the box."""
+    label, pred, _ = _counts(tiny_store)
+    wrong = int(((label >= 0) & (label != pred)).sum())
+    total = len(label)
+    page = Page(browser, server.url)
+    page.wait_ready()
+    page.wait_text(".av-count", f"{total:,} of {total:,} instances")
+    words = page.page.locator(".bk-Checkbox", has_text="misclassified only").locator(".bk-label")
+    box = words.bounding_box()
+    page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_text(".av-count", f"{wrong:,} of {total:,} instances")
+    page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_text(".av-count", f"{total:,} of {total:,} instances")
+    box_input = page.page.locator(".bk-Checkbox", has_text="misclassified only").locator(
+        "input[type=checkbox]")
+    box_input.click()  # the box itself still toggles once
+    page.wait_text(".av-count", f"{wrong:,} of {total:,} instances")
+    assert box_input.is_checked()
+    assert page.errors() == []
+    page.close()
+
+
 def test_selecting_an_instance_updates_tokens_heatmap_and_probabilities(browser, server,
                                                                         tiny_store):
     label, pred, tokens = _counts(tiny_store)

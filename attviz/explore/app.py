@@ -27,7 +27,7 @@ from .views import (
     SeriesView,
 )
 from .views.corpus import CorpusView
-from .views.events import held
+from .views.events import clickable_checkbox_labels, held
 from .views.onscreen import OnScreen
 from .views.relations import RelationsView
 
@@ -164,6 +164,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
         explorer.relations.model_root = args.model_root
     ex = explorer
     _sync_url(ex)
+    clickable_checkbox_labels()
     error = _message(ex.param.error, "av-error")
     instance_error = _message(ex.param.instance_error, "av-unreadable")
     _watch_store(ex)

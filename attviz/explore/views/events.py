@@ -80,3 +80,30 @@ class FigureEvents:
             fig.on_event(events.Tap, lambda e: self.on_tap(e.x, e.y))
         if self.on_move:
             fig.on_event(events.MouseMove, lambda e: self.on_move(e.x, e.y))
+
+
+# A checkbox's label is a plain element beside its input (Bokeh's Checkbox), so a click on
+# the words would do nothing; people click the words. One listener per page forwards such
+# a click to the input, which then changes as if clicked itself.
+CHECKBOX_LABEL_JS = """
+if (!window.__attvizCheckboxLabels) {
+  window.__attvizCheckboxLabels = true;
+  document.addEventListener("click", (event) => {
+    const target = event.composedPath()[0];
+    if (!(target instanceof HTMLElement) || !target.classList.contains("bk-label")) return;
+    const root = target.getRootNode();
+    if (!(root instanceof ShadowRoot) || !root.host.classList.contains("bk-Checkbox")) return;
+    const box = root.querySelector("input[type=checkbox]");
+    if (box && !box.disabled) box.click();
+  });
+}
+"""
+
+
+def clickable_checkbox_labels() -> None:
+    """Make a click on a checkbox's label toggle it, in the session's page."""
+    from bokeh.models import CustomJS
+
+    doc = pn.state.curdoc
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        doc.js_on_event("document_ready", CustomJS(code=CHECKBOX_LABEL_JS))
