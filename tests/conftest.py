@@ -109,3 +109,31 @@ def browser():
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_store):
+    """The explorer served on the tiny store (`panel serve apps/`), one per test module."""
+    from .test_browser import Server
+
+    s = Server("--store", str(tiny_store))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def lab_files(tmp_path_factory, tiny_store):
+    """A store root, users file and access file of a lab (tests/lab_server.py)."""
+    from .lab_server import make_lab
+
+    return make_lab(tmp_path_factory.mktemp("lab"), tiny_store)
+
+
+@pytest.fixture(scope="module")
+def lab(lab_files):
+    """`attviz serve` on ``lab_files``, one per test module."""
+    from .lab_server import LabServer
+
+    server = LabServer(*lab_files)
+    yield server
+    server.stop()

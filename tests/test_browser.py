@@ -100,13 +100,6 @@ class Server:
         self.log.close()
 
 
-@pytest.fixture(scope="module")
-def server(tiny_store):
-    s = Server("--store", str(tiny_store))
-    yield s
-    s.stop()
-
-
 class Page:
     """A page of the app with its console messages."""
 

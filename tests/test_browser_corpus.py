@@ -8,16 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from .test_browser import Page, Server, until
+from .test_browser import Page, until
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server(tiny_store):
-    s = Server("--store", str(tiny_store))
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

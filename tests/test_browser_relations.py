@@ -12,19 +12,12 @@ import numpy as np
 import pytest
 
 from . import test_browser
-from .test_browser import Page, Server, _counts, until
+from .test_browser import FIND_FIGURE, Page, Server, _counts, until
 from .test_relations import reference
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 RASTER = "Token x token"
-
-
-@pytest.fixture(scope="module")
-def server(tiny_store):
-    s = Server("--store", str(tiny_store))
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -133,29 +126,16 @@ def test_another_selection_redraws_the_raster_in_place(browser, server, tiny_sto
     page = Page(browser, server.url + f"?instance={k}", height=1500)
     open_relations(page, k)
     page.wait_figure(RASTER)
-    page.page.evaluate(f"""() => {{ window.__raster = ({FIND})('{RASTER}').model; }}""")
+    page.page.evaluate(f"""() => {{ window.__raster = ({FIND_FIGURE})('{RASTER}').model; }}""")
     page.page.locator(".tabulator-row").nth(other).click()
     page.wait_text(".av-instance", f"instance {other} ")
     page.wait_figure_xend(RASTER, len(tokens[other]) - 0.5)
-    assert page.page.evaluate(f"() => ({FIND})('{RASTER}').model === window.__raster")
+    assert page.page.evaluate(f"() => ({FIND_FIGURE})('{RASTER}').model === window.__raster")
     page.wait_text(".av-rel-status", "matches the store")
     assert page.errors() == []
     page.close()
 
 
-FIND = """(title) => {
-  const seen = new Set(); let found = null;
-  function walk(v) {
-    if (!v || seen.has(v) || found) return; seen.add(v);
-    const m = v.model;
-    if (m && m.type === 'Figure' && m.title && m.title.text.startsWith(title)) {
-      found = v; return;
-    }
-    for (const c of (v.child_views || [])) walk(c);
-  }
-  for (const v of Object.values(Bokeh.index)) walk(v);
-  return found;
-}"""
 
 
 def test_words_instead_of_tokens_everywhere(browser, server, tiny_store):
@@ -194,7 +174,7 @@ def test_plots_save_svg_and_the_coloured_text_saves_as_svg_and_html(browser, ser
     assert page.page.get_by_title("Save as SVG").count() >= 1
     with page.page.expect_download() as d:
         page.page.evaluate(f"""() => {{
-          const view = ({FIND})('Self-attention');
+          const view = ({FIND_FIGURE})('Self-attention');
           const tool = view.model.toolbar.tools.find(t => t.description === 'Save as SVG');
           tool.callback.execute(tool);
         }}""")

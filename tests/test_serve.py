@@ -16,22 +16,10 @@ from tornado.web import create_signed_value
 
 from attviz.lab.users import Users
 
-from .lab_server import USERS, LabServer, free_port, make_lab
+from .lab_server import USERS, LabServer, free_port
 from .wsclient import TOKEN_RE, Refused, Session, sign_in
 
 pytestmark = pytest.mark.app
-
-
-@pytest.fixture(scope="module")
-def lab_files(tmp_path_factory, tiny_store):
-    return make_lab(tmp_path_factory.mktemp("lab"), tiny_store)
-
-
-@pytest.fixture(scope="module")
-def lab(lab_files):
-    server = LabServer(*lab_files)
-    yield server
-    server.stop()
 
 
 def request(server: LabServer, method: str, path: str, body: dict | None = None,

@@ -8,23 +8,11 @@ import shutil
 
 import pytest
 
-from .lab_server import USERS, LabServer, make_lab
+from .lab_server import USERS
 from .test_serve import picker
 from .wsclient import Session, sign_in
 
 pytestmark = pytest.mark.app
-
-
-@pytest.fixture(scope="module")
-def lab_files(tmp_path_factory, tiny_store):
-    return make_lab(tmp_path_factory.mktemp("lab"), tiny_store)
-
-
-@pytest.fixture(scope="module")
-def lab(lab_files):
-    server = LabServer(*lab_files)
-    yield server
-    server.stop()
 
 
 def test_a_store_deleted_while_shown_gets_its_sessions_one_message(lab, lab_files):
