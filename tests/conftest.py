@@ -67,6 +67,31 @@ def precompute_args(model: Path, data: Path, out: Path, **extra) -> list[str]:
     return args
 
 
+def split_into_shards(src: Path, folder: Path, max_instances: int, cuts, *,
+                      provenance: bool = True, tokenizer: bool = False) -> Path:
+    """Write the store ``src`` again as shard stores in ``folder``: its parts of at most
+    ``max_instances`` instances (documents kept whole), split before the part indices
+    ``cuts`` (or into ``cuts`` shards, an int). Without ``provenance`` the shards carry
+    none; with ``tokenizer`` they carry the store's tokenizer."""
+    import numpy as np
+
+    from attviz.store import Store, StoreMeta, StoreWriter, shard_name
+
+    with Store(src) as s:
+        parts = list(s.iter_parts(max_instances=max_instances))
+        meta = s.meta if provenance else StoreMeta(s.meta.label_names, s.meta.num_layers,
+                                                   s.meta.num_heads, {})
+        vocab, tok = s.vocab, s.tokenizer_json() if tokenizer else None
+    groups = np.array_split(np.arange(len(parts)), cuts)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, g in enumerate(groups):
+        with StoreWriter(folder / shard_name(i, len(groups)), meta, vocab,
+                         tokenizer_json=tok) as w:
+            for j in g:
+                w.append(parts[j])
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
     """The tiny corpus precomputed with the tiny model (windows of 32, stride 4)."""

@@ -11,6 +11,8 @@ from attviz.store import layout as L
 from attviz.store import open_store
 from attviz.synth import structured_heads, synthesize
 
+from .conftest import split_into_shards
+
 pytestmark = pytest.mark.app
 
 
@@ -193,17 +195,10 @@ def test_a_sample_is_a_sorted_subset_of_the_slice():
 
 def test_a_folder_of_shards_and_a_merged_store_give_the_same_corpus_view(synth, tmp_path):
     from attviz.explore.corpus import CorpusCache
-    from attviz.store import Store, StoreMeta, StoreWriter, merge, shard_name
+    from attviz.store import merge
 
-    with Store(synth) as s:
-        parts = list(s.iter_parts(max_instances=250))
-        meta = StoreMeta(s.meta.label_names, s.meta.num_layers, s.meta.num_heads, {})
-        vocab, tok = s.vocab, s.tokenizer_json()
-    folder = tmp_path / "shards"
-    for i, chunk in enumerate((parts[:1], parts[1:3], parts[3:])):
-        with StoreWriter(folder / shard_name(i, 3), meta, vocab, tokenizer_json=tok) as w:
-            for p in chunk:
-                w.append(p)
+    folder = split_into_shards(synth, tmp_path / "shards", 250, [1, 3], provenance=False,
+                               tokenizer=True)
     merged = merge([folder], tmp_path / "merged.h5")
     with open_store(synth) as one, open_store(folder) as sharded, open_store(merged) as m:
         views = [CorpusCache(x) for x in (one, sharded, m)]

@@ -5,10 +5,12 @@ import h5py
 import numpy as np
 import pytest
 
-from attviz.store import Store, StoreMeta, StoreWriter, merge, shard_name
+from attviz.store import Store, merge
 from attviz.store import layout as L
 from attviz.store.derive import group_keys, grouping_for, self_statistics
 from attviz.synth import synthesize
+
+from .conftest import split_into_shards
 
 
 def _strings(f, group):
@@ -118,15 +120,7 @@ def test_many_classes_group_by_correctness():
 
 def test_merged_and_reshard_stores_derive_the_same(synth, tmp_path):
     """Shards written part by part and merged again give the same derived data."""
-    with Store(synth) as s:
-        parts = list(s.iter_parts(max_instances=300))
-        meta = StoreMeta(s.meta.label_names, s.meta.num_layers, s.meta.num_heads, {})
-        vocab = s.vocab
-    folder = tmp_path / "shards"
-    for i, chunk in enumerate((parts[:1], parts[1:])):
-        with StoreWriter(folder / shard_name(i, 2), meta, vocab) as w:
-            for p in chunk:
-                w.append(p)
+    folder = split_into_shards(synth, tmp_path / "shards", 300, [1], provenance=False)
     merged = merge([folder], tmp_path / "merged.h5")
     derived = [d.path for d in L.LAYOUT if d.combine == L.DERIVED and "<" not in d.path]
     derived += [f"{L.GROUP_HEAD_SUM}/{n}" for n in L.SELF_STAT_NAMES]
@@ -154,16 +148,7 @@ def test_a_folder_of_shards_reads_as_the_merged_store(synth, tmp_path):
     those of the single store."""
     from attviz.store import open_store
 
-    with Store(synth) as s:
-        parts = list(s.iter_parts(max_instances=200))
-        meta = StoreMeta(s.meta.label_names, s.meta.num_layers, s.meta.num_heads, {})
-        vocab = s.vocab
-    folder = tmp_path / "shards"
-    cuts = [0, 2, 3, len(parts)]
-    for i in range(3):
-        with StoreWriter(folder / shard_name(i, 3), meta, vocab) as w:
-            for p in parts[cuts[i] : cuts[i + 1]]:
-                w.append(p)
+    folder = split_into_shards(synth, tmp_path / "shards", 200, [2, 3], provenance=False)
     with open_store(folder) as sharded, Store(synth) as single:
         a, b = sharded.profiles(), single.profiles()
         for name in ("key", "count", "position_count", "token_start", "token_id",
@@ -175,7 +160,7 @@ def test_a_folder_of_shards_reads_as_the_merged_store(synth, tmp_path):
         assert set(a.head_sums) == set(b.head_sums) >= set(L.SELF_STAT_NAMES)
         for name in a.head_sums:
             np.testing.assert_allclose(a.head_sums[name], b.head_sums[name])
-        for v in range(0, len(vocab), 97):
+        for v in range(0, len(single.vocab), 97):
             np.testing.assert_array_equal(sharded.postings(v), single.postings(v))
         np.testing.assert_array_equal(sharded.read_head_stat("self_mean", 1, 2),
                                       single.read_head_stat("self_mean", 1, 2))

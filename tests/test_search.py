@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from attviz.search import indexed, search
-from attviz.store import Store, StoreMeta, StoreWriter, open_store, shard_name
+from attviz.store import Store, open_store
 from attviz.store import layout as L
 from attviz.synth import synthesize
 
-from .conftest import ROOT
+from .conftest import ROOT, split_into_shards
 
 
 def _raw(path):
@@ -63,15 +63,8 @@ def test_phrases_need_every_token_and_the_phrase(synth):
 
 
 def test_a_folder_of_shards_searches_like_one_store(synth, tmp_path):
-    with Store(synth) as s:
-        parts = list(s.iter_parts(max_instances=400))
-        meta = StoreMeta(s.meta.label_names, s.meta.num_layers, s.meta.num_heads, {})
-        vocab, tok = s.vocab, s.tokenizer_json()
-    folder = tmp_path / "shards"
-    for i, chunk in enumerate((parts[:2], parts[2:])):
-        with StoreWriter(folder / shard_name(i, 2), meta, vocab, tokenizer_json=tok) as w:
-            for p in chunk:
-                w.append(p)
+    folder = split_into_shards(synth, tmp_path / "shards", 400, [2], provenance=False,
+                               tokenizer=True)
     texts, _, _ = _raw(synth)
     word = texts[1200].split()[0]
     with open_store(folder) as sharded, Store(synth) as single:

@@ -20,6 +20,8 @@ from attviz.store import (
 )
 from attviz.synth import synthesize
 
+from .conftest import split_into_shards
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
@@ -239,18 +241,6 @@ def test_fragment_is_refused(tmp_path):
 
 # -- shards and merges -------------------------------------------------------------------------
 
-def _split_into_shards(src, folder, cuts):
-    """Write instances of ``src`` between document-aligned cuts as shard stores."""
-    folder.mkdir()
-    with Store(src) as s:
-        parts = list(s.iter_parts(max_instances=37))
-        groups = np.array_split(np.arange(len(parts)), cuts)
-        for i, g in enumerate(groups):
-            with StoreWriter(folder / shard_name(i, len(groups)), s.meta, s.vocab) as w:
-                for j in g:
-                    w.append(parts[j])
-
-
 def test_iter_parts_keeps_documents_whole(synth):
     with Store(synth) as s:
         seen = []
@@ -260,7 +250,7 @@ def test_iter_parts_keeps_documents_whole(synth):
 
 
 def test_sharded_store_reads_like_the_whole(tmp_path, synth):
-    _split_into_shards(synth, tmp_path / "shards", 3)
+    split_into_shards(synth, tmp_path / "shards", 37, 3)
     whole, sharded = Store(synth), open_store(tmp_path / "shards")
     assert isinstance(sharded, ShardedStore)
     assert sharded.n_instances == whole.n_instances and sharded.n_documents == whole.n_documents
@@ -276,14 +266,14 @@ def test_sharded_store_reads_like_the_whole(tmp_path, synth):
 
 
 def test_missing_shard_is_named(tmp_path, synth):
-    _split_into_shards(synth, tmp_path / "shards", 3)
+    split_into_shards(synth, tmp_path / "shards", 37, 3)
     os.remove(tmp_path / "shards" / shard_name(1, 3))
     with pytest.raises(StoreError, match=r"shard\(s\) \[1\] of 3 are missing"):
         open_store(tmp_path / "shards")
 
 
 def test_merge_equals_original(tmp_path, synth):
-    _split_into_shards(synth, tmp_path / "shards", 4)
+    split_into_shards(synth, tmp_path / "shards", 37, 4)
     out = merge([tmp_path / "shards"], tmp_path / "merged.h5")
     with h5py.File(synth, "r") as a, h5py.File(out, "r") as b:
         for name in ("/attention/self", "/tokens/id", "/tokens/span", "/tokens/special",
