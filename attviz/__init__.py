@@ -4,7 +4,9 @@ In a notebook: ``attviz.open(path)`` reads a store, ``attviz.explorer(path)`` sh
 explorer inline (see :mod:`attviz.api`).
 """
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__", "explorer", "open"]
 
 
 def open(path):  # noqa: A001 - the notebook entry point, attviz.open(path)

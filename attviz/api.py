@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from . import dims
-from .search import search
 from .store import BaseStore, Instance, open_store
+from .store.search import search
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class OpenStore:
         """The numbers of the instances whose text contains ``text`` (sorted), as the
         explorer's "text contains" filter finds them: with the store's token index where it
         has one, where the text holds the query's tokens; ``inside_words`` scans every text
-        for the query anywhere, also inside longer tokens (:mod:`attviz.search`)."""
+        for the query anywhere, also inside longer tokens (:mod:`attviz.store.search`)."""
         return np.flatnonzero(search(self.store, text, case_sensitive, inside_words))
 
     def _check(self, k: int) -> int:

@@ -36,7 +36,7 @@ def measure(path: str) -> dict:
     from attviz.explore.filters import HeadCondition
     from attviz.explore.state import Explorer
     from attviz.explore.views.corpus import CorpusView
-    from attviz.synth import structured_heads
+    from attviz.store.synth import structured_heads
 
     proc = psutil.Process()
     res: dict = {"store": path, "file_gb": round(os.path.getsize(path) / 1e9, 2)}

@@ -59,9 +59,9 @@ def batches(model_dir: Path, corpus: Path, cfg):
     """The precompute's length-sorted batches of token ids, block by block."""
     from transformers import AutoTokenizer
 
-    from attviz.corpus import read_corpus
-    from attviz.extract.block import plan_blocks
-    from attviz.segment import segment_documents
+    from attviz.precompute.corpus import read_corpus
+    from attviz.precompute.extract.block import plan_blocks
+    from attviz.precompute.windows import segment_documents
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     c = read_corpus(corpus, cfg.text_column, cfg.label_column, cfg.id_column)
@@ -178,7 +178,7 @@ def main() -> int:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from attviz.precompute import PrecomputeConfig, run
+    from attviz.precompute.job import PrecomputeConfig, run
 
     res: dict = {"machine": f"{platform.node()}, {os.cpu_count()} cpu, torch "
                             f"{torch.__version__}, {torch.get_num_threads()} threads"}

@@ -111,7 +111,7 @@ def odd_label_store(tmp_path_factory) -> Path:
     import h5py
     import numpy as np
 
-    from attviz.synth import synthesize
+    from attviz.store.synth import synthesize
 
     path = tmp_path_factory.mktemp("odd") / "odd.h5"
     synthesize(path, 900, layers=2, heads=3, classes=len(ODD_LABEL_NAMES), max_tokens=24,

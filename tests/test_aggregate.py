@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from attviz.aggregate import AGGREGATIONS, aggregate
+from attviz.analysis.aggregate import AGGREGATIONS, aggregate
 
 # two tokens x four heads
 V = np.array([[0.1, 0.2, 0.3, 0.4],

@@ -9,7 +9,7 @@ import pytest
 
 import attviz
 from attviz.store import shard_name
-from attviz.synth import synthesize
+from attviz.store.synth import synthesize
 
 from .conftest import ROOT
 

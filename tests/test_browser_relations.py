@@ -139,8 +139,8 @@ def test_another_selection_redraws_the_raster_in_place(browser, server, tiny_sto
 
 
 def test_words_instead_of_tokens_everywhere(browser, server, tiny_store):
+    from attviz.analysis.words import unit_strings, word_grouping
     from attviz.store import open_store
-    from attviz.words import unit_strings, word_grouping
 
     with open_store(tiny_store) as s:
         k = next(i for i in range(s.n_instances)

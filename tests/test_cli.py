@@ -46,37 +46,37 @@ def test_a_store_error_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("fault", [ZeroDivisionError, ValueError, RuntimeError])
 def test_an_unexpected_exception_keeps_its_traceback(monkeypatch, fault):
-    import attviz.info
+    import attviz.cli.info
 
     def broken(store):
         raise fault("a fault inside attviz")
 
-    monkeypatch.setattr(attviz.info, "summary", broken)
+    monkeypatch.setattr(attviz.cli.info, "summary", broken)
     with pytest.raises(fault, match="a fault inside attviz"):
         main(["info", str(STORE)])
 
 
 def test_an_unexpected_exception_prints_a_traceback_in_a_process():
     r = _attviz("info", str(STORE), prelude=(
-        "import attviz.info\n"
+        "import attviz.cli.info\n"
         "def broken(store):\n    raise ValueError('a fault inside attviz')\n"
-        "attviz.info.summary = broken"))
+        "attviz.cli.info.summary = broken"))
     assert r.returncode == 1
     assert "Traceback (most recent call last)" in r.stderr
     assert "ValueError: a fault inside attviz" in r.stderr
 
 
 def test_sigterm_stops_a_precompute_with_status_143(monkeypatch, tmp_path, capsys):
-    import attviz.commands
+    import attviz.precompute.job
 
-    def precompute(args):  # a precompute that gets SIGTERM while it works
+    def precompute(cfg, progress):  # a precompute that gets SIGTERM while it works
         os.kill(os.getpid(), signal.SIGTERM)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             time.sleep(0.01)
         raise AssertionError("SIGTERM did not stop the command")
 
-    monkeypatch.setattr(attviz.commands, "precompute", precompute)
+    monkeypatch.setattr(attviz.precompute.job, "run", precompute)
     before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "s.h5"
     assert main(["precompute", "--model", "m", "--data", "d.csv", "--out", str(out)]) == 143
@@ -155,10 +155,11 @@ NO_MODEL_STACK = "sys.modules['torch'] = None\nsys.modules['transformers'] = Non
 
 def test_the_command_line_loads_no_torch_until_a_model_runs():
     code = ("import sys\n"
-            "import attviz.cli, attviz.precompute, attviz.finetune\n"
+            "import attviz.cli, attviz.precompute.job, attviz.precompute.finetune\n"
             "attviz.cli.build_parser()\n"
-            "attviz.precompute.PrecomputeConfig(model='m', data='d', out='o').blocks\n"
-            "attviz.finetune.FinetuneConfig(data='d', text_column='t', label_column='l', out='o')\n"
+            "attviz.precompute.job.PrecomputeConfig(model='m', data='d', out='o').blocks\n"
+            "attviz.precompute.finetune.FinetuneConfig(data='d', text_column='t',"
+            " label_column='l', out='o')\n"
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        timeout=120)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attviz.corpus import CorpusError, read_corpus, skipped_summary
-from attviz.labels import corpus_labels, label_names
+from attviz.precompute.corpus import CorpusError, read_corpus, skipped_summary
+from attviz.precompute.labels import corpus_labels, label_names
 
 ROWS = [("a1", "First text £5.", "sport"), ("a2", "Second text", "tech"), ("a3", "Third", "sport")]
 

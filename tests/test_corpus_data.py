@@ -9,7 +9,7 @@ import pytest
 from attviz.explore import corpus_data as C
 from attviz.store import layout as L
 from attviz.store import open_store
-from attviz.synth import structured_heads, synthesize
+from attviz.store.synth import structured_heads, synthesize
 
 from .conftest import split_into_shards
 
@@ -150,7 +150,7 @@ def test_token_profile_contrast(store, raw):
 
 
 def test_topic_words_lead_the_topic_heads_profile(store):
-    from attviz.synth import FIRST_WORD, TOPIC_WORDS
+    from attviz.store.synth import FIRST_WORD, TOPIC_WORDS
 
     layer, head = structured_heads(3, 4)["topic"]
     prof = C.token_profile(store, C.Groups(store), np.ones(store.n_instances, bool), layer,

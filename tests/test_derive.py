@@ -8,7 +8,7 @@ import pytest
 from attviz.store import Store, merge
 from attviz.store import layout as L
 from attviz.store.derive import group_keys, grouping_for, self_statistics
-from attviz.synth import synthesize
+from attviz.store.synth import synthesize
 
 from .conftest import split_into_shards
 

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from attviz.aggregate import aggregate
+from attviz.analysis.aggregate import aggregate
 from attviz.explore.catalog import OutsideRoot, list_stores, resolve_inside
 from attviz.explore.filters import DerivedColumns, InstanceFilter, apply_filter, order
 from attviz.explore.rows import TABLE_COLUMNS, table_csv, table_frame
@@ -22,7 +22,7 @@ from attviz.explore.viewdata import (
     layer_head_means,
     view_data,
 )
-from attviz.synth import synthesize
+from attviz.store.synth import synthesize
 
 from .conftest import ODD_LABEL_NAMES
 

@@ -8,7 +8,7 @@ import torch
 import transformers as T
 
 from attviz.errors import UserError
-from attviz.extract import Extractor
+from attviz.precompute.extract import Extractor
 from attviz.testing import make_model
 
 pytestmark = pytest.mark.model
@@ -101,7 +101,7 @@ def test_model_without_attention_interface_falls_back_to_eager():
 
 def _with_window(layers):
     """The attention function as a model with a sliding window on ``layers`` would call it."""
-    from attviz.extract import diagonal
+    from attviz.precompute.extract import diagonal
 
     def fn(module, *a, **kw):
         if module.layer_idx in layers:
@@ -116,7 +116,7 @@ def test_layers_without_a_fitting_kernel_run_eagerly(window_layers):
     """A feature no fused kernel supports runs that layer eagerly: same numbers, reported."""
     from transformers import AttentionInterface
 
-    from attviz.extract import diagonal
+    from attviz.precompute.extract import diagonal
 
     model = make_model(["a", "b"], 100)
     ids = _batch(np.random.default_rng(4), [10, 6])
@@ -168,7 +168,7 @@ def test_each_extractor_counts_its_own_layer_calls_across_threads():
 
 
 def test_layer_calls_outside_an_extractor_are_not_counted():
-    from attviz.extract import diagonal
+    from attviz.precompute.extract import diagonal
 
     model = make_model(["a", "b"], 100)
     ex = Extractor(model, 0)
@@ -181,7 +181,7 @@ def test_layer_calls_outside_an_extractor_are_not_counted():
 
 
 def test_device_and_dtype_choices():
-    from attviz.extract import resolve_device, resolve_dtype
+    from attviz.precompute.extract import resolve_device, resolve_dtype
 
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(UserError, match="--device gpu0: not a device torch knows"):

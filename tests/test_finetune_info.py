@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from attviz.cli import main
-from attviz.finetune import split_documents
+from attviz.precompute.finetune import split_documents
 from attviz.testing import make_documents
 
 pytestmark = pytest.mark.model
@@ -105,7 +105,7 @@ def test_verify_detects_a_tampered_store(tmp_path, tiny_store, capsys):
 
 def test_the_training_key_of_earlier_runs_is_unchanged():
     """A model fine-tuned before --label-names existed is reused by the same command."""
-    from attviz.finetune import FinetuneConfig
+    from attviz.precompute.finetune import FinetuneConfig
 
     cfg = FinetuneConfig(data="d", text_column="t", label_column="l", out="o")
     assert cfg.key("0" * 64) == "ee6bec89689792013ef913f2e5b250f7"

@@ -10,7 +10,7 @@ import unicodedata
 import h5py
 import numpy as np
 
-from attviz.info import summary
+from attviz.cli.info import summary
 from attviz.store import Store
 
 from .conftest import ROOT

@@ -9,9 +9,9 @@ import json
 import h5py
 import numpy as np
 
-from attviz.search import indexed, search
 from attviz.store import Store
 from attviz.store.derive import group_keys
+from attviz.store.search import indexed, search
 
 from .conftest import ROOT
 

@@ -180,7 +180,7 @@ def wait_for(condition, timeout: float, what: str) -> None:
                                               (signal.SIGKILL, 0)])
 def test_killed_run_resumes_to_the_same_store(tmp_path, tiny_model, big_corpus, big_reference,
                                               sig, after_blocks):
-    from attviz.partial import TEST_PAUSE_MARKER, TEST_PAUSE_VARIABLE
+    from attviz.precompute.partial import TEST_PAUSE_MARKER, TEST_PAUSE_VARIABLE
 
     out = tmp_path / "s.h5"
     partial = tmp_path / "s.h5.partial"
@@ -215,7 +215,7 @@ def test_precompute_runs_in_a_thread(tmp_path, tiny_model, tiny_corpus):
     """The library function sets no signal handler, so any thread may run it."""
     import threading
 
-    from attviz.precompute import PrecomputeConfig, run
+    from attviz.precompute.job import PrecomputeConfig, run
 
     out = tmp_path / "t.h5"
     cfg = PrecomputeConfig(model=str(tiny_model), data=str(tiny_corpus), out=str(out),
@@ -261,7 +261,7 @@ def test_partial_from_other_settings_is_refused(tmp_path, tiny_model, big_corpus
     (tmp_path / "s.h5.partial").mkdir()
     (tmp_path / "s.h5.partial" / "job.json").write_text('{"job_key": "something else"}')
     with pytest.raises(FileExistsError, match="other settings"):
-        from attviz.precompute import PrecomputeConfig, run
+        from attviz.precompute.job import PrecomputeConfig, run
 
         run(PrecomputeConfig(model=str(tiny_model), data=str(big_corpus), out=str(out),
                              text_column="body", max_length=32), progress=False)
@@ -361,7 +361,7 @@ def test_unlabelled_corpus_and_limit(tmp_path, tiny_model, tiny_corpus):
 
 
 def test_plan_blocks_is_deterministic_and_whole():
-    from attviz.extract.block import plan_blocks, shard_blocks
+    from attviz.precompute.extract.block import plan_blocks, shard_blocks
 
     texts = ["x" * n for n in (10, 2000, 50, 50, 50, 9000, 5, 5)]
     starts = plan_blocks(texts, block_size=3, max_length=16)
@@ -373,11 +373,11 @@ def test_plan_blocks_is_deterministic_and_whole():
 
 def test_block_function_gives_the_stored_numbers(tiny_store, tiny_model, tiny_corpus):
     """The blocks finetune's evaluation computes are those precompute stores."""
-    from attviz.corpus import read_corpus
-    from attviz.extract import Extractor, load_classifier, resolve_device
-    from attviz.extract.block import BlockSettings, predict
-    from attviz.labels import corpus_labels, label_names
-    from attviz.precompute import PrecomputeConfig
+    from attviz.precompute.corpus import read_corpus
+    from attviz.precompute.extract import Extractor, load_classifier, resolve_device
+    from attviz.precompute.extract.block import BlockSettings, predict
+    from attviz.precompute.job import PrecomputeConfig
+    from attviz.precompute.labels import corpus_labels, label_names
 
     cfg = PrecomputeConfig(model=str(tiny_model), data=str(tiny_corpus), out="-",
                            max_length=32, stride=4, block_size=24)

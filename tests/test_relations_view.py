@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from bokeh.document import Document
 
+from attviz.analysis.words import unit_attention, word_grouping
 from attviz.explore.state import Explorer
 from attviz.explore.views import HeatmapView
 from attviz.explore.views.relations import RelationsView
 from attviz.explore.views.sequence import SequenceView
 from attviz.store import open_store
-from attviz.words import unit_attention, word_grouping
 
 from .conftest import ROOT
 from .test_relations import reference

@@ -5,10 +5,10 @@ import h5py
 import numpy as np
 import pytest
 
-from attviz.search import indexed, search
 from attviz.store import Store, open_store
 from attviz.store import layout as L
-from attviz.synth import synthesize
+from attviz.store.search import indexed, search
+from attviz.store.synth import synthesize
 
 from .conftest import ROOT, split_into_shards
 
@@ -81,7 +81,7 @@ def test_a_store_without_index_is_scanned():
 
 
 def test_one_token_queries_skip_the_text_check_only_where_that_is_exact(synth, monkeypatch):
-    import attviz.search as S
+    import attviz.store.search as S
 
     texts, _, _ = _raw(synth)
     with Store(synth) as s, Store(ROOT / "tests" / "data" / "store-v1.1.h5") as bert:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from attviz.segment import check_window, segment_documents
+from attviz.precompute.windows import check_window, segment_documents
 from attviz.testing import make_documents, make_model, make_tokenizer
 
 

@@ -45,7 +45,7 @@ def test_a_store_deleted_while_shown_gets_its_sessions_one_message(lab, lab_file
 
 
 def test_a_damaged_chunk_shows_one_message_and_the_next_instance_works(lab, lab_files, tmp_path):
-    from attviz.synth import synthesize
+    from attviz.store.synth import synthesize
 
     from .test_store_faults import damaged_and_next
 

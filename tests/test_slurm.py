@@ -76,9 +76,9 @@ def array_id(text: str) -> str:
 
 def pause_in_shard(setup, shard: int) -> dict[str, str]:
     """The environment that pauses task ``shard`` after its first block (test-only hook)."""
-    from attviz.corpus import read_corpus
-    from attviz.extract.block import plan_blocks, shard_blocks
-    from attviz.partial import TEST_PAUSE_VARIABLE
+    from attviz.precompute.corpus import read_corpus
+    from attviz.precompute.extract.block import plan_blocks, shard_blocks
+    from attviz.precompute.partial import TEST_PAUSE_VARIABLE
 
     args, _ = setup
     opt = dict(zip(args[::2], args[1::2]))
@@ -92,7 +92,7 @@ def pause_in_shard(setup, shard: int) -> dict[str, str]:
 
 def paused_task(cluster, shard_dir: Path, shard: int, timeout: float = 300) -> str:
     """'ARRAY_TASK' of task ``shard`` once it has paused (finished a block, not its shard)."""
-    from attviz.partial import TEST_PAUSE_MARKER
+    from attviz.precompute.partial import TEST_PAUSE_MARKER
 
     marker = shard_dir / f"{shard_name(shard, SHARDS)}.partial" / TEST_PAUSE_MARKER
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ from attviz.store import (
     open_store,
     shard_name,
 )
-from attviz.synth import synthesize
+from attviz.store.synth import synthesize
 
 from .conftest import split_into_shards
 

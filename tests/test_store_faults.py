@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from attviz.explore.state import Explorer
-from attviz.synth import synthesize
+from attviz.store.synth import synthesize
 
 pytestmark = pytest.mark.app
 

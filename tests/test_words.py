@@ -10,9 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attviz.explore.viewdata import ViewSettings, instance_csv, view_data
-from attviz.store import open_store
-from attviz.words import (
+from attviz.analysis.words import (
     tokens_alone,
     unit_attention,
     unit_mean,
@@ -20,6 +18,8 @@ from attviz.words import (
     unit_strings,
     word_grouping,
 )
+from attviz.explore.viewdata import ViewSettings, instance_csv, view_data
+from attviz.store import open_store
 
 # "[CLS] un ##believ ##able , said o ' connor . [SEP]" over the text below
 TEXT = "unbelievable, said o'connor."

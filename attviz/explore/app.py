@@ -9,12 +9,13 @@ import gc
 import html
 import os
 import sys
+from typing import Protocol
 
 import holoviews as hv
 import panel as pn
 import param
 
-from ..lab.session import USER_STYLE, session_scope, signed_in_html
+from .catalog import Scope
 from .sidebar import sidebar
 from .state import Explorer
 from .viewdata import instance_csv
@@ -43,6 +44,32 @@ ENV_STORE = "ATTVIZ_STORE"
 ENV_ROOT = "ATTVIZ_STORE_ROOT"
 ENV_MODEL_ROOT = "ATTVIZ_MODEL_ROOT"
 STORE_CHECK_MS = 5000
+
+
+class PageSession(Protocol):
+    """Who the page is for, as the server that serves it knows (the lab server's sign-in:
+    :class:`attviz.lab.session.SignedInPage`): the stores the session may open and the
+    header's user."""
+
+    stylesheet: str
+
+    def scope(self, root: str | None) -> Scope | None:
+        """The stores this session may open (None: every store of the root)."""
+
+    def header_html(self) -> str:
+        """HTML for the right of the page header ("" for nobody)."""
+
+
+class Anonymous:
+    """A page without sign-in (``attviz.explorer`` in a notebook): every store of the root."""
+
+    stylesheet = ""
+
+    def scope(self, root: str | None) -> Scope | None:  # noqa: ARG002
+        return None
+
+    def header_html(self) -> str:
+        return ""
 
 
 def server_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -153,14 +180,19 @@ def relations_tabs(tabs: pn.Tabs, ex: Explorer) -> pn.Tabs:
     return tabs
 
 
-def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
-    """The page for one browser session (a plain layout: lighter than Panel's templates)."""
+def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
+              session: PageSession | None = None):
+    """The page for one browser session (a plain layout: lighter than Panel's templates).
+
+    ``session``: who the page is for (default: nobody signed in, every store of the root).
+    """
+    session = session or Anonymous()
     pn.extension("tabulator", notifications=False)
     _once_per_process()
     if explorer is None:
         args = server_args(argv)
         # scope: the stores of a signed-in user's groups when the server has an access file
-        explorer = Explorer(root=args.root, store=args.store, scope=session_scope(args.root))
+        explorer = Explorer(root=args.root, store=args.store, scope=session.scope(args.root))
         explorer.relations.model_root = args.model_root
     ex = explorer
     _sync_url(ex)
@@ -187,8 +219,8 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None):
     series = OnScreen(lambda: series_view, label="series view", height=SERIES_HEIGHT)
     header = pn.pane.HTML(
         '<div class="av-header">attviz <span>self-attention explorer</span>'
-        f"{signed_in_html()}</div>",
-        stylesheets=[HEADER_STYLE, USER_STYLE], sizing_mode="stretch_width", margin=0)
+        f"{session.header_html()}</div>",
+        stylesheets=[HEADER_STYLE, session.stylesheet], sizing_mode="stretch_width", margin=0)
     side = pn.Column(*sidebar(ex, table), width=SIDEBAR_WIDTH, scroll=True,
                      styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
                      css_classes=["av-sidebar"], sizing_mode="stretch_height")

@@ -2,26 +2,38 @@
 confinement of every path a browser sends (picker, URL) to that folder.
 
 Anything that lands outside the root (``..``, absolute paths, symbolic links pointing out)
-is refused. A catalog with a scope (a signed-in user's folders, :mod:`attviz.lab.access`)
-lists only the stores under those folders and refuses any other path with the same message,
-logged with the user's name.
+is refused. A catalog with a scope (a signed-in user's folders, given by the lab server:
+:mod:`attviz.lab.access`) lists only the stores under those folders and refuses any other
+path with the same message, logged with the user's name.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..store import StoreError
 from .stores import OpenedStore, registry
 
-if TYPE_CHECKING:
-    from ..lab.access import Scope
-
 log = logging.getLogger("attviz.explore")
 SHARD_GLOB = "shard-*-of-*.h5"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one session may open: the stores under ``folders`` (resolved paths inside the
+    root). ``user`` is None when nobody is signed in (then nothing is allowed)."""
+
+    user: str | None
+    groups: tuple[str, ...]
+    folders: tuple[Path, ...]
+
+    def allows(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` (resolved) is one of the folders or inside one."""
+        path = Path(path).resolve()
+        return any(path == f or f in path.parents for f in self.folders)
 
 
 class OutsideRoot(StoreError):

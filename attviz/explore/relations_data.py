@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..words import unit_attention, unit_sum
+from ..analysis.words import unit_attention, unit_sum
 from .style import head_name
 from .viewdata import ViewData
 

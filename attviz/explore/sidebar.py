@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from ..aggregate import AGGREGATIONS
+from ..analysis.aggregate import AGGREGATIONS
 from .picker import StorePicker
 from .state import Explorer
 from .style import head_name

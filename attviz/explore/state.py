@@ -10,15 +10,14 @@ driven by parameters, so tests set parameters and check results without a browse
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import param
 
-from ..aggregate import AGGREGATIONS
+from ..analysis.aggregate import AGGREGATIONS
 from ..errors import UserError
 from ..store import Instance, StoreError
-from .catalog import StoreCatalog
+from .catalog import Scope, StoreCatalog
 from .choices import (
     AGGREGATE,
     ANY_CELL,
@@ -42,9 +41,6 @@ from .rows import page_count, page_rows
 from .stores import OpenedStore
 from .style import head_colors
 from .viewdata import ViewData, ViewKey, ViewSettings, view_data
-
-if TYPE_CHECKING:
-    from ..lab.access import Scope
 
 
 class Explorer(param.Parameterized):

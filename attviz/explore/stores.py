@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..search import search
 from ..store import BaseStore, Instance, StoreError, open_store
+from ..store.search import search
 from .corpus import CorpusCache
 from .filters import DerivedColumns
 from .lru import LRU
@@ -63,7 +63,7 @@ class OpenedStore:
 
     def search_text(self, query: str, case_sensitive: bool, inside_words: bool = False
                     ) -> np.ndarray:
-        """[instances] bool: the instances whose text contains ``query`` (attviz.search)."""
+        """[instances] bool: the instances whose text contains ``query`` (attviz.store.search)."""
         return self._text_cache.get((query, case_sensitive, inside_words),
                                     lambda: search(self.store, query, case_sensitive,
                                                    inside_words))

@@ -1,6 +1,6 @@
 """What the views of one instance draw, as pure functions of (instance, settings): the
 values of the shown heads, the aggregate, what colours the text, the layer x head means
-and the instance's CSV; per token, or per word (:mod:`attviz.words`)."""
+and the instance's CSV; per token, or per word (:mod:`attviz.analysis.words`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..aggregate import AGGREGATIONS, aggregate
+from ..analysis.aggregate import AGGREGATIONS, aggregate
+from ..analysis.words import (
+    Grouping,
+    tokens_alone,
+    unit_mean,
+    unit_spans,
+    unit_strings,
+    word_grouping,
+)
 from ..store import Instance
-from ..words import Grouping, tokens_alone, unit_mean, unit_spans, unit_strings, word_grouping
 from .choices import SCOPE_ALL
 from .style import head_name
 
@@ -23,7 +30,7 @@ class ViewSettings:
     """The settings the views of an instance depend on.
 
     layer: the layer shown; heads: its shown heads (empty: all); aggregation: a name of
-    :data:`attviz.aggregate.AGGREGATIONS`; scope: what the aggregate is taken over (a value
+    :data:`attviz.analysis.aggregate.AGGREGATIONS`; scope: what the aggregate is taken over (a value
     of :data:`attviz.explore.choices.SCOPES`); hide_special: leave out special tokens;
     highlight: the head whose values colour the text, None for the aggregate; words: words
     instead of tokens (a word's value is the mean over its pieces).

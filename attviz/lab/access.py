@@ -20,27 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..explore.catalog import Scope
 from .users import check_group
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     tomllib = None
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What one session may open: the stores under ``folders`` (resolved paths inside the
-    root). ``user`` is None when nobody is signed in (then nothing is allowed)."""
-
-    user: str | None
-    groups: tuple[str, ...]
-    folders: tuple[Path, ...]
-
-    def allows(self, path: str | os.PathLike) -> bool:
-        """Whether ``path`` (resolved) is one of the folders or inside one."""
-        path = Path(path).resolve()
-        return any(path == f or f in path.parents for f in self.folders)
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,16 @@ def signed_in_html() -> str:
     return (f'<div class="av-user">signed in as <b class="av-user-name">{html.escape(user)}</b>'
             f'<a class="av-logout" href="{LOGOUT_HREF}">sign out</a></div>')
 
+
+
+class SignedInPage:
+    """What the explorer page (:func:`attviz.explore.app.build_app`) asks of the server that
+    serves it: the session's stores and the header's user."""
+
+    stylesheet = USER_STYLE
+
+    def scope(self, root: str | None) -> Scope | None:
+        return session_scope(root)
+
+    def header_html(self) -> str:
+        return signed_in_html()

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..extract.fingerprint import model_fingerprint
+from ..precompute.extract.fingerprint import model_fingerprint
 
 ENV_MODEL_ROOT = "ATTVIZ_MODEL_ROOT"
 MODEL_LIBRARIES = ("torch", "transformers")

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from .errors import StoreError
 from .format import StoreMeta
 from .reader import Store

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attviz.precompute import PrecomputeConfig, run
+from attviz.precompute.job import PrecomputeConfig, run
 from attviz.testing import make_documents, save_tiny_classifier
 
 HERE = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from .store import BaseStore
+from . import BaseStore
 
 _tokenizers: dict[int, object] = {}  # id(store) -> tokenizers.Tokenizer (or None)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...store import Part, StringArray
 from ..corpus import Corpus
-from ..segment import segment_documents
-from ..store import Part, StringArray
+from ..windows import segment_documents
 
 CHARS_PER_TOKEN = 4  # for block sizing only; blocks need not be exact
 BATCH_SIZE = 16
@@ -66,7 +66,7 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     """Instances of documents d0:d1: batches in length order, results in corpus order.
 
     labels: [documents] class indices of the corpus (-1 unknown); extractor: an
-    ``attviz.extract.Extractor`` (or anything called the same way).
+    ``attviz.precompute.extract.Extractor`` (or anything called the same way).
     """
     seg = segment_documents(tokenizer, corpus.texts[d0:d1], settings.max_length, settings.stride)
     n = len(seg)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
 from .corpus import CorpusError, read_corpus, skipped_summary
-from .errors import UserError
 from .labels import training_classes
 
 HELDOUT = "heldout.csv"
@@ -154,7 +154,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from .segment import check_window, segment_documents
+    from .windows import check_window, segment_documents
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

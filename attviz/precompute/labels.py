@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 
+from ..errors import UserError
 from .corpus import Corpus, CorpusError, _rows_text
-from .errors import UserError
 
 _GENERIC = re.compile(r"^LABEL_\d+$")
 

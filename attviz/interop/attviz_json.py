@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import UserError
-from .store import BaseStore, Part, StoreMeta, StoreWriter, StringArray
+from ..errors import UserError
+from ..store import BaseStore, Part, StoreMeta, StoreWriter, StringArray
+from ..version import __version__
 
 READ_BATCH = 256  # instances read from the store at a time
 PART_DOCUMENTS = 2000  # documents per part written to the store

@@ -1,7 +1,7 @@
 """Self-attention diagonals and class probabilities from Hugging Face sequence classifiers.
 
 Names that need torch (everything but ``block`` and ``fingerprint``) are imported on first
-use, so that importing this package, e.g. for ``attviz.extract.block``, loads no torch.
+use, so that importing this package, e.g. for ``attviz.precompute.extract.block``, loads no torch.
 """
 
 from __future__ import annotations

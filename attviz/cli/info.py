@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .store import BaseStore
+from ..store import BaseStore
 
 
 def confusion_matrix(label: np.ndarray, prediction: np.ndarray, n_classes: int) -> np.ndarray:

@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
+from ..errors import UserError
+from ..store import Store, StoreError, StoreMeta, assemble
+from ..version import __version__
 from .corpus import CorpusError, bad_rows_error, read_corpus, rows_by_reason, skipped_summary
-from .errors import UserError
 from .extract.block import (
     BATCH_SIZE,
     BLOCK_SIZE,
@@ -40,8 +41,7 @@ from .partial import (
     prepare,
     write_block,
 )
-from .segment import check_window
-from .store import Store, StoreError, StoreMeta, assemble
+from .windows import check_window
 
 
 def _arg(help: str, **kw):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import UserError
-from .store import BaseStore
+from ..errors import UserError
+from ..store import BaseStore
 
 
 def verify(store: BaseStore, model_name: str | None = None, sample: int | None = None,

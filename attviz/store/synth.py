@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .store import Part, StoreMeta, StoreWriter, StringArray
+from ..version import __version__
+from . import Part, StoreMeta, StoreWriter, StringArray
 
 _SYLLABLES = "ka lo mi ne ru sa ti vo be da fe gu hi jo"
 _POOL_ROWS = 1 << 16  # distinct attention rows, tiled over all tokens

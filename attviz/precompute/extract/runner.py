@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ...errors import UserError
 from . import diagonal
 from .fingerprint import model_fingerprint
 

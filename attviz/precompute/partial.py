@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .store import Part, StoreMeta
+from ..store import Part, StoreMeta
 
 
 def partial_folder(out: str | os.PathLike) -> Path:
@@ -54,7 +54,7 @@ def prepare(partial: Path, key: str, config: dict) -> None:
 
 
 def write_block(path: Path, meta: StoreMeta, part: Part) -> None:
-    from .store import StoreWriter
+    from ..store import StoreWriter
 
     with StoreWriter(path, meta, None, fragment=True) as w:
         w.append(part)

@@ -1,0 +1,1 @@
+"""Files of other tools that attviz reads and writes: the original AttViz tool's JSON."""
