@@ -10,7 +10,8 @@ __all__ = ["__version__", "explorer", "open"]
 
 
 def open(path):  # noqa: A001 - the notebook entry point, attviz.open(path)
-    """Open a store file, or a folder of shard stores, read-only (:class:`attviz.api.OpenStore`)."""
+    """Open a store file, or a folder of shard stores, read-only
+    (:class:`attviz.api.StoreReader`)."""
     from .api import open as _open
 
     return _open(path)

@@ -38,7 +38,7 @@ class Attention:
         return self.values.shape
 
 
-class OpenStore:
+class StoreReader:
     """A store (a file or a folder of shard stores), read-only.
 
     Opening reads the per-instance columns only; per-token data is read when asked for.
@@ -129,7 +129,7 @@ class OpenStore:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> OpenStore:
+    def __enter__(self) -> StoreReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -141,9 +141,9 @@ class OpenStore:
                 f"{m.num_heads} heads, labels {', '.join(self.label_names)}>")
 
 
-def open(path: str | os.PathLike) -> OpenStore:  # noqa: A001 - attviz.open(path)
+def open(path: str | os.PathLike) -> StoreReader:  # noqa: A001 - attviz.open(path)
     """Open a store file, or a folder of shard stores, read-only."""
-    return OpenStore(path)
+    return StoreReader(path)
 
 
 def explorer(path: str | os.PathLike, root: str | os.PathLike | None = None):

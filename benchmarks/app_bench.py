@@ -39,7 +39,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import CHROMIUM_ARGS, Server  # noqa: E402
+from tests.helpers.browser import CHROMIUM_ARGS  # noqa: E402
+from tests.helpers.served import Server  # noqa: E402
 
 # Finds elements inside shadow roots too (Bokeh renders every pane in one).
 DEEP = """
@@ -150,6 +151,62 @@ def expected(store_path: str, k: int) -> list:
             inst.n_tokens - 0.5]
 
 
+def _page_loads(browser, url: str, loads: int) -> dict:
+    """Render times of ``loads`` page loads (the first cold)."""
+    renders, walls = [], []
+    for _ in range(loads):
+        page = browser.new_page(viewport={"width": 1500, "height": 1250})
+        page.add_init_script(DEEP + RENDERED)
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector(".av-tok", timeout=60000)
+        page.wait_for_selector("canvas", timeout=60000)
+        page.wait_for_selector(".av-verdict", timeout=60000)
+        walls.append(time.perf_counter() - t0)
+        page.wait_for_function("window.__rendered !== undefined", timeout=60000)
+        renders.append(page.evaluate("window.__rendered"))
+        page.close()
+        time.sleep(3)  # the server tears the closed session down meanwhile
+    return {"render_first_s": renders[0], "render_warm_median_s": statistics.median(renders[1:]),
+            "render_warm_max_s": max(renders[1:]), "render_wall_first_s": walls[0],
+            "render_wall_warm_median_s": statistics.median(walls[1:]),
+            "render_wall_warm_max_s": max(walls[1:])}
+
+
+def _switches(page, nxt, store: str, n: int) -> dict:
+    """Times of ``n`` instance switches by the "next" button, in the page and on the wall."""
+    page.evaluate(SWITCH_TIMER, READY)
+    switches, walls = [], []
+    for k in range(1, n + 1):
+        want = expected(store, k)
+        page.evaluate("(want) => window.__arm(want)", want)
+        t0 = time.perf_counter()
+        nxt.click()
+        page.wait_for_function(READY, arg=want, timeout=30000, polling=20)
+        walls.append(time.perf_counter() - t0)
+        page.wait_for_function("window.__switched !== undefined", timeout=30000)
+        switches.append(page.evaluate("window.__switched"))
+    page.evaluate("window.__arm(null)")
+    return {"switch_median_s": statistics.median(switches),
+            "switch_p95_s": float(np.percentile(switches, 95)), "switch_max_s": max(switches),
+            "switch_wall_median_s": statistics.median(walls),
+            "switch_wall_p95_s": float(np.percentile(walls, 95)), "switch_wall_max_s": max(walls)}
+
+
+def _memory(page, nxt, store: str, proc, start: int, steps: int) -> dict:
+    """The server's memory while stepping through ``steps`` instances."""
+    rss = [proc.memory_info().rss]
+    for k in range(start + 1, start + 1 + steps):
+        want = expected(store, k)
+        nxt.click()
+        page.wait_for_function(READY, arg=want, timeout=30000, polling=20)
+        if (k - start) % 50 == 0:
+            rss.append(proc.memory_info().rss)
+    return {"rss_mb_before_steps": rss[0] / 2**20,
+            "rss_mb_every_50_steps": [round(r / 2**20, 1) for r in rss[1:]],
+            "rss_growth_mb_over_steps": (rss[-1] - rss[0]) / 2**20}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,27 +224,7 @@ def main() -> int:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            renders, walls = [], []
-            for _ in range(args.loads):
-                page = browser.new_page(viewport={"width": 1500, "height": 1250})
-                page.add_init_script(DEEP + RENDERED)
-                t0 = time.perf_counter()
-                page.goto(server.url)
-                page.wait_for_selector(".av-tok", timeout=60000)
-                page.wait_for_selector("canvas", timeout=60000)
-                page.wait_for_selector(".av-verdict", timeout=60000)
-                walls.append(time.perf_counter() - t0)
-                page.wait_for_function("window.__rendered !== undefined", timeout=60000)
-                renders.append(page.evaluate("window.__rendered"))
-                page.close()
-                time.sleep(3)  # the server tears the closed session down meanwhile
-            results["render_first_s"] = renders[0]
-            results["render_warm_median_s"] = statistics.median(renders[1:])
-            results["render_warm_max_s"] = max(renders[1:])
-            results["render_wall_first_s"] = walls[0]
-            results["render_wall_warm_median_s"] = statistics.median(walls[1:])
-            results["render_wall_warm_max_s"] = max(walls[1:])
-
+            results.update(_page_loads(browser, server.url, args.loads))
             page = browser.new_page(viewport={"width": 1500, "height": 1250})
             page.goto(server.url)
             page.wait_for_selector(".av-tok", timeout=60000)
@@ -202,35 +239,8 @@ def main() -> int:
                 results["series_on_scroll_s"] = time.perf_counter() - t0
                 time.sleep(1.0)
             nxt = page.get_by_role("button", name="next ›")
-            page.evaluate(SWITCH_TIMER, READY)
-            switches, walls = [], []
-            for k in range(1, args.switches + 1):
-                want = expected(args.store, k)
-                page.evaluate("(want) => window.__arm(want)", want)
-                t0 = time.perf_counter()
-                nxt.click()
-                page.wait_for_function(READY, arg=want, timeout=30000, polling=20)
-                walls.append(time.perf_counter() - t0)
-                page.wait_for_function("window.__switched !== undefined", timeout=30000)
-                switches.append(page.evaluate("window.__switched"))
-            results["switch_median_s"] = statistics.median(switches)
-            results["switch_p95_s"] = float(np.percentile(switches, 95))
-            results["switch_max_s"] = max(switches)
-            results["switch_wall_median_s"] = statistics.median(walls)
-            results["switch_wall_p95_s"] = float(np.percentile(walls, 95))
-            results["switch_wall_max_s"] = max(walls)
-            page.evaluate("window.__arm(null)")
-
-            rss = [proc.memory_info().rss]
-            for k in range(args.switches + 1, args.switches + 1 + args.steps):
-                want = expected(args.store, k)
-                nxt.click()
-                page.wait_for_function(READY, arg=want, timeout=30000, polling=20)
-                if (k - args.switches) % 50 == 0:
-                    rss.append(proc.memory_info().rss)
-            results["rss_mb_before_steps"] = rss[0] / 2**20
-            results["rss_mb_every_50_steps"] = [round(r / 2**20, 1) for r in rss[1:]]
-            results["rss_growth_mb_over_steps"] = (rss[-1] - rss[0]) / 2**20
+            results.update(_switches(page, nxt, args.store, args.switches))
+            results.update(_memory(page, nxt, args.store, proc, args.switches, args.steps))
             browser.close()
     finally:
         server.stop()

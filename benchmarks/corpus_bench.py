@@ -30,12 +30,9 @@ def _ms(seconds: float) -> float:
 
 
 def measure(path: str) -> dict:
-    import numpy as np
     import psutil
 
-    from attviz.explore.filters import HeadCondition
     from attviz.explore.state import Explorer
-    from attviz.explore.views.corpus import CorpusView
     from attviz.store.synth import structured_heads
 
     proc = psutil.Process()
@@ -46,19 +43,32 @@ def measure(path: str) -> dict:
     assert ex.error == "", ex.error
     res["instances"] = ex.total
     res["rss_mb_after_open"] = round(proc.memory_info().rss / 2**20, 1)
-    corpus = ex.opened.corpus
+    corpus = ex.opened.slices
     cols = ex.opened.cols
-    everything = np.ones(ex.total, bool)
-    known = cols.label >= 0
-    wrong, right = known & ~cols.correct, known & cols.correct
     layer, head = structured_heads(6, 12)["error"]
 
-    def once(fn):
-        t = time.perf_counter()
-        out = fn()
-        return time.perf_counter() - t, out
+    ms: dict = {}
+    _computations(corpus, cols, (layer, head), ms, res)
+    _queries(ex, (layer, head), ms, res)
+    _updates(ex, proc, res)
+    res["ms"] = {k: _ms(v) for k, v in ms.items()}
+    return res
 
-    ms = {}
+
+def once(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def _computations(corpus, cols, planted: tuple[int, int], ms: dict, res: dict) -> None:
+    """The corpus view's computations, each first and repeated."""
+    import numpy as np
+
+    layer, head = planted
+    everything = np.ones(len(cols), bool)
+    known = cols.label >= 0
+    wrong, right = known & ~cols.correct, known & cols.correct
     ms["head grid, whole store (exact, group sums)"], _ = once(
         lambda: corpus.grid("self_mean", everything, None))
     ms["head grid, whole store, repeated"], _ = once(
@@ -87,6 +97,13 @@ def measure(path: str) -> dict:
     ms["position profile, confidence slice (sample)"], _ = once(
         lambda: corpus.positions(sliced, 5))
 
+
+def _queries(ex, planted: tuple[int, int], ms: dict, res: dict) -> None:
+    """Text search, head filters and sorting by a head, through the session's filters."""
+    from attviz.explore.filters import HeadCondition
+
+    layer, head = planted
+
     texts = ex.opened.store.texts([5, 77])
     word, phrase = texts[0].split()[3], " ".join(texts[1].split()[4:6])
     for label, query, inside in (("word, index", word, False), ("phrase, index", phrase, False),
@@ -107,6 +124,13 @@ def measure(path: str) -> dict:
         lambda: ex.sort_by_head("self_mean", layer, head))
     ex.param.update(sort_by="corpus order", descending=False)
 
+
+def _updates(ex, proc, res: dict) -> None:
+    """100 filter changes with the corpus view shown: time and memory."""
+    import numpy as np
+
+    from attviz.explore.views.corpus import CorpusView
+
     view = CorpusView(explorer=ex)
     view.show()
     rss = [proc.memory_info().rss]
@@ -126,8 +150,6 @@ def measure(path: str) -> dict:
     res["rss_mb_after_first_update"] = round(rss[1] / 2**20, 1)
     res["rss_mb_max_over_100_updates"] = round(max(rss) / 2**20, 1)
     res["rss_mb_after_100_updates"] = round(rss[-1] / 2**20, 1)
-    res["ms"] = {k: _ms(v) for k, v in ms.items()}
-    return res
 
 
 def main() -> int:

@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from attviz.lab.users import Users  # noqa: E402
 from benchmarks.load_clients import BrowserUser, Results, protocol_users  # noqa: E402
-from tests.lab_server import LabServer  # noqa: E402
-from tests.test_browser import CHROMIUM_ARGS  # noqa: E402
-from tests.wsclient import Session, sign_in  # noqa: E402
+from tests.helpers.browser import CHROMIUM_ARGS  # noqa: E402
+from tests.helpers.lab import LabServer  # noqa: E402
+from tests.helpers.wsclient import Session, sign_in  # noqa: E402
 
 PASSWORD = "load-bench-passphrase"
 

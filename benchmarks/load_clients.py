@@ -1,4 +1,4 @@
-"""What the load benchmark's users do: protocol-level sessions (tests/wsclient.py) that act
+"""What the load benchmark's users do: protocol-level sessions (tests/helpers/wsclient.py) that act
 as a person does in a browser, and real Chromium pages that check what they show.
 
 A protocol user signs in, opens the app and repeats until the deadline: misclassified
@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tests.wsclient import Refused, Session, sign_in
+from tests.helpers.wsclient import Refused, Session, sign_in
 
 ACTION_TIMEOUT = 30.0
 

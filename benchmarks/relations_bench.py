@@ -39,7 +39,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import CHROMIUM_ARGS, Server  # noqa: E402
+from tests.helpers.browser import CHROMIUM_ARGS  # noqa: E402
+from tests.helpers.served import Server  # noqa: E402
 
 RSS = psutil.Process()
 

@@ -23,7 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import CHROMIUM_ARGS, Page, Server, until  # noqa: E402
+from tests.helpers.browser import CHROMIUM_ARGS, Page  # noqa: E402
+from tests.helpers.served import Server  # noqa: E402
+from tests.helpers.waiting import until  # noqa: E402
 
 
 def main() -> int:

@@ -1,38 +1,34 @@
-"""Shared fixtures: a tiny classifier, small corpora and stores, built offline per session."""
+"""Tiers and shared fixtures.
+
+A test's tier is the folder it lives in: tests/unit, tests/model, tests/app, tests/browser,
+tests/slurm, tests/install; each folder's tests get the marker of its name (``-m app``). A
+test that uses a fixture built with torch (a tiny model, a store it precomputed) is also
+marked ``model``, so ``-m "not model"`` runs without torch. Helpers are in tests/helpers/.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from tests.helpers.paths import require_binary, require_module
+from tests.helpers.stores import ODD_LABEL_NAMES, precompute_args
+
+TIERS = ("unit", "model", "app", "browser", "slurm", "install")
+# fixtures that run torch: a test using one (directly or through another fixture) needs it
+TORCH_FIXTURES = {"tiny_model", "tiny_store"}
+HERE = Path(__file__).resolve().parent
 
 
-def require(what: str, available: bool, why: str) -> None:
-    """Skip a test whose dependency is missing; in CI (CI=true) fail instead."""
-    if available:
-        return
-    msg = f"{what} is not available: {why}"
-    if IN_CI:
-        pytest.fail(msg + " (CI=true: a missing test dependency fails the run)")
-    pytest.skip(msg)
-
-
-def require_module(name: str) -> None:
-    require(name, importlib.util.find_spec(name) is not None, f"pip install {name}")
-
-
-def require_binary(name: str, hint: str) -> str:
-    path = shutil.which(name) or (name if os.path.exists(name) else None)
-    require(name, path is not None, hint)
-    return path
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+    for item in items:
+        tier = Path(str(item.fspath)).resolve().relative_to(HERE).parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        if TORCH_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
@@ -58,40 +54,6 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return path
 
 
-def precompute_args(model: Path, data: Path, out: Path, **extra) -> list[str]:
-    args = ["precompute", "--model", str(model), "--data", str(data), "--out", str(out),
-            "--text-column", "body", "--label-column", "topic", "--id-column", "key",
-            "--max-length", "32", "--stride", "4", "--block-size", "24", "--no-progress"]
-    for k, v in extra.items():
-        args += [f"--{k.replace('_', '-')}", str(v)]
-    return args
-
-
-def split_into_shards(src: Path, folder: Path, max_instances: int, cuts, *,
-                      provenance: bool = True, tokenizer: bool = False) -> Path:
-    """Write the store ``src`` again as shard stores in ``folder``: its parts of at most
-    ``max_instances`` instances (documents kept whole), split before the part indices
-    ``cuts`` (or into ``cuts`` shards, an int). Without ``provenance`` the shards carry
-    none; with ``tokenizer`` they carry the store's tokenizer."""
-    import numpy as np
-
-    from attviz.store import Store, StoreMeta, StoreWriter, shard_name
-
-    with Store(src) as s:
-        parts = list(s.iter_parts(max_instances=max_instances))
-        meta = s.meta if provenance else StoreMeta(s.meta.label_names, s.meta.num_layers,
-                                                   s.meta.num_heads, {})
-        vocab, tok = s.vocab, s.tokenizer_json() if tokenizer else None
-    groups = np.array_split(np.arange(len(parts)), cuts)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, g in enumerate(groups):
-        with StoreWriter(folder / shard_name(i, len(groups)), meta, vocab,
-                         tokenizer_json=tok) as w:
-            for j in g:
-                w.append(parts[j])
-    return folder
-
-
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
     """The tiny corpus precomputed with the tiny model (windows of 32, stride 4)."""
@@ -100,9 +62,6 @@ def tiny_store(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
     out = tmp_path_factory.mktemp("store") / "tiny.h5"
     assert main(precompute_args(tiny_model, tiny_corpus, out)) == 0
     return out
-
-
-ODD_LABEL_NAMES = ["a → b", "3", "x y", "a", "b → 3"]
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +87,7 @@ def browser():
     exe = require_binary("/usr/bin/chromium", "apt-get install chromium (scripts/system-deps.sh)")
     from playwright.sync_api import sync_playwright
 
-    from .test_browser import CHROMIUM_ARGS
+    from tests.helpers.browser import CHROMIUM_ARGS
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
@@ -139,7 +98,7 @@ def browser():
 @pytest.fixture(scope="module")
 def server(tiny_store):
     """The explorer served on the tiny store (`panel serve apps/`), one per test module."""
-    from .test_browser import Server
+    from tests.helpers.served import Server
 
     s = Server("--store", str(tiny_store))
     yield s
@@ -148,8 +107,8 @@ def server(tiny_store):
 
 @pytest.fixture(scope="module")
 def lab_files(tmp_path_factory, tiny_store):
-    """A store root, users file and access file of a lab (tests/lab_server.py)."""
-    from .lab_server import make_lab
+    """A store root, users file and access file of a lab (tests/helpers/lab.py)."""
+    from tests.helpers.lab import make_lab
 
     return make_lab(tmp_path_factory.mktemp("lab"), tiny_store)
 
@@ -157,7 +116,7 @@ def lab_files(tmp_path_factory, tiny_store):
 @pytest.fixture(scope="module")
 def lab(lab_files):
     """`attviz serve` on ``lab_files``, one per test module."""
-    from .lab_server import LabServer
+    from tests.helpers.lab import LabServer
 
     server = LabServer(*lab_files)
     yield server

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import string
 from pathlib import Path
 
 from ..errors import UserError
@@ -90,7 +89,7 @@ def _synth_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def shard_name(args: argparse.Namespace) -> int:
-    from ..store import shard_name
+    from ..store.shards import shard_name, shard_pattern
 
     count = None if args.count == "*" else _count(args.count)
     if args.index == "*":
@@ -105,19 +104,6 @@ def shard_name(args: argparse.Namespace) -> int:
             raise UserError(f"shard index {index} is not in 0..{count - 1}")
         print(shard_name(index, count) if count is not None else shard_pattern(None, index))
     return 0
-
-
-def shard_pattern(count: int | None, index: int | None = None) -> str:
-    """A shell pattern of shard store names: ``*`` where ``count`` or ``index`` is None."""
-    from ..store.shards import SHARD_NAME
-
-    values = {"index": index, "count": count}
-    out = []
-    for literal, field, spec, _ in string.Formatter().parse(SHARD_NAME):
-        out.append(literal)
-        if field is not None:
-            out.append("*" if values[field] is None else format(values[field], spec))
-    return "".join(out)
 
 
 def _number(what: str, text: str) -> int:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..store import StoreError
-from .stores import OpenedStore, registry
+from ..store.shards import shard_pattern
+from .stores import SharedStore, registry
 
 log = logging.getLogger("attviz.explore")
-SHARD_GLOB = "shard-*-of-*.h5"
+SHARD_GLOB = shard_pattern()  # any shard store
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class StoreCatalog:
             return cls(root, scope)
         if store:
             path = Path(store).resolve()
-            is_root = path.is_dir() and not list(path.glob("shard-*.h5"))
+            is_root = path.is_dir() and not list(path.glob(SHARD_GLOB))
             return cls(path if is_root else path.parent, scope)
         return cls(None, scope)
 
@@ -164,7 +165,7 @@ class StoreCatalog:
             raise StoreError(f"{requested}: no such store under {self.root}")
         return self.name_of(path)
 
-    def open(self, name: str) -> OpenedStore:
+    def open(self, name: str) -> SharedStore:
         """Store ``name``, opened once per server process and shared by its sessions."""
         if self.root is None:
             raise StoreError("no store folder is configured; refused")

@@ -48,7 +48,7 @@ class CorpusSettings(param.Parameterized):
 
     def _configure(self, *_) -> None:
         ex = self.explorer
-        stats = ex.opened.corpus.statistics if ex.opened is not None else []
+        stats = ex.opened.slices.statistics if ex.opened is not None else []
         cells = {k: v for k, v in cell_choices(ex.label_names).items() if v is not None}
         heads = ex.param.heads.objects
         with param.parameterized.discard_events(self):

@@ -2,7 +2,7 @@
 
 Everything here is numpy over arrays of length ``instances``. Conditions that read the
 store (the text, a token, head statistics) arrive as masks computed and cached elsewhere
-(:mod:`.corpus`, :mod:`attviz.store.search`).
+(:mod:`.slices`, :mod:`attviz.store.search`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from .stores import OpenedStore
+from .stores import SharedStore
 
 TABLE_COLUMNS = ("id", "document", "segment", "gold", "predicted", "confidence", "correct",
                  "tokens")
@@ -27,7 +27,7 @@ def page_rows(order: np.ndarray, page: int, page_size: int) -> np.ndarray:
     return order[start : start + page_size]
 
 
-def table_frame(opened: OpenedStore | None, indices: np.ndarray) -> pd.DataFrame:
+def table_frame(opened: SharedStore | None, indices: np.ndarray) -> pd.DataFrame:
     """Rows of the instance table for ``indices``, in that order."""
     if opened is None or len(indices) == 0:
         return pd.DataFrame({c: [] for c in TABLE_COLUMNS})
@@ -48,7 +48,7 @@ def table_frame(opened: OpenedStore | None, indices: np.ndarray) -> pd.DataFrame
     })
 
 
-def table_csv(opened: OpenedStore | None, order: np.ndarray) -> io.StringIO:
+def table_csv(opened: SharedStore | None, order: np.ndarray) -> io.StringIO:
     """CSV of the table of the instances ``order``, in that order (built in parts, so any
     size works)."""
     buf = io.StringIO()

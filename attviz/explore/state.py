@@ -38,7 +38,7 @@ from .filters import (
 from .lru import LRU
 from .relations_state import RelationsState
 from .rows import page_count, page_rows
-from .stores import OpenedStore
+from .stores import SharedStore
 from .style import head_colors
 from .viewdata import ViewData, ViewKey, ViewSettings, view_data
 
@@ -103,7 +103,7 @@ class Explorer(param.Parameterized):
     def __init__(self, root: str | Path | None = None, store: str | Path | None = None,
                  scope: Scope | None = None, **params) -> None:
         super().__init__(**params)
-        self.opened: OpenedStore | None = None
+        self.opened: SharedStore | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
         self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
@@ -233,7 +233,7 @@ class Explorer(param.Parameterized):
         if self.opened is None:
             return
         f = self.filter_spec()
-        corpus = self.opened.corpus
+        corpus = self.opened.slices
         try:
             text_mask = (self.opened.search_text(f.text, f.case_sensitive, f.inside_words)
                          if f.text else None)

@@ -19,9 +19,9 @@ import numpy as np
 
 from ..store import BaseStore, Instance, StoreError, open_store
 from ..store.search import search
-from .corpus import CorpusCache
 from .filters import DerivedColumns
 from .lru import LRU
+from .slices import SliceCache
 
 log = logging.getLogger("attviz.explore")
 
@@ -38,7 +38,7 @@ def identity(path: Path) -> tuple | None:
 
 
 @dataclass
-class OpenedStore:
+class SharedStore:
     """A store shared by all sessions, with its derived columns and small caches."""
 
     path: Path
@@ -48,14 +48,15 @@ class OpenedStore:
     _failed: dict = field(default_factory=dict)  # index -> why it cannot be read
     _text_cache: LRU = field(default_factory=lambda: LRU(16))  # (query, case) -> mask
     _instances: LRU = field(default_factory=lambda: LRU(64))  # index -> Instance
-    _corpus: CorpusCache | None = None
+    _slices: SliceCache | None = None
 
     @property
-    def corpus(self) -> CorpusCache:
-        """The store's corpus computations (made on first use, shared by all sessions)."""
-        if self._corpus is None:
-            self._corpus = CorpusCache(self.store)
-        return self._corpus
+    def slices(self) -> SliceCache:
+        """What the corpus view and the corpus queries compute from the store, cached by slice
+        (made on first use, shared by all sessions)."""
+        if self._slices is None:
+            self._slices = SliceCache(self.store)
+        return self._slices
 
     @property
     def label_names(self) -> list[str]:
@@ -89,10 +90,10 @@ class StoreRegistry:
     """Opened stores of one server process, by resolved path."""
 
     def __init__(self) -> None:
-        self._stores: dict[Path, OpenedStore] = {}
+        self._stores: dict[Path, SharedStore] = {}
         self._lock = threading.Lock()
 
-    def open(self, path: Path) -> OpenedStore:
+    def open(self, path: Path) -> SharedStore:
         """The store at ``path``: the one already open unless the file changed since."""
         path = Path(path).resolve()
         with self._lock:
@@ -101,16 +102,10 @@ class StoreRegistry:
             if known is None or known.identity != now:
                 self._stores.pop(path, None)  # sessions holding it keep reading it
                 store = open_store(path)
-                self._stores[path] = OpenedStore(path, store,
+                self._stores[path] = SharedStore(path, store,
                                                  DerivedColumns.from_columns(store.columns),
                                                  identity=now)
             return self._stores[path]
-
-    def close_all(self) -> None:
-        with self._lock:
-            for s in self._stores.values():
-                s.store.close()
-            self._stores.clear()
 
 
 _registry: StoreRegistry | None = None

@@ -157,6 +157,38 @@ def _label_value(v):
     return int(s) if _INT_RE.match(s) else s
 
 
+def _texts(values: list, flag) -> list[str]:
+    """The texts of a column; ``flag(reason, row)`` for each empty or undecodable one."""
+    texts: list[str] = []
+    for i, v in enumerate(values):
+        s = "" if _cell_missing(v) else str(v)
+        if isinstance(s, str) and _SURROGATE_RE.search(s):
+            flag("text has bytes that are not UTF-8", i)
+        elif not s.strip():
+            flag("text is empty", i)
+        texts.append(s)
+    return texts
+
+
+def _ids(values: list, column: str, flag) -> list[str]:
+    """The document ids of a column; ``flag(reason, row)`` for each empty, undecodable or
+    repeated one."""
+    ids = []
+    seen: dict[str, int] = {}
+    for i, v in enumerate(values):
+        s = "" if _cell_missing(v) else str(v)
+        if not s:
+            flag(f"{column!r} is empty", i)
+        elif _SURROGATE_RE.search(s):
+            flag(f"{column!r} has bytes that are not UTF-8", i)
+        elif s in seen:
+            flag(f"{column!r} repeats an earlier row's id", i)
+        else:
+            seen[s] = i
+        ids.append(s)
+    return ids
+
+
 def read_corpus(
     path: str | os.PathLike,
     text_column: str = "text",
@@ -192,30 +224,9 @@ def read_corpus(
     def flag(reason: str, row: int) -> None:
         problems.setdefault(reason, []).append(row)
 
-    texts: list[str] = []
-    for i, v in enumerate(df[text_column].tolist()):
-        s = "" if _cell_missing(v) else str(v)
-        if isinstance(s, str) and _SURROGATE_RE.search(s):
-            flag("text has bytes that are not UTF-8", i)
-        elif not s.strip():
-            flag("text is empty", i)
-        texts.append(s)
-    if id_column is not None:
-        ids = []
-        seen: dict[str, int] = {}
-        for i, v in enumerate(df[id_column].tolist()):
-            s = "" if _cell_missing(v) else str(v)
-            if not s:
-                flag(f"{id_column!r} is empty", i)
-            elif _SURROGATE_RE.search(s):
-                flag(f"{id_column!r} has bytes that are not UTF-8", i)
-            elif s in seen:
-                flag(f"{id_column!r} repeats an earlier row's id", i)
-            else:
-                seen[s] = i
-            ids.append(s)
-    else:
-        ids = [str(i) for i in range(n)]
+    texts = _texts(df[text_column].tolist(), flag)
+    ids = _ids(df[id_column].tolist(), id_column, flag) if id_column is not None else [
+        str(i) for i in range(n)]
     labels = None
     if label_column is not None:
         labels = []

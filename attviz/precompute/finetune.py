@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .corpus import CorpusError, read_corpus, skipped_summary
+from .corpus import Corpus, CorpusError, read_corpus, skipped_summary
 from .labels import training_classes
 
 HELDOUT = "heldout.csv"
@@ -110,37 +110,16 @@ def split_documents(labels: np.ndarray, test_fraction: float, seed: int) -> np.n
 
 
 def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
+    """Fine-tune (or reuse the model saved by the same settings), write the held-out
+    documents and measure the model on them."""
     t0 = time.time()
     out = Path(cfg.out)
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column)
     key = cfg.key(corpus.sha256)
-    record = out / RECORD
-    if record.exists():
-        try:
-            prev = json.loads(record.read_text())
-        except ValueError:
-            prev = {}
-        if prev.get("key") == key and (out / "config.json").exists() and (out / HELDOUT).exists():
-            _log(f"attviz: reusing the model in {out} (same data and settings)")
-            m = prev["metrics"]
-            return FinetuneResult(out, out / HELDOUT, m["segment_accuracy"], m["document_accuracy"],
-                                  m["train_segments"], m["heldout_documents"],
-                                  m["heldout_segments"], m["duplicates_removed"],
-                                  time.time() - t0, True)
-
-    if corpus.labels is None or any(v is None for v in corpus.labels):
-        missing = [int(r) for r, v in zip(corpus.rows, corpus.labels or []) if v is None]
-        raise CorpusError(f"{cfg.data}: fine-tuning needs a label on every row; rows without "
-                          f"one: {missing[:10]}")
-    # Exact duplicate documents would leak between train and test.
-    seen: set[str] = set()
-    keep = np.zeros(len(corpus), dtype=bool)
-    for i, t in enumerate(corpus.texts):
-        if t not in seen:
-            seen.add(t)
-            keep[i] = True
-    duplicates = int((~keep).sum())
-    corpus = corpus.select(keep)
+    reused = _reused(out, key, t0)
+    if reused is not None:
+        return reused
+    corpus, duplicates = _without_duplicates(_all_labelled(corpus, cfg.data))
     names, doc_labels = training_classes(corpus, cfg.label_names)
     if len(names) < 2:
         raise CorpusError(f"{cfg.data}: column {cfg.label_column!r} has fewer than two classes")
@@ -148,17 +127,80 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     if not test.any() or test.all():
         raise CorpusError(f"{cfg.data}: too few documents to hold out {cfg.test_fraction:.0%}")
 
+    base = cfg.base or default_base()
+    model, tokenizer = _load_base(base, names, cfg.max_length)
+    train_idx = np.flatnonzero(~test)
+    note = (f"{len(corpus)} documents after removing {duplicates} duplicates; holding out "
+            f"{int(test.sum())} documents; classes: {', '.join(names)}")
+    n_segments = _train(model, tokenizer, [corpus.texts[i] for i in train_idx],
+                        doc_labels[train_idx], cfg, progress, note)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    _write_heldout(corpus.select(test), out / HELDOUT, cfg)
+
+    metrics = evaluate(out, out / HELDOUT, cfg, progress=progress)
+    metrics.update(train_segments=n_segments, duplicates_removed=duplicates,
+                   train_seconds=round(time.time() - t0, 1))
+    tmp = out / (RECORD + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "config": asdict(cfg), "base": base,
+                               "metrics": metrics}, indent=1, default=str))
+    tmp.replace(out / RECORD)
+    return FinetuneResult(out, out / HELDOUT, metrics["segment_accuracy"],
+                          metrics["document_accuracy"], metrics["train_segments"],
+                          metrics["heldout_documents"], metrics["heldout_segments"], duplicates,
+                          time.time() - t0, False)
+
+
+def _reused(out: Path, key: str, t0: float) -> FinetuneResult | None:
+    """The result of the model saved in ``out`` by a run with the same ``key``, if any."""
+    record = out / RECORD
+    if not record.exists():
+        return None
+    try:
+        prev = json.loads(record.read_text())
+    except ValueError:
+        return None
+    if prev.get("key") != key or not (out / "config.json").exists() or \
+            not (out / HELDOUT).exists():
+        return None
+    _log(f"attviz: reusing the model in {out} (same data and settings)")
+    m = prev["metrics"]
+    return FinetuneResult(out, out / HELDOUT, m["segment_accuracy"], m["document_accuracy"],
+                          m["train_segments"], m["heldout_documents"], m["heldout_segments"],
+                          m["duplicates_removed"], time.time() - t0, True)
+
+
+def _all_labelled(corpus: Corpus, data: str) -> Corpus:
+    if corpus.labels is None or any(v is None for v in corpus.labels):
+        missing = [int(r) for r, v in zip(corpus.rows, corpus.labels or []) if v is None]
+        raise CorpusError(f"{data}: fine-tuning needs a label on every row; rows without "
+                          f"one: {missing[:10]}")
+    return corpus
+
+
+def _without_duplicates(corpus: Corpus) -> tuple[Corpus, int]:
+    """The corpus without exact repeats of a text (they would leak between train and test),
+    and how many were left out."""
+    seen: set[str] = set()
+    keep = np.zeros(len(corpus), dtype=bool)
+    for i, t in enumerate(corpus.texts):
+        if t not in seen:
+            seen.add(t)
+            keep[i] = True
+    return corpus.select(keep), int((~keep).sum())
+
+
+def _load_base(base: str, names: list[str], max_length: int):
+    """(model, tokenizer) of the base model with a new head for ``names``."""
     # torch and transformers are imported only when there is training to do
-    import torch
-    from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from .windows import check_window, segment_documents
+    from .windows import check_window
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    base = cfg.base or default_base()
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -167,22 +209,29 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     except (OSError, ValueError) as e:  # no such model, or not one transformers loads
         raise UserError(f"--base {base}: cannot load a model to fine-tune "
                         f"({str(e).splitlines()[0]})") from None
-    check_window(tokenizer, model.config, cfg.max_length, 0)
-    train_idx = np.flatnonzero(~test)
-    seg = segment_documents(tokenizer, [corpus.texts[i] for i in train_idx], cfg.max_length, 0)
-    seg_labels = doc_labels[train_idx][seg.document]
+    check_window(tokenizer, model.config, max_length, 0)
+    return model, tokenizer
+
+
+def _train(model, tokenizer, texts: list[str], doc_labels: np.ndarray, cfg: FinetuneConfig,
+           progress: bool, note: str) -> int:
+    """Train ``model`` on the windows of ``texts`` (AdamW, linear warm-up and decay); returns
+    the number of windows trained on. ``note``: what the log line says first."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from .windows import segment_documents
+
+    seg = segment_documents(tokenizer, texts, cfg.max_length, 0)
+    seg_labels = doc_labels[seg.document]
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(seg))
     if cfg.max_train_segments:
         order = order[: cfg.max_train_segments]
-    _log(f"attviz: {len(corpus)} documents after removing {duplicates} duplicates; training on "
-         f"{len(order)} segments of {len(train_idx)} documents, holding out {int(test.sum())} "
-         f"documents; classes: {', '.join(names)}")
-
+    _log(f"attviz: {note}; training on {len(order)} segments of {len(texts)} documents")
     torch.manual_seed(cfg.seed)
     model.train()
-    steps_per_epoch = math.ceil(len(order) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    total = math.ceil(len(order) / cfg.batch_size) * cfg.epochs
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
     warmup = max(1, int(0.06 * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -195,15 +244,9 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         ep_order = order if epoch == 0 else rng.permutation(order)
         for s in range(0, len(ep_order), cfg.batch_size):
             batch = ep_order[s : s + cfg.batch_size]
-            t = max(len(seg.input_ids[i]) for i in batch)
-            ids = torch.full((len(batch), t), pad, dtype=torch.long)
-            att = torch.zeros((len(batch), t), dtype=torch.long)
-            for j, i in enumerate(batch):
-                x = torch.from_numpy(seg.input_ids[i].astype(np.int64))
-                ids[j, : len(x)] = x
-                att[j, : len(x)] = 1
-            y = torch.from_numpy(seg_labels[batch])
-            loss = model(input_ids=ids, attention_mask=att, labels=y).loss
+            ids, att = _padded([seg.input_ids[i] for i in batch], pad)
+            loss = model(input_ids=ids, attention_mask=att,
+                         labels=torch.from_numpy(seg_labels[batch])).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -214,30 +257,31 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             bar.update(1)
     bar.close()
     model.eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    held = corpus.select(test)
-    id_col = cfg.id_column or "id"
+    return int(len(order))
+
+
+def _padded(sequences: list[np.ndarray], pad: int):
+    """(input ids, attention mask), [batch, longest] long tensors."""
+    import torch
+
+    t = max(len(x) for x in sequences)
+    ids = torch.full((len(sequences), t), pad, dtype=torch.long)
+    att = torch.zeros((len(sequences), t), dtype=torch.long)
+    for j, x in enumerate(sequences):
+        ids[j, : len(x)] = torch.from_numpy(x.astype(np.int64))
+        att[j, : len(x)] = 1
+    return ids, att
+
+
+def _write_heldout(held: Corpus, path: Path, cfg: FinetuneConfig) -> None:
+    """The held-out documents as a CSV with the corpus's own column names (atomically)."""
     frame = pd.DataFrame({
-        id_col: held.ids, cfg.text_column: held.texts,
+        cfg.id_column or "id": held.ids, cfg.text_column: held.texts,
         cfg.label_column: [str(v) for v in held.labels],
     })
-    tmp = out / (HELDOUT + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     frame.to_csv(tmp, index=False)
-    tmp.replace(out / HELDOUT)
-
-    metrics = evaluate(out, out / HELDOUT, cfg, progress=progress)
-    metrics.update(train_segments=int(len(order)), duplicates_removed=duplicates,
-                   train_seconds=round(time.time() - t0, 1))
-    tmp = out / (RECORD + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "config": asdict(cfg), "base": base,
-                               "metrics": metrics}, indent=1, default=str))
-    tmp.replace(record)
-    return FinetuneResult(out, out / HELDOUT, metrics["segment_accuracy"],
-                          metrics["document_accuracy"], metrics["train_segments"],
-                          metrics["heldout_documents"], metrics["heldout_segments"], duplicates,
-                          time.time() - t0, False)
+    tmp.replace(path)
 
 
 def evaluate(model_dir: Path, heldout: Path, cfg: FinetuneConfig, progress: bool = True) -> dict:

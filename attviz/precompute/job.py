@@ -15,14 +15,22 @@ import math
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import UserError
 from ..store import Store, StoreError, StoreMeta, assemble
 from ..version import __version__
-from .corpus import CorpusError, bad_rows_error, read_corpus, rows_by_reason, skipped_summary
+from .corpus import (
+    Corpus,
+    CorpusError,
+    bad_rows_error,
+    read_corpus,
+    rows_by_reason,
+    skipped_summary,
+)
 from .extract.block import (
     BATCH_SIZE,
     BLOCK_SIZE,
@@ -33,14 +41,7 @@ from .extract.block import (
     shard_blocks,
 )
 from .labels import UNKNOWN_LABEL, corpus_labels, label_names, model_labels_note
-from .partial import (
-    block_path,
-    partial_folder,
-    pause_block_from_env,
-    pause_for_test,
-    prepare,
-    write_block,
-)
+from .partial import block_path, partial_folder, prepare, write_block
 from .windows import check_window
 
 
@@ -119,6 +120,11 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+# A seam for tests: called with (OUT.partial folder, block number) before a block is
+# computed (tests pause a run there to kill or requeue it at a known point).
+before_block: Callable[[Path, int], None] | None = None
+
+
 def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     """Run (or resume) the precompute described by ``cfg``. Returns a summary.
 
@@ -126,12 +132,59 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     kill) leaves the finished blocks in OUT.partial/ for the next run; the ``attviz
     precompute`` command turns SIGTERM into exit status 143.
     """
-    from tqdm.auto import tqdm
-
     from .extract.fingerprint import model_fingerprint
 
     t_start = time.time()
     out = Path(cfg.out)
+    _check_sharding(cfg)
+    # Bad rows are set aside here and reported with the bad labels found below, so that one
+    # message names every kind of bad row in the file.
+    corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
+                         skip_bad_rows=True, limit=cfg.limit)
+    key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
+    partial = partial_folder(out)
+    if out.exists():
+        done = _already_done(out, cfg, key, corpus)
+        if done is not None:
+            return done
+
+    # torch and transformers are loaded only when there is work to do
+    from .extract import Extractor, load_classifier, resolve_device, resolve_dtype
+
+    device = resolve_device(cfg.device)
+    model, tokenizer = load_classifier(cfg.model, device, resolve_dtype(cfg.dtype, device))
+    check_window(tokenizer, model.config, cfg.max_length, cfg.stride)
+    names = label_names(model.config.id2label)
+    corpus, labels = _labelled(corpus, names, cfg)
+
+    starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
+    mine = shard_blocks(len(starts) - 1, cfg.shard or 0, cfg.shards)
+    prepare(partial, key, asdict(cfg))
+    done_blocks = {b for b in mine if block_path(partial, b).exists()}
+    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy)
+    _log(f"attviz: attention path: {extractor.description}")
+    meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key})
+    t_loop = time.time()
+    work = _Blocks(cfg, corpus, labels, starts, mine, partial)
+    work.compute(done_blocks, tokenizer, extractor, meta, progress)
+
+    provenance = _provenance(cfg, corpus, key, model, tokenizer, extractor, device)
+    final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
+    # With --overwrite the old store stays until the new one replaces it (atomic rename).
+    assemble([block_path(partial, b) for b in mine], out, final_meta, _vocab(tokenizer),
+             tokenizer_json=_tokenizer_json(tokenizer))
+    shutil.rmtree(partial, ignore_errors=True)
+    with Store(out) as s:
+        cols = s.columns
+        has = cols.label >= 0
+        acc = float(cols.correct[has].mean()) if has.any() else None
+        n_inst, n_docs = s.n_instances, s.n_documents
+    return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
+                  corpus.skipped, reused_blocks=len(done_blocks),
+                  loop_seconds=time.time() - t_loop)
+
+
+def _check_sharding(cfg: PrecomputeConfig) -> None:
     if cfg.shards < 1:
         raise UserError("--shards must be at least 1")
     if cfg.shard is not None and not 0 <= cfg.shard < cfg.shards:
@@ -141,34 +194,27 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     if cfg.batch_size < 1 or cfg.block_size < 1:
         raise UserError("--batch-size and --block-size must be at least 1")
 
-    # Bad rows are set aside here and reported with the bad labels found below, so that one
-    # message names every kind of bad row in the file.
-    corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
-                         skip_bad_rows=True, limit=cfg.limit)
-    key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
-    partial = partial_folder(out)
-    if out.exists():
-        done = _existing_store_key(out, cfg)
-        if done == key and not cfg.overwrite:
-            _log(f"attviz: {out} is already complete for these settings; nothing to do")
-            # a run killed between writing the store and removing its blocks left them
-            shutil.rmtree(partial, ignore_errors=True)
-            with Store(out) as s:
-                return Result(out, s.n_instances, s.n_documents, 0.0,
-                              str(s.meta.provenance.get("attention_path", "")), None,
-                              corpus.skipped, already_complete=True)
-        if not cfg.overwrite:
-            raise FileExistsError(f"{out} exists (from other settings); "
-                                  "pass --overwrite to replace it")
 
-    # torch and transformers are loaded only when there is work to do
-    from .extract import Extractor, load_classifier, model_provenance, resolve_device, resolve_dtype
+def _already_done(out: Path, cfg: PrecomputeConfig, key: str, corpus: Corpus) -> Result | None:
+    """The result of a complete store at ``out`` from the same job; None when ``out`` may be
+    replaced (``--overwrite``); raise when it is another job's store."""
+    if _existing_store_key(out, cfg) == key and not cfg.overwrite:
+        _log(f"attviz: {out} is already complete for these settings; nothing to do")
+        # a run killed between writing the store and removing its blocks left them
+        shutil.rmtree(partial_folder(out), ignore_errors=True)
+        with Store(out) as s:
+            return Result(out, s.n_instances, s.n_documents, 0.0,
+                          str(s.meta.provenance.get("attention_path", "")), None,
+                          corpus.skipped, already_complete=True)
+    if not cfg.overwrite:
+        raise FileExistsError(f"{out} exists (from other settings); "
+                              "pass --overwrite to replace it")
+    return None
 
-    device = resolve_device(cfg.device)
-    dtype = resolve_dtype(cfg.dtype, device)
-    model, tokenizer = load_classifier(cfg.model, device, dtype)
-    check_window(tokenizer, model.config, cfg.max_length, cfg.stride)
-    names = label_names(model.config.id2label)
+
+def _labelled(corpus: Corpus, names: list[str], cfg: PrecomputeConfig):
+    """(corpus, labels): the rows whose labels the model knows, or one error naming every
+    bad row (without --skip-bad-rows)."""
     corpus, labels = corpus_labels(corpus, names, skip_bad_rows=True)
     if corpus.skipped and not cfg.skip_bad_rows:
         bad_labels = any(reason.startswith(UNKNOWN_LABEL) for _, reason in corpus.skipped)
@@ -179,50 +225,65 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
              + skipped_summary(corpus.skipped))
     if len(corpus) == 0:
         raise CorpusError(f"{cfg.data}: no documents left to precompute")
+    return corpus, labels
 
-    starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
-    n_blocks = len(starts) - 1
-    mine = shard_blocks(n_blocks, cfg.shard or 0, cfg.shards)
-    prepare(partial, key, asdict(cfg))
-    done_blocks = {b for b in mine if block_path(partial, b).exists()}
 
-    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy)
-    _log(f"attviz: attention path: {extractor.description}")
-    meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key})
+@dataclass
+class _Blocks:
+    """The blocks of this run (``mine``, a range of block numbers) and their progress."""
 
-    doc_lo, doc_hi = (int(starts[mine.start]), int(starts[mine.stop])) if len(mine) else (0, 0)
-    total_chars = sum(len(t) for t in corpus.texts[doc_lo:doc_hi]) or 1
-    est_total = max(1, math.ceil(total_chars / (CHARS_PER_TOKEN * cfg.max_length)))
-    bar = tqdm(total=est_total, unit="inst", desc="precompute", disable=not progress,
-               mininterval=0.5 if sys.stderr.isatty() else 10, dynamic_ncols=True)
-    t_loop = time.time()
-    done_chars = 0
-    done_instances = 0
-    pause_before = pause_block_from_env()
-    try:
-        for b in mine:
-            d0, d1 = int(starts[b]), int(starts[b + 1])
-            chars = sum(len(t) for t in corpus.texts[d0:d1])
-            path = block_path(partial, b)
-            if b in done_blocks:
-                with Store(path, fragment=True) as s:
-                    n = s.n_instances
-            else:
-                if b == pause_before:
-                    pause_for_test(partial, b)
-                part = compute_block(corpus, labels, d0, d1, tokenizer, extractor, cfg.blocks)
-                write_block(path, meta, part)
-                n = part.n_instances
-            done_chars += chars
-            done_instances += n
-            # Refine the estimate of the total from what the tokenizer actually produced.
-            bar.total = max(done_instances,
-                            round(done_instances * total_chars / max(1, done_chars)))
-            bar.update(n)
-    finally:
-        bar.close()
+    cfg: PrecomputeConfig
+    corpus: Corpus
+    labels: object
+    starts: object  # [blocks + 1] first document of each block
+    mine: range
+    partial: Path
 
-    provenance = {
+    def chars(self, lo: int, hi: int) -> int:
+        return sum(len(t) for t in self.corpus.texts[lo:hi])
+
+    def compute(self, done: set[int], tokenizer, extractor, meta: StoreMeta,
+                progress: bool) -> None:
+        """Compute and write every block not ``done``, with a progress bar in instances."""
+        from tqdm.auto import tqdm
+
+        cfg, starts, mine = self.cfg, self.starts, self.mine
+        lo, hi = (int(starts[mine.start]), int(starts[mine.stop])) if len(mine) else (0, 0)
+        total_chars = self.chars(lo, hi) or 1
+        est_total = max(1, math.ceil(total_chars / (CHARS_PER_TOKEN * cfg.max_length)))
+        bar = tqdm(total=est_total, unit="inst", desc="precompute", disable=not progress,
+                   mininterval=0.5 if sys.stderr.isatty() else 10, dynamic_ncols=True)
+        done_chars = done_instances = 0
+        try:
+            for b in mine:
+                d0, d1 = int(starts[b]), int(starts[b + 1])
+                path = block_path(self.partial, b)
+                if b in done:
+                    with Store(path, fragment=True) as s:
+                        n = s.n_instances
+                else:
+                    if before_block is not None:
+                        before_block(self.partial, b)
+                    part = compute_block(self.corpus, self.labels, d0, d1, tokenizer, extractor,
+                                         cfg.blocks)
+                    write_block(path, meta, part)
+                    n = part.n_instances
+                done_chars += self.chars(d0, d1)
+                done_instances += n
+                # Refine the estimate of the total from what the tokenizer actually produced.
+                bar.total = max(done_instances,
+                                round(done_instances * total_chars / max(1, done_chars)))
+                bar.update(n)
+        finally:
+            bar.close()
+
+
+def _provenance(cfg: PrecomputeConfig, corpus: Corpus, key: str, model, tokenizer, extractor,
+                device) -> dict:
+    """What the store records of how it was made."""
+    from .extract import model_provenance
+
+    return {
         **model_provenance(cfg.model, model, tokenizer),
         "attviz_version": __version__,
         "attention_path": extractor.description,
@@ -242,20 +303,6 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
         "shards": cfg.shards,
         "skipped_rows": len(corpus.skipped),
     }
-    final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
-    vocab = _vocab(tokenizer)
-    # With --overwrite the old store stays until the new one replaces it (atomic rename).
-    assemble([block_path(partial, b) for b in mine], out, final_meta, vocab,
-             tokenizer_json=_tokenizer_json(tokenizer))
-    shutil.rmtree(partial, ignore_errors=True)
-    with Store(out) as s:
-        cols = s.columns
-        has = cols.label >= 0
-        acc = float(cols.correct[has].mean()) if has.any() else None
-        n_inst, n_docs = s.n_instances, s.n_documents
-    return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
-                  corpus.skipped, reused_blocks=len(done_blocks),
-                  loop_seconds=time.time() - t_loop)
 
 
 def _existing_store_key(out: Path, cfg: PrecomputeConfig) -> str | None:
@@ -281,5 +328,3 @@ def _vocab(tokenizer) -> list[str]:
     tokens = tokenizer.convert_ids_to_tokens(list(range(n)))
     return [t if t is not None else f"[{i}]" for i, t in enumerate(tokens)]
 
-
-CONFIG_FIELDS = fields(PrecomputeConfig)

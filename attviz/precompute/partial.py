@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
 from ..store import Part, StoreMeta
@@ -58,31 +56,3 @@ def write_block(path: Path, meta: StoreMeta, part: Part) -> None:
 
     with StoreWriter(path, meta, None, fragment=True) as w:
         w.append(part)
-
-
-# Test-only hook: with ATTVIZ_TEST_PAUSE_BEFORE_BLOCK=k a run stops before computing block k
-# (after the blocks before it are written) and waits to be killed, so that tests can kill or
-# requeue it at a known point instead of racing it. It first creates OUT.partial/paused,
-# which tests wait for; a run that finds that file already there (a restart) goes on.
-TEST_PAUSE_VARIABLE = "ATTVIZ_TEST_PAUSE_BEFORE_BLOCK"
-TEST_PAUSE_MARKER = "paused"
-_TEST_PAUSE_LIMIT_S = 600  # a paused run nobody kills goes on after this
-
-
-def pause_block_from_env() -> int | None:
-    """The block ATTVIZ_TEST_PAUSE_BEFORE_BLOCK names (tests only), or None."""
-    value = os.environ.get(TEST_PAUSE_VARIABLE, "").strip()
-    return int(value) if value else None
-
-
-def pause_for_test(partial: Path, block: int) -> None:
-    """Wait to be killed before computing ``block``, once per partial folder (tests only)."""
-    try:
-        (partial / TEST_PAUSE_MARKER).open("x").close()
-    except FileExistsError:
-        return
-    print(f"attviz: paused before block {block} ({TEST_PAUSE_VARIABLE}, for tests)",
-          file=sys.stderr, flush=True)
-    deadline = time.monotonic() + _TEST_PAUSE_LIMIT_S
-    while time.monotonic() < deadline:
-        time.sleep(0.05)

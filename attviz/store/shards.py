@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +17,36 @@ from .part import Part
 from .reader import Store
 from .summaries import ProfileTables
 
+# The one spelling of a shard store's file name: shard_name, shard_pattern and the reader of
+# a folder of shards derive theirs from it.
 SHARD_NAME = "shard-{index:05d}-of-{count:05d}.h5"
-_SHARD_RE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.h5$")
 
 
 def shard_name(index: int, count: int) -> str:
+    """The file name of shard ``index`` (0-based) of ``count``."""
     return SHARD_NAME.format(index=index, count=count)
+
+
+def _name_parts(fill) -> str:
+    """SHARD_NAME with each field replaced by ``fill(field, format spec)`` and each literal
+    part by ``fill(None, literal)``."""
+    out = []
+    for literal, field, spec, _ in string.Formatter().parse(SHARD_NAME):
+        out.append(fill(None, literal))
+        if field is not None:
+            out.append(fill(field, spec))
+    return "".join(out)
+
+
+def shard_pattern(count: int | None = None, index: int | None = None) -> str:
+    """A shell pattern of shard store names: ``*`` where ``count`` or ``index`` is None."""
+    values = {"index": index, "count": count}
+    return _name_parts(lambda field, spec: spec if field is None else
+                       "*" if values[field] is None else format(values[field], spec))
+
+
+_SHARD_RE = re.compile("^" + _name_parts(
+    lambda field, spec: re.escape(spec) if field is None else f"(?P<{field}>\\d+)") + "$")
 
 
 def shard_paths(folder: str | os.PathLike) -> list[Path]:
@@ -38,11 +63,11 @@ def shard_paths(folder: str | os.PathLike) -> list[Path]:
         raise StoreError(f"{folder}: no store files (*.h5) in this folder")
     named = [(p, _SHARD_RE.match(p.name)) for p in files]
     if any(m for _, m in named):
-        counts = {int(m.group(2)) for _, m in named if m}
+        counts = {int(m.group("count")) for _, m in named if m}
         if len(counts) != 1:
             raise StoreError(f"{folder}: shard files of different sets ({sorted(counts)} shards)")
         count = counts.pop()
-        have = {int(m.group(1)) for _, m in named if m}
+        have = {int(m.group("index")) for _, m in named if m}
         missing = sorted(set(range(count)) - have)
         if missing:
             raise StoreError(

@@ -24,6 +24,55 @@ def _words(n: int, rng: np.random.Generator) -> list[str]:
     return out
 
 
+def _tokens(counts: np.ndarray, vocab_words: list[str], word_len: np.ndarray,
+            rng: np.random.Generator):
+    """(token ids, special, character spans, texts) of instances of ``counts`` tokens: [CLS]
+    words of the made-up vocabulary [SEP], the words joined by single spaces."""
+    n, total = len(counts), int(counts.sum())
+    inner = counts - 2
+    # word index per non-special token
+    words = rng.integers(0, len(vocab_words), size=int(inner.sum()))
+    token_id = np.empty(total, dtype=np.int32)
+    special = np.zeros(total, dtype=bool)
+    span = np.full((total, 2), -1, dtype=np.int32)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    special[starts] = True
+    special[starts + counts - 1] = True
+    token_id[starts] = 2
+    token_id[starts + counts - 1] = 3
+    inner_pos = np.flatnonzero(~special)
+    token_id[inner_pos] = words + 5
+    lens = word_len[words]
+    # character offsets within each instance: words joined by single spaces
+    inst_of_word = np.repeat(np.arange(n), inner)
+    ends = np.cumsum(lens + 1)
+    word_first = np.concatenate([[0], np.cumsum(inner)[:-1]])
+    base = np.concatenate([[0], ends])[word_first]
+    s = ends - lens - 1 - base[inst_of_word]
+    span[inner_pos, 0] = s
+    span[inner_pos, 1] = s + lens
+    texts = []
+    wl = words.tolist()
+    off = 0
+    for k in inner.tolist():
+        texts.append(" ".join(vocab_words[i] for i in wl[off : off + k]))
+        off += k
+    return token_id, special, span, texts
+
+
+def _predictions(n: int, classes: int, rng: np.random.Generator):
+    """(gold labels, class probabilities) of ``n`` instances; the most probable class is the
+    gold one for about 85% of them."""
+    label = rng.integers(0, classes, size=n)
+    probs = rng.dirichlet(np.ones(classes) * 0.3, size=n).astype(np.float32)
+    agree = rng.random(n) < 0.85
+    top = probs.argmax(axis=1)
+    swap = agree & (top != label)
+    r = np.flatnonzero(swap)
+    probs[r, top[r]], probs[r, label[r]] = probs[r, label[r]], probs[r, top[r]]
+    return label, probs
+
+
 def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int = 12,
                classes: int = 5, max_tokens: int = 128, segments_per_document: int = 4,
                seed: int = 0, part_size: int = 20000, overwrite: bool = False,
@@ -60,46 +109,12 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
             n = min(part_size, instances - start)
             full = rng.random(n) < 0.7
             counts = np.where(full, max_tokens, rng.integers(8, max_tokens + 1, size=n))
-            total = int(counts.sum())
-            inner = counts - 2
-            # word index per non-special token
-            words = rng.integers(0, len(vocab_words), size=int(inner.sum()))
-            token_id = np.empty(total, dtype=np.int32)
-            special = np.zeros(total, dtype=bool)
-            span = np.full((total, 2), -1, dtype=np.int32)
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            special[starts] = True
-            special[starts + counts - 1] = True
-            token_id[starts] = 2
-            token_id[starts + counts - 1] = 3
-            inner_pos = np.flatnonzero(~special)
-            token_id[inner_pos] = words + 5
-            lens = word_len[words]
-            # character offsets within each instance: words joined by single spaces
-            inst_of_word = np.repeat(np.arange(n), inner)
-            ends = np.cumsum(lens + 1)
-            word_first = np.concatenate([[0], np.cumsum(inner)[:-1]])
-            base = np.concatenate([[0], ends])[word_first]
-            s = ends - lens - 1 - base[inst_of_word]
-            span[inner_pos, 0] = s
-            span[inner_pos, 1] = s + lens
-            texts = []
-            wl = words.tolist()
-            off = 0
-            for k in inner.tolist():
-                texts.append(" ".join(vocab_words[i] for i in wl[off : off + k]))
-                off += k
+            token_id, special, span, texts = _tokens(counts, vocab_words, word_len, rng)
+            total = len(token_id)
             idx = (pool_pos + np.arange(total)) % _POOL_ROWS
             pool_pos = (pool_pos + total) % _POOL_ROWS
             att = pool[idx]
-            label = rng.integers(0, classes, size=n)
-            probs = rng.dirichlet(np.ones(classes) * 0.3, size=n).astype(np.float32)
-            agree = rng.random(n) < 0.85
-            top = probs.argmax(axis=1)
-            # make the argmax the gold label for ~85% of instances
-            swap = agree & (top != label)
-            r = np.flatnonzero(swap)
-            probs[r, top[r]], probs[r, label[r]] = probs[r, label[r]], probs[r, top[r]]
+            label, probs = _predictions(n, classes, rng)
             add_structure(att, token_id, counts, label, probs.argmax(axis=1), rng)
             first, last = model_masses(att, counts, rng)
             doc = np.arange(n) // segments_per_document

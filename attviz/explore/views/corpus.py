@@ -132,7 +132,7 @@ class CorpusView(pn.viewable.Viewer):
         ex, s = self.explorer, self.settings
         if ex.opened is None:
             return {}
-        corpus = ex.opened.corpus
+        corpus = ex.opened.slices
         a, b = s.slices()
         out = {"a": a, "b": b, "grid": None, "tokens": None, "positions": None, "note": ""}
         try:

@@ -88,7 +88,7 @@ class QueryEditor(pn.viewable.Viewer):
 
     def _refresh(self, *_) -> None:
         ex = self.explorer
-        stats = ex.opened.corpus.statistics if ex.opened is not None else []
+        stats = ex.opened.slices.statistics if ex.opened is not None else []
         self.statistic.options = {STAT_LABELS.get(s, s).split(" (")[0]: s for s in stats}
         if self.statistic.value not in stats:
             self.statistic.value = stats[0] if stats else None

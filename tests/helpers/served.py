@@ -1,0 +1,54 @@
+"""The explorer served by `panel serve apps/` in a subprocess, on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .paths import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`panel serve apps/` in a subprocess, stopped at the end."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/apps"
+        cmd = [str(Path(sys.executable).parent / "panel"), "serve", str(ROOT / "apps"),
+               "--port", str(self.port), "--address", "127.0.0.1",
+               "--allow-websocket-origin", f"127.0.0.1:{self.port}", "--args", *args]
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"attviz-serve-{self.port}.log",
+                        "w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.3)
+        self.stop()
+        self.log.seek(0)
+        raise RuntimeError("panel serve did not start:\n" + self.log.read()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
