@@ -110,16 +110,16 @@ def _queries(ex, planted: tuple[int, int], ms: dict, res: dict) -> None:
                                  ("word, scan", word, True)):
         ex.opened._text_cache.clear()
         ms[f"text search first time: {label}"], _ = once(
-            lambda q=query, i=inside: ex.param.update(text=q, inside_words=i))
+            lambda q=query, i=inside: ex.filters.param.update(text=q, inside_words=i))
         res[f"text matches: {label}"] = ex.count
-        ex.param.update(text="", inside_words=False)
+        ex.filters.param.update(text="", inside_words=False)
     cond = HeadCondition("self_max", 3, 7, 0.5)
     ms["head filter self_max L3 H7 >= 0.5, first"], _ = once(
-        lambda: setattr(ex, "head_filters", [cond]))
+        lambda: setattr(ex.filters, "head_filters", [cond]))
     res["head filter matches"] = ex.count
-    ex.head_filters = []
-    ms["head filter, repeated"], _ = once(lambda: setattr(ex, "head_filters", [cond]))
-    ex.head_filters = []
+    ex.filters.head_filters = []
+    ms["head filter, repeated"], _ = once(lambda: setattr(ex.filters, "head_filters", [cond]))
+    ex.filters.head_filters = []
     ms["sort the table by a head statistic"], _ = once(
         lambda: ex.sort_by_head("self_mean", layer, head))
     ex.param.update(sort_by="corpus order", descending=False)
@@ -140,7 +140,7 @@ def _updates(ex, proc, res: dict) -> None:
     times = []
     for i in range(100):
         t = time.perf_counter()
-        ex.param.update(**slices[i % len(slices)])
+        ex.filters.param.update(**slices[i % len(slices)])
         if i % 10 == 5:
             view.settings.contrast = "errors" if view.settings.contrast == "none" else "none"
         times.append(time.perf_counter() - t)

@@ -15,6 +15,7 @@ import holoviews as hv
 import panel as pn
 import param
 
+from .address import sync_address
 from .catalog import Scope
 from .sidebar import sidebar
 from .state import Explorer
@@ -101,29 +102,6 @@ def _title_html(ex: Explorer) -> str:
             f"{verdict}</div>")
 
 
-def _sync_url(ex: Explorer) -> None:
-    """``?store=NAME&instance=K`` in the address bar: read at load, kept up to date after."""
-    loc = pn.state.location
-    if loc is None or pn.state.curdoc is None:
-        return
-    args = pn.state.session_args or {}
-    if args.get("store"):
-        ex.request_store(args["store"][0].decode("utf-8", "replace"))
-    if args.get("instance") and ex.opened is not None:
-        try:
-            k = int(args["instance"][0])
-        except ValueError:
-            k = -1
-        if 0 <= k < ex.total:
-            ex.instance = k
-
-    def update(*_):
-        if ex.opened is not None and ex.store_name is not None:
-            loc.update_query(store=ex.store_name, instance=ex.instance)
-
-    ex.param.watch(update, ["store_name", "instance"])
-
-
 def _message(text: param.Parameter, css_class: str) -> pn.pane.HTML:
     """A message box showing the string parameter ``text``, hidden while it is empty."""
     return pn.pane.HTML(
@@ -195,7 +173,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
         explorer = Explorer(root=args.root, store=args.store, scope=session.scope(args.root))
         explorer.relations.model_root = args.model_root
     ex = explorer
-    _sync_url(ex)
+    sync_address(ex)
     clickable_checkbox_labels()
     error = _message(ex.param.error, "av-error")
     instance_error = _message(ex.param.instance_error, "av-unreadable")

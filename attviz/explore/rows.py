@@ -1,5 +1,6 @@
-"""The instance table's content: pages of the filtered instances, the rows of a page, and
-the whole filtered table as CSV. Strings are read from the store only for the rows built."""
+"""The instance table's content: the order of the filtered instances, its pages, the rows of a
+page, and the whole filtered table as CSV. Strings are read from the store only for the rows
+built."""
 
 from __future__ import annotations
 
@@ -8,11 +9,37 @@ import io
 import numpy as np
 import pandas as pd
 
-from .stores import SharedStore
+from .stores import DerivedColumns, SharedStore
 
 TABLE_COLUMNS = ("id", "document", "segment", "gold", "predicted", "confidence", "correct",
                  "tokens")
 CSV_PART = 50_000  # rows built at a time for the CSV
+
+
+HEAD_STATISTIC = "head statistic"  # sort by the statistic of one head (given as ``values``)
+SORT_KEYS = ("corpus order", "confidence", "tokens", "gold", "predicted", HEAD_STATISTIC)
+
+
+def order(cols: DerivedColumns, mask: np.ndarray, sort_by: str = "corpus order",
+          descending: bool = False, values: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the instances in ``mask``, sorted (stable; ties in corpus order).
+
+    ``values``: [instances], the key of ``HEAD_STATISTIC`` (corpus order without it).
+    """
+    idx = np.flatnonzero(mask)
+    if sort_by == HEAD_STATISTIC and values is None:
+        sort_by = "corpus order"
+    if sort_by == "corpus order":
+        return idx[::-1] if descending else idx
+    key = values[idx] if sort_by == HEAD_STATISTIC else {
+        "confidence": cols.confidence, "tokens": cols.token_count, "gold": cols.label,
+        "predicted": cols.prediction}[sort_by][idx]
+    if descending:
+        # stable descending sort keeping ties in corpus order
+        o = np.argsort(-key.astype(np.float64), kind="stable")
+    else:
+        o = np.argsort(key, kind="stable")
+    return idx[o]
 
 
 def page_count(rows: int, page_size: int) -> int:

@@ -41,37 +41,45 @@ def _head_colors(ex: Explorer) -> pn.Card:
     return card
 
 
+def _clear_button(ex: Explorer) -> pn.widgets.Button:
+    """"clear all filters": shown while a filter is on."""
+    button = pn.widgets.Button(name="clear all filters", button_type="light",
+                               sizing_mode="stretch_width", visible=False,
+                               css_classes=["av-clear-filters"])
+    button.on_click(lambda e: ex.filters.reset())
+
+    def show(*_):
+        button.visible = bool(ex.filters.active())
+
+    ex.filters.param.watch(show, [p for p in ex.filters.param if p != "name"])
+    return button
+
+
 def sidebar(ex: Explorer, table: InstanceTable) -> list:
     store = StorePicker.of(ex, name="Store", sizing_mode="stretch_width")
     count = pn.pane.HTML(pn.bind(lambda *_: _count_html(ex), ex.param.count, ex.param.total),
                          sizing_mode="stretch_width")
+    f = ex.filters.param
     filters = pn.Column(
-        pn.widgets.Checkbox.from_param(ex.param.misclassified_only, name="misclassified only"),
+        pn.widgets.Checkbox.from_param(f.misclassified_only),
         # Checkbox groups, not MultiChoice: Choices.js renders option labels as HTML, and
         # label names come from the model's config
         pn.Row(
             pn.Column(pn.pane.HTML("<b>gold</b>", margin=(0, 5)),
-                      pn.widgets.CheckBoxGroup.from_param(ex.param.gold, name="gold label"),
-                      sizing_mode="stretch_width"),
+                      pn.widgets.CheckBoxGroup.from_param(f.gold), sizing_mode="stretch_width"),
             pn.Column(pn.pane.HTML("<b>predicted</b>", margin=(0, 5)),
-                      pn.widgets.CheckBoxGroup.from_param(ex.param.predicted,
-                                                          name="predicted label"),
+                      pn.widgets.CheckBoxGroup.from_param(f.predicted),
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width", max_height=220, scroll=True),
-        ChoiceSelect.from_param(ex.param.cell, name="confusion cell (gold → predicted)",
-                                     sizing_mode="stretch_width"),
-        pn.widgets.RangeSlider.from_param(ex.param.confidence, name="confidence", step=0.01,
-                                          sizing_mode="stretch_width"),
-        pn.widgets.IntRangeSlider.from_param(ex.param.tokens, name="tokens",
-                                             sizing_mode="stretch_width"),
-        pn.Row(pn.widgets.TextInput.from_param(ex.param.text, name="text contains",
-                                               placeholder="press Enter to filter",
+        ChoiceSelect.from_param(f.cell, sizing_mode="stretch_width"),
+        pn.widgets.RangeSlider.from_param(f.confidence, step=0.01, sizing_mode="stretch_width"),
+        pn.widgets.IntRangeSlider.from_param(f.tokens, sizing_mode="stretch_width"),
+        pn.Row(pn.widgets.TextInput.from_param(f.text, placeholder="press Enter to filter",
                                                sizing_mode="stretch_width"),
-               pn.widgets.Checkbox.from_param(ex.param.case_sensitive, name="Aa",
-                                              margin=(30, 5, 5, 5), width=45),
-               pn.widgets.Checkbox.from_param(ex.param.inside_words, name="in words",
-                                              margin=(30, 5, 5, 5), width=80)),
+               pn.widgets.Checkbox.from_param(f.case_sensitive, margin=(30, 5, 5, 5), width=45),
+               pn.widgets.Checkbox.from_param(f.inside_words, margin=(30, 5, 5, 5), width=80)),
         QueryEditor(explorer=ex),
+        _clear_button(ex),
         sizing_mode="stretch_width",
     )
     view = pn.Column(

@@ -18,26 +18,11 @@ from ..analysis.aggregate import AGGREGATIONS
 from ..errors import UserError
 from ..store import Instance, StoreError
 from .catalog import Scope, StoreCatalog
-from .choices import (
-    AGGREGATE,
-    ANY_CELL,
-    SCOPE_HEADS,
-    SCOPES,
-    cell_choices,
-    class_choices,
-    highlight_choices,
-)
-from .filters import (
-    HEAD_STATISTIC,
-    SORT_KEYS,
-    HeadCondition,
-    InstanceFilter,
-    apply_filter,
-    order,
-)
+from .choices import AGGREGATE, SCOPE_HEADS, SCOPES, highlight_choices
+from .filters import Filters
 from .lru import LRU
 from .relations_state import RelationsState
-from .rows import page_count, page_rows
+from .rows import HEAD_STATISTIC, SORT_KEYS, order, page_count, page_rows
 from .stores import SharedStore
 from .style import head_colors
 from .viewdata import ViewData, ViewKey, ViewSettings, view_data
@@ -52,26 +37,6 @@ class Explorer(param.Parameterized):
     error = param.String(default="", doc="why the store could not be shown")
     notice = param.String(default="", doc="why a filter or sort asked for could not be applied")
     instance_error = param.String(default="", doc="why the selected instance cannot be shown")
-
-    # -- filters -----------------------------------------------------------------------------
-    misclassified_only = param.Boolean(default=False,
-                                       doc="only instances whose prediction is wrong")
-    # values, not labels (docs are the widgets' tooltips): gold and predicted hold class
-    # indices, cell None or a (gold, predicted) pair of class indices
-    gold = param.ListSelector(default=[], objects={}, doc="gold labels to keep (none: all)")
-    predicted = param.ListSelector(default=[], objects={},
-                                   doc="predicted labels to keep (none: all)")
-    cell = param.Selector(default=None, objects={ANY_CELL: None},
-                          doc="a confusion cell gold → predicted")
-    confidence = param.Range(default=(0.0, 1.0), bounds=(0.0, 1.0), doc="largest class probability")
-    tokens = param.Range(default=(0, 512), bounds=(0, 512), doc="tokens per instance")
-    text = param.String(default="", doc="the instance text contains this")
-    case_sensitive = param.Boolean(default=False)
-    inside_words = param.Boolean(default=False, doc="find the text anywhere, also inside "
-                                 "longer words (scans every text; else through the token index)")
-    token = param.Integer(default=-1, doc="only instances holding this token id (-1: any)")
-    head_filters = param.List(default=[], item_type=HeadCondition,
-                              doc="conditions on head statistics; all must hold")
 
     count = param.Integer(default=0, doc="instances that pass the filters")
     total = param.Integer(default=0, doc="instances in the store")
@@ -103,12 +68,15 @@ class Explorer(param.Parameterized):
     def __init__(self, root: str | Path | None = None, store: str | Path | None = None,
                  scope: Scope | None = None, **params) -> None:
         super().__init__(**params)
+        self.filters = Filters()  # the sidebar's filters: which instances the table holds
+        self.filters.param.watch(self._refilter, [p for p in self.filters.param if p != "name"])
         self.opened: SharedStore | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._mask = np.zeros(0, dtype=bool)
         self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
         self.relations = RelationsState(self)  # token x token attention, rollouts (on demand)
-        self.catalog = StoreCatalog.around(root, store, scope)  # scope: a signed-in user's
+        # scope: the stores a signed-in user may open (None: every store under the root)
+        self.catalog = StoreCatalog.around(root, store, scope)
         self.refresh_store_list()
         try:
             first = self.catalog.first(store)
@@ -174,21 +142,11 @@ class Explorer(param.Parameterized):
         names = st.label_names
         n_heads, n_layers = st.meta.num_heads, st.meta.num_layers
         max_tokens = int(self.opened.cols.token_count.max()) if st.n_instances else 0
+        self.filters.configure(names, max_tokens)
         with param.parameterized.discard_events(self):
-            self.param.gold.objects = class_choices(names)
-            self.param.predicted.objects = class_choices(names)
-            self.param.cell.objects = cell_choices(names)
-            self.param.tokens.bounds = (0, max(1, max_tokens))
             self.param.layer.bounds = (0, n_layers - 1)
             self.param.heads.objects = list(range(n_heads))
             self.param.highlight.objects = highlight_choices(n_heads)
-            self.misclassified_only = False
-            self.gold, self.predicted, self.cell = [], [], None
-            self.confidence = (0.0, 1.0)
-            self.tokens = (0, max(1, max_tokens))
-            self.text = ""
-            self.token = -1
-            self.head_filters = []
             self.sort_head = None
             if self.sort_by == HEAD_STATISTIC:
                 self.sort_by = "corpus order"
@@ -200,54 +158,30 @@ class Explorer(param.Parameterized):
             self.marked = -1
             self.instance = -1  # an index of the previous store means nothing here
             self.total = st.n_instances
-        self._refilter()
-        # parameters changed silently above: tell the views once
-        self.param.trigger("layer", "heads", "gold", "predicted", "cell", "tokens", "highlight")
+        # parameters changed silently above: tell the widgets and views once (the filters'
+        # event refilters)
+        self.filters.param.trigger("gold", "predicted", "cell", "tokens")
+        self.param.trigger("layer", "heads", "highlight")
 
     # -- filtering ----------------------------------------------------------------------------
     @property
     def label_names(self) -> list[str]:
         return self.opened.label_names if self.opened else []
 
-    def filter_spec(self) -> InstanceFilter:
-        lo, hi = self.tokens
-        bounds = self.param.tokens.bounds
-        return InstanceFilter(
-            misclassified_only=self.misclassified_only,
-            gold=tuple(self.gold),
-            predicted=tuple(self.predicted),
-            cell=self.cell,
-            confidence=tuple(self.confidence),
-            tokens=None if (lo, hi) == tuple(bounds) else (int(lo), int(hi)),
-            text=self.text,
-            case_sensitive=self.case_sensitive,
-            inside_words=self.inside_words,
-            token=self.token if self.token >= 0 else None,
-            heads=tuple(self.head_filters),
-        )
-
-    @param.depends("misclassified_only", "gold", "predicted", "cell", "confidence", "tokens",
-                   "text", "case_sensitive", "inside_words", "token", "head_filters", "sort_by",
-                   "descending", "sort_head", watch=True)
-    def _refilter(self) -> None:
+    @param.depends("sort_by", "descending", "sort_head", watch=True)
+    def _refilter(self, *_) -> None:
         if self.opened is None:
             return
-        f = self.filter_spec()
-        corpus = self.opened.slices
         try:
-            text_mask = (self.opened.search_text(f.text, f.case_sensitive, f.inside_words)
-                         if f.text else None)
-            masks = [corpus.token_mask(f.token)] if f.token is not None else []
-            masks += [c.holds(corpus.column(c.statistic, c.layer, c.head)) for c in f.heads]
-            values = corpus.column(*self.sort_head) if self.sort_head else None
+            mask = self.filters.mask(self.opened)
+            values = self.opened.slices.column(*self.sort_head) if self.sort_head else None
         except UserError as e:  # a store without the index or statistics asked for
             self.notice = str(e)
             return
         self.notice = ""
-        self._mask = apply_filter(self.opened.cols, f, len(self.label_names), text_mask, masks)
-        self._order = order(self.opened.cols, self._mask, self.sort_by, self.descending,
-                            values)
-        kept = 0 <= self.instance < len(self._mask) and bool(self._mask[self.instance])
+        self._mask = mask
+        self._order = order(self.opened.cols, mask, self.sort_by, self.descending, values)
+        kept = 0 <= self.instance < len(mask) and bool(mask[self.instance])
         with param.parameterized.batch_call_watchers(self):
             self.count = len(self._order)
             if kept:  # the selection stays; show the page it is on

@@ -19,7 +19,6 @@ import numpy as np
 
 from ..store import BaseStore, Instance, StoreError, open_store
 from ..store.search import search
-from .filters import DerivedColumns
 from .lru import LRU
 from .slices import SliceCache
 
@@ -35,6 +34,34 @@ def identity(path: Path) -> tuple | None:
                      for f in files for st in [os.stat(f)])
     except OSError:
         return None
+
+
+@dataclass
+class DerivedColumns:
+    """Per-instance values the filters and the table need, computed once per store."""
+
+    label: np.ndarray  # [instances] int16
+    prediction: np.ndarray  # [instances] int16
+    confidence: np.ndarray  # [instances] float32
+    token_count: np.ndarray  # [instances] int32
+    correct: np.ndarray  # [instances] bool
+    document: np.ndarray  # [instances] int64
+    segment: np.ndarray  # [instances] int32
+
+    @classmethod
+    def from_columns(cls, columns) -> DerivedColumns:
+        return cls(
+            label=columns.label,
+            prediction=columns.prediction,
+            confidence=columns.confidence.astype(np.float32),
+            token_count=columns.token_count.astype(np.int32),
+            correct=columns.correct,
+            document=columns.document,
+            segment=columns.segment,
+        )
+
+    def __len__(self) -> int:
+        return len(self.label)
 
 
 @dataclass

@@ -12,7 +12,6 @@ import pytest
 
 from attviz.analysis.aggregate import aggregate
 from attviz.explore.catalog import OutsideRoot, list_stores, resolve_inside
-from attviz.explore.filters import DerivedColumns, InstanceFilter, apply_filter, order
 from attviz.explore.rows import TABLE_COLUMNS, table_csv, table_frame
 from attviz.explore.state import Explorer
 from attviz.explore.stores import registry
@@ -22,33 +21,7 @@ from attviz.explore.viewdata import (
     layer_head_means,
     view_data,
 )
-from attviz.store.synth import synthesize
-from tests.helpers.stores import ODD_LABEL_NAMES
-
-
-def raw(path):
-    """Per-instance columns straight from the file."""
-    with h5py.File(path, "r") as f:
-        start = f["/instances/token_start"][:]
-        probs = f["/instances/probabilities"][:]
-        return {
-            "label": f["/instances/label"][:], "prediction": f["/instances/prediction"][:],
-            "confidence": probs.max(axis=1), "tokens": np.diff(start), "start": start,
-            "names": [x.decode() if isinstance(x, bytes) else x for x in f.attrs["label_names"]],
-        }
-
-
-@pytest.fixture(scope="module")
-def synth_store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("explorer") / "synth.h5"
-    synthesize(path, 3000, layers=3, heads=4, classes=4, max_tokens=48, part_size=700,
-               progress=False)
-    return path
-
-
-@pytest.fixture
-def ex(tiny_store):
-    return Explorer(store=tiny_store)
+from tests.helpers.raw import instance_columns as raw
 
 
 def test_opens_with_everything_and_the_first_instance(ex, tiny_store):
@@ -56,65 +29,10 @@ def test_opens_with_everything_and_the_first_instance(ex, tiny_store):
     assert ex.error == ""
     assert ex.count == ex.total == len(r["label"])
     assert ex.instance == 0
-    assert ex.param.gold.objects == list(range(len(r["names"])))
-    assert list(ex.param.gold.names) == r["names"]  # the labels the page shows
+    assert ex.filters.param.gold.objects == list(range(len(r["names"])))
+    assert list(ex.filters.param.gold.names) == r["names"]  # the labels the page shows
     assert ex.heads == list(range(4)) and ex.layer == 1  # the last layer first
-    assert ex.tokens == (0, int(r["tokens"].max()))
-
-
-def test_misclassified_only_matches_h5py(ex, tiny_store):
-    r = raw(tiny_store)
-    want = np.flatnonzero((r["label"] >= 0) & (r["label"] != r["prediction"]))
-    ex.misclassified_only = True
-    assert ex.count == len(want) > 0
-    np.testing.assert_array_equal(ex.filtered, want)
-    assert ex.instance == want[0] or ex.instance in want
-
-
-def test_filters_combine(ex, tiny_store):
-    r = raw(tiny_store)
-    ex.gold = [0, 2]
-    ex.predicted = [1]
-    ex.confidence = (0.0, 0.5)
-    ex.tokens = (10, 30)
-    want = ((np.isin(r["label"], [0, 2])) & (r["prediction"] == 1) & (r["confidence"] <= 0.5)
-            & (r["tokens"] >= 10) & (r["tokens"] <= 30))
-    np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
-    ex.gold, ex.predicted, ex.confidence, ex.tokens = [], [], (0.0, 1.0), ex.param.tokens.bounds
-    assert ex.count == ex.total
-    ex.cell = (2, 0)
-    want = (r["label"] == 2) & (r["prediction"] == 0)
-    np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
-
-
-def test_text_filter(synth_store):
-    ex = Explorer(store=synth_store)
-    texts = ex.opened.store.texts(np.arange(ex.total))
-    word = texts[5].split()[3]
-    ex.text = word.upper()
-    want = [i for i, t in enumerate(texts) if word in t.lower()]
-    assert list(ex.filtered) == want
-    ex.case_sensitive = True
-    assert ex.count == 0
-    ex.text = ""
-    assert ex.count == ex.total
-
-
-def test_selection_kept_when_it_passes_else_first(ex, tiny_store):
-    r = raw(tiny_store)
-    wrong = np.flatnonzero((r["label"] >= 0) & (r["label"] != r["prediction"]))
-    ex.instance = int(wrong[3])
-    ex.misclassified_only = True
-    assert ex.instance == wrong[3]
-    right = np.flatnonzero(r["label"] == r["prediction"])
-    ex.misclassified_only = False
-    ex.instance = int(right[0])
-    ex.misclassified_only = True
-    assert ex.instance == wrong[0]
-    ex.cell = (0, 0)  # correct cells and misclassified: nothing
-    assert ex.count == 0 and ex.instance == -1
-    assert ex.current() is None and ex.view_data() is None
-    assert len(table_frame(ex.opened, ex.page_indices())) == 0
+    assert ex.filters.tokens == (0, int(r["tokens"].max()))
 
 
 def test_table_pages_sorting_and_selection(synth_store):
@@ -148,7 +66,7 @@ def test_table_pages_sorting_and_selection(synth_store):
 def test_filtered_csv_has_every_row_in_table_order(synth_store):
     ex = Explorer(store=synth_store)
     ex.sort_by = "tokens"
-    ex.misclassified_only = True
+    ex.filters.misclassified_only = True
     csv = table_csv(ex.opened, ex.filtered).getvalue().splitlines()
     assert csv[0] == ",".join(TABLE_COLUMNS)
     assert [int(line.split(",")[0]) for line in csv[1:]] == ex.filtered.tolist()
@@ -235,7 +153,7 @@ def test_instance_csv(ex, tiny_store):
 def test_store_is_shared_between_sessions(tiny_store):
     a, b = Explorer(store=tiny_store), Explorer(store=tiny_store)
     assert a.opened is b.opened
-    a.misclassified_only = True
+    a.filters.misclassified_only = True
     assert b.count == b.total  # filters are per session
 
 
@@ -315,32 +233,6 @@ def test_instance_cache_is_bounded(synth_store):
     registry()  # the registry is process-wide
 
 
-# -- the filter functions ---------------------------------------------------------------------
-
-def test_apply_filter_and_order_by_hand():
-    from attviz.store.base import Columns
-
-    cols = DerivedColumns.from_columns(Columns(
-        token_start=np.array([0, 5, 9, 20, 22]),
-        label=np.array([0, 1, -1, 2], np.int16), prediction=np.array([0, 2, 1, 2], np.int16),
-        probabilities=np.array([[.9, .05, .05], [.2, .3, .5], [.3, .4, .3], [.1, .1, .8]],
-                               np.float32),
-        document=np.array([0, 0, 1, 2]), segment=np.array([0, 1, 0, 0], np.int32)))
-    assert (apply_filter(cols, InstanceFilter(misclassified_only=True), 3).tolist()
-            == [False, True, False, False])
-    assert apply_filter(cols, InstanceFilter(gold=(2,)), 3).tolist() == [False, False, False, True]
-    assert (apply_filter(cols, InstanceFilter(confidence=(0.4, 0.6)), 3).tolist()
-            == [False, True, True, False])
-    assert (apply_filter(cols, InstanceFilter(tokens=(4, 5)), 3).tolist()
-            == [True, True, False, False])
-    mask = np.ones(4, bool)
-    assert order(cols, mask, "confidence").tolist() == [2, 1, 3, 0]
-    assert order(cols, mask, "confidence", descending=True).tolist() == [0, 3, 1, 2]
-    assert order(cols, mask, "tokens", descending=True).tolist() == [2, 0, 1, 3]
-    with pytest.raises(ValueError):
-        apply_filter(cols, InstanceFilter(text="x"), 3)
-
-
 def test_switching_store_selects_the_new_stores_first_instance(tmp_path, tiny_store, synth_store):
     shutil.copy(tiny_store, tmp_path / "a.h5")
     shutil.copy(synth_store, tmp_path / "b.h5")
@@ -351,58 +243,6 @@ def test_switching_store_selects_the_new_stores_first_instance(tmp_path, tiny_st
     ex.store_name = "b.h5"
     assert ex.instance == 0 and seen[-1] == 0  # views were told, even though 3 fits b too
     assert ex.current().document_id == ex.opened.store.document_ids([0])[0]
-
-
-# -- label names that look like the page's own wording ------------------------------------------
-
-def test_label_names_with_arrows_digits_and_spaces(odd_label_store):
-    import panel as pn
-
-    path = odd_label_store
-    r = raw(path)
-    assert r["names"] == ODD_LABEL_NAMES
-    ex = Explorer(store=path)
-    assert list(ex.param.gold.names) == ODD_LABEL_NAMES
-    cells = ex.param.cell.names  # label -> value
-    assert len(cells) == 1 + len(ODD_LABEL_NAMES) ** 2  # every label unique
-    # without quotes both would read "a → b → 3"
-    assert cells["a → “b → 3”"] == (3, 4) and cells["“a → b” → 3"] == (0, 1)
-    assert cells["3 → x y"] == (1, 2) and cells["any"] is None
-    for cell in cells.values():  # set by value, counted against the file
-        ex.cell = cell
-        want = np.ones(len(r["label"]), bool) if cell is None else \
-            (r["label"] == cell[0]) & (r["prediction"] == cell[1])
-        np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
-    ex.cell = None
-    ex.gold, ex.predicted = [1, 2], [4]
-    want = np.isin(r["label"], [1, 2]) & (r["prediction"] == 4)
-    assert ex.count == int(want.sum()) > 0
-    np.testing.assert_array_equal(ex.filtered, np.flatnonzero(want))
-    # the widgets show labels and set values
-    boxes = pn.widgets.CheckBoxGroup.from_param(ex.param.gold)
-    assert list(boxes.options) == ODD_LABEL_NAMES and boxes.value == [1, 2]
-    ex.gold, ex.predicted = [], []
-    select = pn.widgets.Select.from_param(ex.param.cell)
-    assert list(select.options) == list(cells)
-    select.value = (0, 1)
-    assert ex.cell == (0, 1) and ex.count == int(((r["label"] == 0) & (r["prediction"] == 1)).sum())
-    assert ex.param.highlight.names == {"aggregate": None, "head 0": 0, "head 1": 1, "head 2": 2}
-    assert ex.param.scope.names == {"shown heads of the layer": "heads",
-                                    "all layers x heads": "all"}
-
-
-def test_cell_labels_are_unique_whatever_the_names():
-    from attviz.explore.choices import cell_choices, class_choices, unique_labels
-
-    assert unique_labels(["x", "x", "x (2)", "y", "x"]) == ["x", "x (3)", "x (2)", "y", "x (4)"]
-    assert class_choices(["same", "same"]) == {"same": 0, "same (2)": 1}
-    names = ["a", "b → c", "a → b", "c", "", " pad"]
-    cells = cell_choices(names)
-    assert len(cells) == 1 + len(names) ** 2
-    assert sorted(v for v in cells.values() if v is not None) == \
-        [(g, p) for g in range(len(names)) for p in range(len(names))]
-    assert cells["a → “b → c”"] == (0, 1) and cells["“a → b” → c"] == (2, 3)
-    assert cells["“” → “ pad”"] == (4, 5)
 
 
 def test_the_design_notes_name_every_explorer_module():
@@ -422,39 +262,3 @@ def test_the_design_notes_name_every_explorer_module():
         assert path.read_text().startswith('"""'), name
 
 
-def test_head_queries_filter_and_sort_by_a_head(tiny_store):
-    """The sidebar's head conditions and "sort by this head", against the statistics read
-    with h5py."""
-    from attviz.explore.views.queries import QueryEditor
-
-    with h5py.File(tiny_store, "r") as f:
-        values = f["/instances/head_stats/self_max"][:, 1, 3].astype(np.float64)
-        first = f["/instances/head_stats/first_mass"][:, 0, 2].astype(np.float64)
-    ex = Explorer(store=tiny_store)
-    q = QueryEditor(explorer=ex)
-    q.statistic.value, q.layer.value, q.head.value = "self_max", 1, 3
-    q.threshold.value = float(np.median(values))
-    q.add_condition()
-    assert ex.filtered.tolist() == np.flatnonzero(values >= q.threshold.value).tolist()
-    q.statistic.value, q.layer.value, q.head.value, q.op.value = "first_mass", 0, 2, "<="
-    q.threshold.value = float(np.median(first))
-    q.add_condition()
-    both = (values >= np.median(values)) & (first <= np.median(first))
-    assert ex.filtered.tolist() == np.flatnonzero(both).tolist() and len(ex.head_filters) == 2
-    ex.head_filters = []
-    q.statistic.value, q.layer.value, q.head.value = "self_max", 1, 3
-    q.sort_by_head()
-    assert ex.filtered.tolist() == np.argsort(-values, kind="stable").tolist()
-    assert ex.page == 1 and ex.page_indices()[0] == int(np.argmax(values))
-
-
-def test_the_token_filter_keeps_the_instances_holding_the_token(tiny_store):
-    with h5py.File(tiny_store, "r") as f:
-        start, ids = f["/instances/token_start"][:], f["/tokens/id"][:]
-    ex = Explorer(store=tiny_store)
-    for v in sorted(set(ids.tolist()))[::7]:
-        ex.token = int(v)
-        want = [k for k in range(len(start) - 1) if v in ids[start[k] : start[k + 1]]]
-        assert ex.filtered.tolist() == want
-    ex.token = -1
-    assert ex.count == ex.total

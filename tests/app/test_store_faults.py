@@ -60,7 +60,7 @@ def test_a_store_replaced_while_open_keeps_old_sessions_and_gives_new_ones_the_n
     for k in (7, 8, n_instances(old) - 1):
         before.instance = k
         assert np.array_equal(before.current().token_ids, tokens_of(old, k))
-    before.misclassified_only = True  # its filters still work on its columns
+    before.filters.misclassified_only = True  # its filters still work on its columns
     assert before.count < before.total == n_instances(old)
     # a session that opens it again gets the new one
     before.request_store("other.h5")

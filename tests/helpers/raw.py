@@ -72,3 +72,15 @@ def damaged_and_next(path) -> tuple[int, int]:
     inside = int(np.searchsorted(start, hi - 1, side="right") - 1)
     assert start[inside] < hi <= start[inside + 1] and lo > 0
     return inside, inside + 1
+
+
+def instance_columns(path) -> dict:
+    """Per-instance columns straight from the file."""
+    with h5py.File(path, "r") as f:
+        start = f["/instances/token_start"][:]
+        probs = f["/instances/probabilities"][:]
+        return {
+            "label": f["/instances/label"][:], "prediction": f["/instances/prediction"][:],
+            "confidence": probs.max(axis=1), "tokens": np.diff(start), "start": start,
+            "names": [x.decode() if isinstance(x, bytes) else x for x in f.attrs["label_names"]],
+        }

@@ -201,7 +201,7 @@ class CorpusView(pn.viewable.Viewer):
         i = len(prof.token_id) - 1 - int(round(y))  # the first token is drawn at the top
         if 0 <= i < len(prof.token_id):
             token = int(prof.token_id[i])
-            self.session.run(lambda: setattr(self.explorer, "token", token))
+            self.session.run(lambda: setattr(self.explorer.filters, "token", token))
 
     def _on_cell_tap(self, x=None, y=None) -> None:
         ex = self.explorer
@@ -214,11 +214,9 @@ class CorpusView(pn.viewable.Viewer):
 
     def pick_cell(self, gold: int, predicted: int) -> None:
         """What clicking a cell of the confusion matrix does: filter to that cell."""
-        ex = self.explorer
-        with param.parameterized.batch_call_watchers(ex):
-            if gold == predicted:
-                ex.misclassified_only = False
-            ex.cell = (gold, predicted)
+        f = self.explorer.filters
+        f.param.update(cell=(gold, predicted),
+                       **({"misclassified_only": False} if gold == predicted else {}))
 
     def controls(self) -> pn.Row:
         s = self.settings

@@ -43,12 +43,13 @@ class QueryEditor(pn.viewable.Viewer):
         self.token_input.param.watch(self._typed_token, "value")
         self.token_shown = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10))
         self.clear_token = pn.widgets.Button(name="× any token", width=100, visible=False)
-        self.clear_token.on_click(lambda e: setattr(ex, "token", -1))
+        self.clear_token.on_click(lambda e: setattr(ex.filters, "token", -1))
         self.notice = pn.pane.HTML(
             pn.bind(lambda n: f'<div class="av-notice">{html.escape(n)}</div>', ex.param.notice),
             visible=pn.bind(bool, ex.param.notice), stylesheets=[NOTE_STYLE],
             sizing_mode="stretch_width")
-        ex.param.watch(self._refresh, ["head_filters", "token", "store_name", "error"])
+        ex.filters.param.watch(self._refresh, ["head_filters", "token"])
+        ex.param.watch(self._refresh, ["store_name", "error"])
         self._refresh()
 
     def add_condition(self) -> None:
@@ -57,8 +58,8 @@ class QueryEditor(pn.viewable.Viewer):
             return
         cond = HeadCondition(self.statistic.value, *where, float(self.threshold.value or 0.0),
                              self.op.value)
-        if cond not in ex.head_filters:
-            ex.head_filters = [*ex.head_filters, cond]
+        if cond not in ex.filters.head_filters:
+            ex.filters.head_filters = [*ex.filters.head_filters, cond]
 
     def _head(self) -> tuple[int, int] | None:
         """The layer and head typed in, within the store's."""
@@ -82,7 +83,7 @@ class QueryEditor(pn.viewable.Viewer):
             return
         vocab = ex.opened.store.vocab
         try:
-            ex.token = vocab.index(text)
+            ex.filters.token = vocab.index(text)
         except ValueError:
             ex.notice = f"{text!r} is not a token of this store's vocabulary"
 
@@ -97,22 +98,23 @@ class QueryEditor(pn.viewable.Viewer):
             meta = ex.opened.store.meta
             self.layer.end, self.head.end = meta.num_layers - 1, meta.num_heads - 1
         rows = []
-        for cond in ex.head_filters:
+        for cond in ex.filters.head_filters:
             remove = pn.widgets.Button(name="×", width=32, margin=(2, 5))
             remove.on_click(lambda e, c=cond: setattr(
-                ex, "head_filters", [x for x in ex.head_filters if x != c]))
+                ex.filters, "head_filters", [x for x in ex.filters.head_filters if x != c]))
             rows.append(pn.Row(remove, pn.pane.HTML(
                 f'<span class="av-cond">{html.escape(str(cond))}</span>', margin=(8, 5)),
                 margin=0))
         self.conditions.objects = rows
-        if ex.token >= 0 and ex.opened is not None:
+        token = ex.filters.token
+        if token >= 0 and ex.opened is not None:
             vocab = ex.opened.store.vocab
-            name = vocab[ex.token] if ex.token < len(vocab) else f"[{ex.token}]"
+            name = vocab[token] if token < len(vocab) else f"[{token}]"
             self.token_shown.object = (f'<span class="av-token-filter">holding the token '
                                        f'<code>{html.escape(name)}</code></span>')
         else:
             self.token_shown.object = ""
-        self.clear_token.visible = ex.token >= 0
+        self.clear_token.visible = ex.filters.token >= 0
 
     def __panel__(self):
         return pn.Column(

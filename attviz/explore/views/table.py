@@ -10,8 +10,7 @@ import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
-from ..filters import HEAD_STATISTIC, SORT_KEYS
-from ..rows import table_csv, table_frame
+from ..rows import HEAD_STATISTIC, SORT_KEYS, table_csv, table_frame
 from ..state import Explorer
 from .events import held
 
