@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.helpers.paths import require_binary, require_module
-from tests.helpers.stores import ODD_LABEL_NAMES, precompute_args
+from tests.helpers.stores import ODD_LABEL_NAMES, precompute_args, synth_store
 
 TIERS = ("unit", "model", "app", "browser", "slurm", "install")
 # fixtures that run torch: a test using one (directly or through another fixture) needs it
@@ -70,14 +70,27 @@ def odd_label_store(tmp_path_factory) -> Path:
     import h5py
     import numpy as np
 
-    from attviz.store.synth import synthesize
 
     path = tmp_path_factory.mktemp("odd") / "odd.h5"
-    synthesize(path, 900, layers=2, heads=3, classes=len(ODD_LABEL_NAMES), max_tokens=24,
-               progress=False)
+    synth_store(path, 900, layers=2, heads=3, classes=len(ODD_LABEL_NAMES), max_tokens=24)
     with h5py.File(path, "a") as f:
         f.attrs["label_names"] = np.array(ODD_LABEL_NAMES, dtype=h5py.string_dtype())
     return path
+
+
+@pytest.fixture(scope="session")
+def make_synth(tmp_path_factory):
+    """``make_synth(n, **kw)``: a synthetic store of ``n`` instances (:func:`synth_store`),
+    written once per session for each set of arguments."""
+    made: dict = {}
+
+    def make(instances: int, **kw) -> Path:
+        key = (instances, tuple(sorted(kw.items())))
+        if key not in made:
+            made[key] = synth_store(tmp_path_factory.mktemp("synth") / "s.h5", instances, **kw)
+        return made[key]
+
+    return make
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 
 from attviz.explore.state import Explorer
-from attviz.store.synth import synthesize
 
 
 @pytest.fixture(scope="module")
-def synth_store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("explorer") / "synth.h5"
-    synthesize(path, 3000, layers=3, heads=4, classes=4, max_tokens=48, part_size=700,
-               progress=False)
-    return path
+def synth_store(make_synth):
+    return make_synth(3000, layers=3, heads=4, classes=4, max_tokens=48, part_size=700)
 
 
 @pytest.fixture

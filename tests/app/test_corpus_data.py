@@ -9,16 +9,13 @@ import pytest
 from attviz.explore import corpus_data as C
 from attviz.store import layout as L
 from attviz.store import open_store
-from attviz.store.synth import structured_heads, synthesize
+from attviz.store.synth import structured_heads
 from tests.helpers.stores import split_into_shards
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corpus") / "s.h5"
-    synthesize(path, 800, layers=3, heads=4, classes=3, max_tokens=30, part_size=300,
-               progress=False)
-    return path
+def synth(make_synth):
+    return make_synth(800, layers=3, heads=4, classes=3, max_tokens=30, part_size=300)
 
 
 @pytest.fixture(scope="module")

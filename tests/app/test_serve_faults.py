@@ -7,6 +7,8 @@ import asyncio
 import shutil
 
 from tests.helpers.lab import USERS
+from tests.helpers.raw import damaged_and_next
+from tests.helpers.stores import synth_store
 from tests.helpers.wsclient import Session, picker, sign_in
 
 
@@ -40,12 +42,8 @@ def test_a_store_deleted_while_shown_gets_its_sessions_one_message(lab, lab_file
 
 
 def test_a_damaged_chunk_shows_one_message_and_the_next_instance_works(lab, lab_files, tmp_path):
-    from attviz.store.synth import synthesize
-    from tests.helpers.raw import damaged_and_next
-
     path = lab_files[0] / "shared" / "damaged.h5"
-    synthesize(tmp_path / "d.h5", 4000, layers=2, heads=3, classes=3, max_tokens=48,
-               progress=False)
+    synth_store(tmp_path / "d.h5", 4000, layers=2, heads=3, classes=3, max_tokens=48)
     shutil.copy(tmp_path / "d.h5", path)
     inside, after = damaged_and_next(path)
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from attviz.explore.state import Explorer
-from attviz.store.synth import synthesize
 from tests.helpers.raw import damaged_and_next
+from tests.helpers.stores import synth_store
 
 
 def n_instances(path) -> int:
@@ -35,8 +35,8 @@ def two_versions(tmp_path):
     """An old and a new precompute of a store (different sizes and values), and a root
     holding the old one and another store."""
     old, new = tmp_path / "old.h5", tmp_path / "new.h5"
-    synthesize(old, 400, layers=2, heads=3, classes=3, max_tokens=24, seed=1, progress=False)
-    synthesize(new, 650, layers=2, heads=3, classes=3, max_tokens=24, seed=2, progress=False)
+    synth_store(old, 400, layers=2, heads=3, classes=3, max_tokens=24, seed=1)
+    synth_store(new, 650, layers=2, heads=3, classes=3, max_tokens=24, seed=2)
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(old, root / "corpus.h5")
@@ -91,7 +91,7 @@ def test_a_store_deleted_while_open_gives_its_sessions_one_message(two_versions)
 
 def test_a_damaged_chunk_shows_one_message_for_its_instance_and_the_next_works(tmp_path, caplog):
     path = tmp_path / "damaged.h5"
-    synthesize(path, 4000, layers=2, heads=3, classes=3, max_tokens=48, progress=False)
+    synth_store(path, 4000, layers=2, heads=3, classes=3, max_tokens=48)
     inside, after = damaged_and_next(path)
     ex = Explorer(store=path)
     with caplog.at_level(logging.ERROR, logger="attviz.explore"):

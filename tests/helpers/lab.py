@@ -15,7 +15,7 @@ from pathlib import Path
 from attviz.lab.users import Users
 
 from .paths import ROOT
-from .served import free_port
+from .served import free_port, stop_process
 
 SECRET = "test-cookie-secret-0123456789abcdef"
 ACCESS = '[groups]\nnlp = ["bbc", "shared"]\nhate = ["tweets"]\n'
@@ -76,11 +76,5 @@ class LabServer:
         return self.log_path.read_text()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()

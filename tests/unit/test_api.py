@@ -9,8 +9,8 @@ import pytest
 
 import attviz
 from attviz.store import shard_name
-from attviz.store.synth import synthesize
 from tests.helpers.paths import ROOT
+from tests.helpers.stores import synth_store
 
 V1 = ROOT / "tests" / "data" / "store-v1.0.h5"
 
@@ -26,8 +26,8 @@ def _strings(f, group, i=None):
 def shards(tmp_path_factory):
     folder = tmp_path_factory.mktemp("api") / "shards"
     for i, n in enumerate((300, 200)):
-        synthesize(folder / shard_name(i, 2), n, layers=2, heads=3, classes=3, max_tokens=24,
-                   progress=False)  # one vocabulary: the same seed
+        # one vocabulary: the same seed
+        synth_store(folder / shard_name(i, 2), n, layers=2, heads=3, classes=3, max_tokens=24)
     return folder
 
 

@@ -57,6 +57,7 @@ def test_an_unexpected_exception_prints_a_traceback_in_a_process():
     assert "ValueError: a fault inside attviz" in r.stderr
 
 
+@pytest.mark.model  # precompute looks for torch before it runs
 def test_sigterm_stops_a_precompute_with_status_143(monkeypatch, tmp_path, capsys):
     import attviz.precompute.job
 

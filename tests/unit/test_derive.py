@@ -8,8 +8,7 @@ import pytest
 from attviz.store import Store, merge
 from attviz.store import layout as L
 from attviz.store.derive import group_keys, grouping_for, self_statistics
-from attviz.store.synth import synthesize
-from tests.helpers.stores import split_into_shards
+from tests.helpers.stores import split_into_shards, synth_store
 
 
 def _strings(f, group):
@@ -28,11 +27,8 @@ def _per_instance(path):
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    path = tmp_path_factory.mktemp("derive") / "s.h5"
-    synthesize(path, 900, layers=2, heads=3, classes=3, max_tokens=30, part_size=250,
-               progress=False)
-    return path
+def synth(make_synth):
+    return make_synth(900, layers=2, heads=3, classes=3, max_tokens=30, part_size=250)
 
 
 def test_self_statistics_match_brute_force(synth):
@@ -203,7 +199,7 @@ def test_a_stopped_index_run_leaves_the_store_as_it_was(tmp_path):
     import time
 
     path = tmp_path / "big.h5"
-    synthesize(path, 20000, layers=4, heads=6, classes=3, max_tokens=64, progress=False)
+    synth_store(path, 20000, layers=4, heads=6, classes=3, max_tokens=64)
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     proc = subprocess.Popen([sys.executable, "-m", "attviz.cli", "index", str(path),
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -8,7 +8,6 @@ import pytest
 from attviz.store import Store, open_store
 from attviz.store import layout as L
 from attviz.store.search import indexed, search
-from attviz.store.synth import synthesize
 from tests.helpers.paths import ROOT
 from tests.helpers.stores import split_into_shards
 
@@ -24,11 +23,8 @@ def _raw(path):
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    path = tmp_path_factory.mktemp("search") / "s.h5"
-    synthesize(path, 1500, layers=2, heads=2, classes=3, max_tokens=40, part_size=500,
-               progress=False)
-    return path
+def synth(make_synth):
+    return make_synth(1500, layers=2, heads=2, classes=3, max_tokens=40, part_size=500)
 
 
 def test_whole_words_through_the_index(synth):

@@ -18,16 +18,12 @@ from attviz.store import (
     open_store,
     shard_name,
 )
-from attviz.store.synth import synthesize
-from tests.helpers.stores import split_into_shards
+from tests.helpers.stores import split_into_shards, synth_store
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    path = tmp_path_factory.mktemp("synth") / "s.h5"
-    synthesize(path, 500, layers=3, heads=4, classes=3, max_tokens=40, part_size=128,
-               progress=False)
-    return path
+def synth(make_synth):
+    return make_synth(500, layers=3, heads=4, classes=3, max_tokens=40, part_size=128)
 
 
 def test_layout_is_readable_with_plain_h5py(synth):
@@ -177,9 +173,14 @@ def test_error_foreign_hdf5(tmp_path):
     assert "not an attviz store" in _one_line(e.value)
 
 
+def altered_copy(src, path):
+    """A copy of the store ``src`` at ``path``, to be altered by the test."""
+    shutil.copy(src, path)
+    return path
+
+
 def test_error_future_major_version(tmp_path, synth):
-    p = tmp_path / "future.h5"
-    shutil.copy(synth, p)
+    p = altered_copy(synth, tmp_path / "future.h5")
     with h5py.File(p, "a") as f:
         f.attrs["format_version"] = "2.0"
         f.attrs["attviz_version"] = "2.3.1"
@@ -190,8 +191,7 @@ def test_error_future_major_version(tmp_path, synth):
 
 
 def test_newer_minor_version_is_read(tmp_path, synth):
-    p = tmp_path / "minor.h5"
-    shutil.copy(synth, p)
+    p = altered_copy(synth, tmp_path / "minor.h5")
     with h5py.File(p, "a") as f:
         f.attrs["format_version"] = "1.7"
     with Store(p) as s:
@@ -209,8 +209,7 @@ def test_error_truncated(tmp_path, synth):
 
 
 def test_error_names_missing_dataset(tmp_path, synth):
-    p = tmp_path / "gap.h5"
-    shutil.copy(synth, p)
+    p = altered_copy(synth, tmp_path / "gap.h5")
     with h5py.File(p, "a") as f:
         del f["/instances/prediction"]
     with pytest.raises(StoreError) as e:
@@ -219,8 +218,7 @@ def test_error_names_missing_dataset(tmp_path, synth):
 
 
 def test_error_inconsistent_offsets(tmp_path, synth):
-    p = tmp_path / "bad.h5"
-    shutil.copy(synth, p)
+    p = altered_copy(synth, tmp_path / "bad.h5")
     with h5py.File(p, "a") as f:
         ts = f["/instances/token_start"]
         ts[-1] = ts[-1] + 5
@@ -285,7 +283,7 @@ def test_merge_equals_original(tmp_path, synth):
 
 def test_merge_refuses_mismatched_stores(tmp_path, synth):
     other = tmp_path / "other.h5"
-    synthesize(other, 10, layers=2, heads=4, classes=3, max_tokens=20, progress=False)
+    synth_store(other, 10, layers=2, heads=4, classes=3, max_tokens=20)
     with pytest.raises(StoreError, match="layers x heads"):
         merge([synth, other], tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
@@ -333,3 +331,23 @@ def test_format_doc_lists_exactly_the_layout_table():
         names = [f"{d.rows} + 1"] if d.encoding == L.OFFSETS else list(d.dims)
         assert shape == "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")", d.path
         assert dtype == d.dtype, d.path
+
+
+def test_reading_converts_only_what_the_file_causes(synth):
+    """An HDF5 failure inside ``reading`` is a StoreError naming the path; a fault of attviz
+    keeps its own type and traceback."""
+    from attviz.store.errors import reading
+
+    with h5py.File(synth, "r") as f:
+        with pytest.raises(StoreError, match="/no/such is missing"):
+            with reading(synth, "/no/such"):
+                f["/no/such"]
+        with pytest.raises(StoreError, match="cannot read"):
+            with reading(synth, "/instances/label"):
+                raise OSError("Can't read data (inflate() failed)")
+    with pytest.raises(KeyError, match="a bug"):
+        with reading(synth, "/instances/label"):
+            {}["a bug"]
+    with pytest.raises(ZeroDivisionError):
+        with reading(synth, "/instances/label"):
+            1 / 0
