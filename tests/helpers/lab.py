@@ -56,8 +56,8 @@ class LabServer:
                "--num-procs", str(num_procs), *extra]
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"attviz-lab-{self.port}.log"
         self.log = open(self.log_path, "w+")
-        full_env = dict(os.environ, ATTVIZ_COOKIE_SECRET=SECRET, PYTHONPATH=str(ROOT),
-                        **(env or {}))
+        full_env = dict(os.environ, ATTVIZ_COOKIE_SECRET=SECRET, PYTHONPATH=str(ROOT))
+        full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=full_env)
         deadline = time.time() + 90
@@ -84,3 +84,28 @@ class LabServer:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+# links a user of group nlp could make in their folder bbc/: name -> (target, allowed)
+LINKS = {
+    "bbc/alias.h5": ("news.h5", True),                       # inside their own folder: fine
+    "bbc/other-group.h5": ("../tweets/tweets.h5", False),    # a file link to another group
+    "bbc/outside.h5": ("{outside}", False),                  # a file link out of the root
+    "bbc/shards/shard-00000-of-00002.h5": ("../news.h5", None),   # a folder of shards, one
+    "bbc/shards/shard-00001-of-00002.h5": ("../../tweets/tweets.h5", None),  # of them linked
+    "bbc/only-link/store.h5": ("../../tweets/tweets.h5", None),   # a folder holding a link
+    "bbc/linked-folder": ("../tweets", None),                # a link to another group's folder
+}
+# what they name in the picker or the URL, and whether it may open
+LINKED_STORES = {"bbc/alias.h5": True, "bbc/other-group.h5": False, "bbc/outside.h5": False,
+                 "bbc/shards": False, "bbc/only-link": False,
+                 "bbc/linked-folder/tweets.h5": False, "bbc/linked-folder": False}
+
+
+def make_links(root: Path, outside: Path) -> None:
+    """The symbolic links of LINKS under ``root`` (made by a member of group nlp), with
+    ``outside`` a store out of the root."""
+    for rel, (target, _) in LINKS.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target.format(outside=outside))
