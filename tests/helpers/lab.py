@@ -3,12 +3,16 @@ access file, and `attviz serve` running in a subprocess on a free loopback port.
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from attviz.lab.users import Users
 
 from .paths import ROOT
 from .served import free_port
+from .wsclient import sign_in
 
 SECRET = "test-cookie-secret-0123456789abcdef"
 ACCESS = '[groups]\nnlp = ["bbc", "shared"]\nhate = ["tweets"]\n'
@@ -109,3 +114,58 @@ def make_links(root: Path, outside: Path) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.symlink_to(target.format(outside=outside))
+
+
+# -- HTTP, as a browser or a stranger speaks it ----------------------------------------------
+def request(server: LabServer, method: str, path: str, body: dict | str | bytes | None = None,
+            cookie: str = "", headers: dict | None = None) -> http.client.HTTPResponse:
+    """One request on a new connection; the response with its text in ``.text``."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    sent = dict(headers or {})
+    if cookie:
+        sent["Cookie"] = cookie
+    data = body
+    if isinstance(body, dict):
+        data = urllib.parse.urlencode(body)
+    if body is not None:
+        sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    conn.request(method, path, body=data, headers=sent)
+    resp = conn.getresponse()
+    resp.text = resp.read().decode("utf-8", "replace")
+    conn.close()
+    return resp
+
+
+def cookies_set(resp) -> dict[str, str]:
+    """name -> the whole Set-Cookie line, of the cookies a response sets."""
+    return {c.split("=", 1)[0]: c for c in resp.headers.get_all("Set-Cookie") or []}
+
+
+def goes_to_login(resp, path: str) -> bool:
+    if resp.status != 302:
+        return False
+    target = urllib.parse.urljoin(f"http://x{path}", resp.getheader("Location"))
+    return urllib.parse.urlsplit(target).path == "/login"
+
+
+def login_form(server: LabServer, headers: dict | None = None) -> tuple[str, str]:
+    """(the sign-in form's token, the Cookie header its page set)."""
+    page = request(server, "GET", "/login", headers=headers)
+    found = re.search(r'name="form_token" value="([^"]*)"', page.text)
+    token = found.group(1) if found else ""
+    cookie = "; ".join(c.split(";", 1)[0] for c in cookies_set(page).values())
+    return token, cookie
+
+
+def post_login(server: LabServer, name: str, password: str, next_url: str = "/apps",
+               headers: dict | None = None) -> http.client.HTTPResponse:
+    """A sign-in through the form, as a browser of this server posts it."""
+    token, cookie = login_form(server, headers)
+    return request(server, "POST", "/login", {"username": name, "password": password,
+                                              "next": next_url, "form_token": token},
+                   cookie=cookie, headers=headers)
+
+
+def signed_in(server: LabServer, name: str, password: str | None = None) -> str:
+    """The Cookie header of ``name`` signed in (password: USERS' unless given)."""
+    return asyncio.run(sign_in(server.base, name, password or USERS[name][1]))
