@@ -53,6 +53,7 @@ class LabServer:
 
     def __init__(self, root: Path, users: Path, access: Path, *extra: str,
                  num_procs: int = 1, env: dict | None = None, port: int | None = None) -> None:
+        self.root, self.users, self.access = root, users, access
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/apps"
