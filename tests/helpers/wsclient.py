@@ -36,7 +36,8 @@ def set_cookies(resp) -> dict[str, str]:
 
 async def login_form(base: str) -> tuple[str, dict[str, str]]:
     """(the sign-in form's token, the cookies its page set) from ``base``/login."""
-    resp = await AsyncHTTPClient().fetch(f"{base}/login", raise_error=False)
+    resp = await AsyncHTTPClient().fetch(f"{base}/login", raise_error=False,
+                                         validate_cert=False)
     m = FORM_TOKEN_RE.search(resp.body.decode("utf-8", "replace"))
     if resp.code != 200:
         raise Refused(f"the sign-in page answered {resp.code}")
@@ -52,7 +53,7 @@ async def sign_in(base: str, username: str, password: str) -> str:
     header = "; ".join(f"{k}={v}" for k, v in cookies.items())
     try:
         resp = await AsyncHTTPClient().fetch(f"{base}/login", method="POST", body=body,
-                                             headers={"Cookie": header},
+                                             headers={"Cookie": header}, validate_cert=False,
                                              follow_redirects=False, raise_error=False)
     except HTTPClientError as e:
         raise Refused(f"sign-in failed: {e}") from None
@@ -83,6 +84,7 @@ class Session:
         headers = {"Cookie": self.cookie} if self.cookie else {}
         resp = await AsyncHTTPClient().fetch(f"{self.base}{self.app}{self.query}",
                                              headers=headers, follow_redirects=False,
+                                             validate_cert=False,
                                              raise_error=False, request_timeout=120)
         if resp.code != 200:
             raise Refused(f"GET {self.app} answered {resp.code} {resp.headers.get('Location', '')}")
@@ -115,7 +117,8 @@ class Session:
         if self.cookie:
             headers["Cookie"] = self.cookie
         try:
-            self._ws = await websocket_connect(HTTPRequest(ws_url, headers=headers),
+            request = HTTPRequest(ws_url, headers=headers, validate_cert=False)  # self-signed
+            self._ws = await websocket_connect(request,
                                                subprotocols=["bokeh", token],
                                                max_message_size=100 * 1024 * 1024)
         except (HTTPClientError, OSError) as e:
