@@ -161,5 +161,9 @@ access.toml maps groups to folders under --root (recursively):
   hate = ["tweets"]
 
 Starts `panel serve apps/` with attviz's sign-in (/login, /logout) or Panel's OAuth provider
-(key and secret in PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET), signed sessions and the clean-up of
-unused sessions. Options after -- go to `panel serve` unchanged.""")
+(key and secret in PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET), signed sessions tied to their user,
+the clean-up of unused sessions, and every route signed in. Slow clients are cut off: a
+connection that has not sent a request's headers within --idle-timeout seconds, or its body
+within --body-timeout seconds, is closed (Tornado's idle_connection_timeout and
+body_timeout); a request body may not exceed 64 KiB. Behind a TLS proxy pass --use-xheaders
+(README, "Security"). Options after -- go to `panel serve` unchanged.""")

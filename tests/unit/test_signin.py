@@ -67,3 +67,14 @@ def test_the_log_shows_a_short_escaped_name():
     shown = short("\u202e<b>\n" * 100_000)
     assert len(shown) < 200 and "\n" not in shown and "\u202e" not in shown
     assert "500,000 characters" in shown
+
+
+def test_serve_help_says_how_slow_clients_are_cut_off(capsys):
+    from attviz.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("--idle-timeout", "--body-timeout", "Slow clients are cut off",
+                  "idle_connection_timeout", "--use-xheaders"):
+        assert words in text, words
