@@ -13,6 +13,8 @@ runs Panel's serve command (the same options) with:
 - **no cookie in the session token**: Bokeh copies no cookie, and not the ``Cookie`` or
   ``Authorization`` header, into the token it embeds in the page (the identity the session
   needs is added by ``apps/app_hooks.py``);
+- **short log lines**: a line of the server's log is cut to ``MAX_LOG_LINE`` characters (a
+  stranger's 60 KiB address would otherwise be logged whole by Tornado, once per request);
 - **slow clients cut off**: a connection that has not sent a request's headers within
   ``--idle-timeout`` seconds (also an idle keep-alive connection), or its body within
   ``--body-timeout`` seconds, is closed; a request body may have at most ``MAX_BODY`` bytes
@@ -23,17 +25,37 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
 import sys
 
 IDLE_TIMEOUT = 20.0
 BODY_TIMEOUT = 30.0
 MAX_BODY = 64 * 1024
+MAX_LOG_LINE = 500
 NO_COOKIE = "attviz-no-cookie"  # the only cookie Bokeh may copy into a token: never set
 PUBLIC = {
     "bokeh.server.views.static_handler.StaticHandler",
     "bokeh.server.views.multi_root_static_handler.MultiRootStaticHandler",
     "bokeh.server.views.ico_handler.IcoHandler",
 }
+
+
+class ShortLines(logging.Filter):
+    """Cuts the message of a log record to MAX_LOG_LINE characters, saying how long it was."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > MAX_LOG_LINE:
+            record.msg, record.args = (f"{message[:MAX_LOG_LINE]}... "
+                                       f"({len(message):,} characters)"), ()
+        return True
+
+
+def shorten_log_lines() -> None:
+    """Put :class:`ShortLines` on every handler of the root logger (set up by `panel serve`)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ShortLines) for f in handler.filters):
+            handler.addFilter(ShortLines())
 
 
 def _name(cls) -> str:
@@ -152,6 +174,7 @@ def harden(kwargs: dict, idle_timeout: float, body_timeout: float) -> dict:
     http.update(idle_connection_timeout=idle_timeout, body_timeout=body_timeout,
                 max_body_size=MAX_BODY)
     kwargs["http_server_kwargs"] = http
+    shorten_log_lines()
     return kwargs
 
 

@@ -113,6 +113,17 @@ def test_failed_sign_ins_keep_little_state_and_short_log_lines(hard):
     print(f"120 refused sign-ins: RSS {grown / 2**20:+.1f} MiB, log +{len(logged):,} characters")
 
 
+def test_long_addresses_leave_short_log_lines(hard):
+    size = len(hard.output())
+    for i in range(50):  # 60 KiB addresses, nearly the most a request line may hold
+        path = f"/static/{i}" + "a" * 60_000
+        assert request(hard, "GET", path).status in (403, 404)
+        assert request(hard, "GET", "/components/" + path).status == 403
+    grown = len(hard.output()) - size
+    assert grown < 100 * 800, f"the log grew by {grown:,} characters"
+    print(f"100 requests of 60 KiB addresses: log +{grown:,} characters")
+
+
 def test_slow_clients_are_cut_off(hard):
     sockets = []
     for i in range(100):  # half a request line and headers
