@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the browser and SLURM test tiers need: Chromium, and slurmctld/slurmd with
-# munge. Installs only what is missing, and only as root with apt-get at hand.
+# Debian packages the browser and SLURM test tiers need: Chromium, nginx and openssl (the
+# README's TLS proxy set-up, run by a browser test), and slurmctld/slurmd with munge.
+# Installs only what is missing, and only as root with apt-get at hand.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v slurmctld >/dev/null 2>&1 || need+=(slurmctld)
 command -v slurmd >/dev/null 2>&1 || need+=(slurmd)
 command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)

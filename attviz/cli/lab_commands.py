@@ -9,7 +9,7 @@ import getpass
 import sys
 
 from ..errors import UserError
-from ..lab.users import Users
+from ..lab.users import Users, change_users, check_name
 from .command import Command
 
 
@@ -34,20 +34,22 @@ def list_users(args: argparse.Namespace) -> int:
 
 
 def add_user(args: argparse.Namespace) -> int:
-    known = Users.load(args.users, missing_ok=True)
-    existed = known.get(args.name) is not None
+    check_name(args.name)  # before asking for a password
+    existed = Users.load(args.users, missing_ok=True).get(args.name) is not None
+    if existed and not args.update:
+        raise UserError(f"user {args.name!r} exists already; pass --update to change their "
+                        "password and groups")
     password = None if args.no_password else read_password(args.name)
-    known.add(args.name, args.group or [], password, update=args.update)
-    known.save(args.users)
+    change_users(args.users, lambda known: known.add(args.name, args.group or [], password,
+                                                     update=args.update), missing_ok=True)
     print(f"{'updated' if existed else 'added'} {args.name} "
-          f"(groups: {', '.join(dict.fromkeys(args.group))}) in {args.users}")
+          f"(groups: {', '.join(dict.fromkeys(args.group))}) in {args.users}"
+          + ("; their earlier sign-ins are revoked" if existed else ""))
     return 0
 
 
 def remove_user(args: argparse.Namespace) -> int:
-    known = Users.load(args.users)
-    known.remove(args.name)
-    known.save(args.users)
+    change_users(args.users, lambda known: known.remove(args.name))
     print(f"removed {args.name} from {args.users}")
     return 0
 
@@ -100,6 +102,18 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="how often unused sessions are looked for (default: 5000 ms)")
     p.add_argument("--unused-session-lifetime", type=int, default=30000, metavar="MS",
                    help="a session without a connection this long is closed (default: 30000 ms)")
+    p.add_argument("--use-xheaders", action="store_true",
+                   help="behind a proxy (nginx): take the browser's address and scheme from "
+                   "X-Forwarded-For/X-Real-Ip and X-Forwarded-Proto/X-Scheme (the sign-in "
+                   "throttle counts the browser's address; cookies are marked Secure behind "
+                   "https). Only behind a proxy that sets them: a browser can send them too")
+    p.add_argument("--idle-timeout", type=float, default=20.0, metavar="S",
+                   help="close a connection that has not sent a request's headers within S "
+                   "seconds, and a kept-alive connection idle that long (default: 20)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
+                   help="close a connection that has not sent a request's body within S "
+                   "seconds (default: 30); bodies over 64 KiB are refused (a sign-in form "
+                   "over 8 KiB)")
     p.add_argument("--apps", help="the apps/ folder to serve (default: the one beside attviz)")
     p.add_argument("panel_args", nargs=argparse.REMAINDER, metavar="-- PANEL_OPTIONS",
                    help="options passed to `panel serve` unchanged")
@@ -115,7 +129,10 @@ USERS_EXAMPLES = """examples:
   attviz users list --users lab-users.json
 
 The file keeps salted scrypt hashes, never a password; it is rewritten atomically and
-readable by its owner only. A running server reads it again when it changes."""
+readable by its owner only. A running server reads it again when it changes. A password is
+kept as typed (spaces included); a name may not have surrounding spaces or control
+characters. --update and remove revoke every sign-in of the user: their cookies stop
+working and their open pages are closed within 5 s."""
 
 USERS = Command(
     "users", "add, remove or list the users of a lab server (`attviz serve`): names, groups "
@@ -144,5 +161,9 @@ access.toml maps groups to folders under --root (recursively):
   hate = ["tweets"]
 
 Starts `panel serve apps/` with attviz's sign-in (/login, /logout) or Panel's OAuth provider
-(key and secret in PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET), signed sessions and the clean-up of
-unused sessions. Options after -- go to `panel serve` unchanged.""")
+(key and secret in PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET), signed sessions tied to their user,
+the clean-up of unused sessions, and every route signed in. Slow clients are cut off: a
+connection that has not sent a request's headers within --idle-timeout seconds, or its body
+within --body-timeout seconds, is closed (Tornado's idle_connection_timeout and
+body_timeout); a request body may not exceed 64 KiB. Behind a TLS proxy pass --use-xheaders
+(README, "Security"). Options after -- go to `panel serve` unchanged.""")

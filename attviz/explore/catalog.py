@@ -5,6 +5,11 @@ Anything that lands outside the root (``..``, absolute paths, symbolic links poi
 is refused. A catalog with a scope (a signed-in user's folders, given by the lab server:
 :mod:`attviz.lab.access`) lists only the stores under those folders and refuses any other
 path with the same message, logged with the user's name.
+
+Every file a store opens is checked, links followed: the file itself, or each shard of a
+folder of shards. A store with any file outside the allowed folders (the scope's, else the
+root) is not listed, and refused like a path outside; the store is then opened through the
+files as checked (their resolved paths), not through the links.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..store import StoreError
-from ..store.shards import shard_pattern
+from ..store.shards import shard_paths, shard_pattern
 from .stores import SharedStore, registry
 
 log = logging.getLogger("attviz.explore")
@@ -62,6 +67,20 @@ def resolve_inside(root: Path, requested: str, scope: Scope | None = None) -> Pa
     return resolved
 
 
+def store_files(path: Path) -> list[Path]:
+    """The files opening the store at ``path`` reads (the file, or each shard of a folder),
+    resolved: every link followed. Raise :class:`StoreError` for a folder without a complete
+    set of shards."""
+    if path.is_dir():
+        return [p.resolve() for p in shard_paths(path)]
+    return [path.resolve()]
+
+
+def inside_any(path: Path, folders) -> bool:
+    """Whether the resolved ``path`` is one of ``folders`` or inside one."""
+    return any(path == f or f in path.parents for f in folders)
+
+
 def list_stores(root: Path, limit: int = 500) -> list[str]:
     """Store files (``*.h5``) and folders of shard stores under ``root``, relative paths."""
     root = Path(root).resolve()
@@ -104,19 +123,46 @@ class StoreCatalog:
             return cls(path if is_root else path.parent, scope)
         return cls(None, scope)
 
+    @property
+    def allowed(self) -> tuple[Path, ...]:
+        """The folders every file of a store must lie in: the scope's, else the root."""
+        if self.scope is not None:
+            return self.scope.folders
+        return (self.root,) if self.root else ()
+
     def names(self) -> list[str]:
         """The stores the picker offers."""
         if not self.root:
             return []
         if self.scope is None:
-            return list_stores(self.root)
+            return [n for n in list_stores(self.root) if self._confined(self.root / n)]
         found: set[str] = set()
         for folder in self.scope.folders:
             if folder.is_dir() and any(folder.glob(SHARD_GLOB)) and folder != self.root:
-                found.add(str(folder.relative_to(self.root)))
+                names = [str(folder.relative_to(self.root))]
             elif folder.is_dir():
-                found.update(str((folder / n).relative_to(self.root)) for n in list_stores(folder))
+                names = [str((folder / n).relative_to(self.root)) for n in list_stores(folder)]
+            else:
+                names = []
+            found.update(n for n in names if self._confined(self.root / n))
         return sorted(found)
+
+    def _confined(self, path: Path) -> list[Path] | None:
+        """The resolved files of the store at ``path`` when each is inside the allowed
+        folders, else None. A folder whose shards do not form a set is let through (opening
+        it says what is wrong, and opens nothing)."""
+        try:
+            files = store_files(path)
+        except StoreError:
+            return []
+        except OSError:
+            return None
+        return files if all(inside_any(f, self.allowed) for f in files) else None
+
+    def _refuse(self, requested: str) -> OutsideRoot:
+        if self.scope is not None:
+            log.warning("refused store %r to user %r", requested, self.scope.user)
+        return refusal(requested, self.root)
 
     def _resolve(self, requested: str) -> Path:
         """``requested`` inside the root and the scope; a refusal is logged with the user."""
@@ -126,6 +172,17 @@ class StoreCatalog:
             if self.scope is not None:
                 log.warning("refused store %r to user %r", requested, self.scope.user)
             raise
+
+    def _checked(self, requested: str) -> tuple[Path, list[Path] | None]:
+        """``requested`` resolved, and its files (None: it does not exist); raise
+        :class:`OutsideRoot` when it or any of its files is outside the allowed folders."""
+        path = self._resolve(requested)
+        if not path.exists():
+            return path, None
+        files = self._confined(path)
+        if files is None:
+            raise self._refuse(requested)
+        return path, files
 
     def name_of(self, path: str | Path) -> str:
         """The name of ``path`` relative to the root (``.`` for the root itself), or raise."""
@@ -160,8 +217,8 @@ class StoreCatalog:
         from the URL); raise :class:`StoreError` when it is outside the root or missing."""
         if self.root is None:
             raise StoreError("no store folder is configured; refused")
-        path = self._resolve(requested)
-        if not path.exists():
+        path, files = self._checked(requested)
+        if files is None:
             raise StoreError(f"{requested}: no such store under {self.root}")
         return self.name_of(path)
 
@@ -169,4 +226,5 @@ class StoreCatalog:
         """Store ``name``, opened once per server process and shared by its sessions."""
         if self.root is None:
             raise StoreError("no store folder is configured; refused")
-        return registry().open(self._resolve(name))
+        path, files = self._checked(name)
+        return registry().open(path, files or None)

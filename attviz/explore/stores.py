@@ -120,15 +120,17 @@ class StoreRegistry:
         self._stores: dict[Path, SharedStore] = {}
         self._lock = threading.Lock()
 
-    def open(self, path: Path) -> SharedStore:
-        """The store at ``path``: the one already open unless the file changed since."""
+    def open(self, path: Path, files: list[Path] | None = None) -> SharedStore:
+        """The store at ``path``: the one already open unless the file changed since.
+        ``files``: the files to open it from, checked by the caller (see
+        :func:`attviz.store.open_store`)."""
         path = Path(path).resolve()
         with self._lock:
             now = identity(path)  # before opening: a change after it is seen next time
             known = self._stores.get(path)
             if known is None or known.identity != now:
                 self._stores.pop(path, None)  # sessions holding it keep reading it
-                store = open_store(path)
+                store = open_store(path, files)
                 self._stores[path] = SharedStore(path, store,
                                                  DerivedColumns.from_columns(store.columns),
                                                  identity=now)

@@ -1,5 +1,6 @@
-"""The sign-in page of a lab server: a form posting ``username`` and ``password`` to
-``login``, with an optional notice (wrong password, signed out). Self-contained: no scripts,
+"""The sign-in page of a lab server: a form posting ``username``, ``password`` and the form's
+token to ``login``, with an optional notice (wrong password, signed out); and the sign-out
+page, a button posting the user's sign-out token to ``logout``. Self-contained: no scripts,
 no files from elsewhere; every value is escaped."""
 
 from __future__ import annotations
@@ -35,10 +36,17 @@ PAGE = Template("""<!DOCTYPE html>
 <body>
 <div class="av-header">attviz <span>self-attention explorer</span></div>
 <main>
-<h1>Sign in</h1>
+$body
+</main>
+</body>
+</html>
+""")
+
+SIGN_IN = Template("""<h1>Sign in</h1>
 $notice
 <form method="post" action="$action">
   <input type="hidden" name="next" value="$next">
+  <input type="hidden" name="form_token" value="$form_token">
   <label for="username">User name</label>
   <input type="text" id="username" name="username" value="$username"
          autocomplete="username" $user_focus required>
@@ -46,26 +54,38 @@ $notice
   <input type="password" id="password" name="password" autocomplete="current-password"
          $password_focus required>
   <button type="submit">Sign in</button>
-</form>
-</main>
-</body>
-</html>
-""")
+</form>""")
+
+SIGN_OUT = Template("""<h1>Sign out</h1>
+<p>Signed in as <b>$user</b>. Signing out ends the sign-in of every browser of this user.</p>
+<form method="post" action="$action">
+  <input type="hidden" name="token" value="$token">
+  <button type="submit" class="av-signout">Sign out</button>
+</form>""")
 
 NOTICES = {
     "wrong": ("bad", "Wrong user name or password."),
     "throttled": ("bad", "Too many failed sign-ins; try again in a few minutes."),
+    "expired": ("bad", "This sign-in form has expired; please sign in again."),
     "signed-out": ("ok", "You are signed out."),
 }
 
 
-def login_page(action: str, next_url: str, username: str = "", notice: str | None = None) -> str:
+def login_page(action: str, next_url: str, form_token: str, username: str = "",
+               notice: str | None = None) -> str:
     """The page, posting to ``action``; after sign-in the browser goes to ``next_url``."""
     text = ""
     if notice in NOTICES:
         kind, message = NOTICES[notice]
         text = f'<div class="av-notice {kind}" role="alert">{html.escape(message)}</div>'
     focus = ("", "autofocus") if username else ("autofocus", "")  # the field to type in
-    return PAGE.substitute(notice=text, action=html.escape(action), next=html.escape(next_url),
-                           username=html.escape(username), user_focus=focus[0],
-                           password_focus=focus[1])
+    return PAGE.substitute(body=SIGN_IN.substitute(
+        notice=text, action=html.escape(action), next=html.escape(next_url),
+        form_token=html.escape(form_token), username=html.escape(username),
+        user_focus=focus[0], password_focus=focus[1]))
+
+
+def signout_page(action: str, user: str, token: str) -> str:
+    """A button posting ``token`` to ``action`` (the sign-out of ``user``)."""
+    return PAGE.substitute(body=SIGN_OUT.substitute(
+        action=html.escape(action), user=html.escape(user), token=html.escape(token)))

@@ -2,8 +2,10 @@
 before it starts.
 
 It checks the store root, the users file, the access file and the cookie secret, then
-replaces itself with ``python -m panel serve APPS`` (with ``--num-procs`` above 1, with
-:mod:`attviz.lab.supervise` running it, so that a signal stops every process) started with:
+replaces itself with ``python -m attviz.lab.launch APPS ...``, Panel's `panel serve` with
+attviz's hardening (:mod:`attviz.lab.launch`: every route signed in, sessions tied to their
+user, no cookie in the session token, timeouts for slow clients), with ``--num-procs`` above
+1 run by :mod:`attviz.lab.supervise`, so that a signal stops every process, and started with:
 
 - attviz's sign-in hooks (``--auth-module``, :mod:`attviz.lab.auth_hooks`), or Panel's own
   ``--oauth-provider`` when one is named;
@@ -12,7 +14,8 @@ replaces itself with ``python -m panel serve APPS`` (with ``--num-procs`` above 
   (``BOKEH_SECRET_KEY``, ``BOKEH_SIGN_SESSIONS``): a websocket must present a session id the
   server issued;
 - the users and access files and the root in ``ATTVIZ_USERS``, ``ATTVIZ_ACCESS`` and
-  ``ATTVIZ_STORE_ROOT``;
+  ``ATTVIZ_STORE_ROOT``, and the way users sign in in ``ATTVIZ_SIGN_IN`` (``password`` or
+  ``oauth``);
 - Bokeh's clean-up of unused sessions every ``--check-unused-sessions`` ms, after
   ``--unused-session-lifetime`` ms without a connection.
 
@@ -73,10 +76,15 @@ def panel_command(args) -> tuple[list[str], dict[str, str]]:
         raise UserError(f"{apps}: no main.py; pass --apps with the folder of attviz's apps/")
     if args.num_procs < 1:
         raise UserError("--num-procs must be at least 1")
-    cmd = [sys.executable, "-m", "panel", "serve", str(apps), "--port", str(args.port),
+    if args.idle_timeout <= 0 or args.body_timeout <= 0:
+        raise UserError("--idle-timeout and --body-timeout must be positive (seconds)")
+    cmd = [sys.executable, "-m", "attviz.lab.launch", "--idle-timeout", str(args.idle_timeout),
+           "--body-timeout", str(args.body_timeout), str(apps), "--port", str(args.port),
            "--address", args.address, "--num-procs", str(args.num_procs),
            "--check-unused-sessions", str(args.check_unused_sessions),
            "--unused-session-lifetime", str(args.unused_session_lifetime)]
+    if args.use_xheaders:
+        cmd += ["--use-xheaders"]
     if args.oauth_provider:
         cmd += ["--oauth-provider", args.oauth_provider]
     else:
@@ -92,6 +100,7 @@ def panel_command(args) -> tuple[list[str], dict[str, str]]:
         "PANEL_COOKIE_SECRET": secret,
         "BOKEH_SECRET_KEY": derived_key(secret, "bokeh sessions"),
         "BOKEH_SIGN_SESSIONS": "true",
+        "ATTVIZ_SIGN_IN": "oauth" if args.oauth_provider else "password",
     })
     env.pop(ENV_SECRET, None)
     if args.users:

@@ -4,15 +4,25 @@ passwords (no password is ever written in clear), read and written whole and ato
 The file is JSON::
 
     {"format": "attviz-users", "version": 1,
-     "users": {"alice": {"groups": ["nlp"], "password": "scrypt$32768$8$1$SALT$HASH"}}}
+     "users": {"alice": {"groups": ["nlp"], "password": "scrypt$32768$8$1$SALT$HASH",
+                         "generation": "x3Jq0vXhT1aZ"}}}
 
 ``password`` is null for a user who signs in only through an OAuth provider (matched by the
-name, usually the e-mail address the provider reports).
+name, usually the e-mail address the provider reports). ``generation`` is a random word that
+every sign-in cookie of the user carries: a new one (on sign-out, a password or group change,
+removal and re-adding) revokes every cookie issued before. A file without it (written by an
+older attviz) reads as generation "".
+
+Changes go through :func:`change_users`, which locks the file's folder while it reads,
+changes and writes it, so that the command line and a server signing a user out never lose
+each other's change.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import functools
 import hashlib
 import hmac
@@ -22,7 +32,9 @@ import os
 import re
 import secrets
 import tempfile
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import UserError
@@ -75,15 +87,23 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(12))
 
 
+# control and format characters (bidirectional overrides, zero widths), line separators
+INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
 def check_name(name: str) -> str:
-    """``name`` if it can be a user name (1-128 characters, no control characters, no
-    surrounding spaces), else raise :class:`UserError`."""
+    """``name`` if it can be a user name (1-128 characters, no control or invisible format
+    characters, no surrounding spaces), else raise :class:`UserError`."""
     if not name or len(name) > MAX_NAME or name != name.strip():
         raise UserError(f"user name {name!r}: 1 to {MAX_NAME} characters without surrounding "
                         "spaces, please")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if any(unicodedata.category(c) in INVISIBLE for c in name):
         raise UserError(f"user name {name!r} contains a control character")
     return name
+
+
+def new_generation() -> str:
+    return secrets.token_urlsafe(9)
 
 
 def check_group(group: str) -> str:
@@ -97,6 +117,7 @@ class User:
     name: str
     groups: tuple[str, ...]
     password: str | None  # the scrypt hash; None: signs in only through OAuth
+    generation: str = ""  # carried by the user's cookies; a new one revokes them
 
 
 class Users:
@@ -131,7 +152,10 @@ class Users:
                 password = entry.get("password")
                 if password is not None and not isinstance(password, str):
                     raise TypeError("password")
-                users[check_name(name)] = User(name, groups, password)
+                generation = entry.get("generation", "")
+                if not isinstance(generation, str):
+                    raise TypeError("generation")
+                users[check_name(name)] = User(name, groups, password, generation)
             except (KeyError, TypeError, UserError) as e:
                 raise UserError(f"{path}: the entry of user {name!r} is malformed ({e})") from None
         return cls(users)
@@ -141,7 +165,8 @@ class Users:
         by its owner only."""
         path = Path(path)
         data = {"format": FORMAT, "version": VERSION,
-                "users": {u.name: {"groups": list(u.groups), "password": u.password}
+                "users": {u.name: {"groups": list(u.groups), "password": u.password,
+                                   "generation": u.generation}
                           for u in sorted(self.users.values(), key=lambda u: u.name)}}
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
@@ -169,12 +194,19 @@ class Users:
         if password is not None and len(password) < MIN_PASSWORD:
             raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
         hashed = hash_password(password) if password is not None else None
-        self.users[name] = User(name, tuple(dict.fromkeys(groups)), hashed)
+        # a new generation: cookies issued before (to this name, even to a removed user of
+        # the same name) no longer sign anybody in
+        self.users[name] = User(name, tuple(dict.fromkeys(groups)), hashed, new_generation())
 
     def remove(self, name: str) -> None:
         if name not in self.users:
             raise UserError(f"no user {name!r} in the users file")
         del self.users[name]
+
+    def revoke(self, name: str) -> None:
+        """Give ``name`` a new generation: every cookie issued to them stops working."""
+        if name in self.users:
+            self.users[name] = replace(self.users[name], generation=new_generation())
 
     def check(self, name: str, password: str) -> User | None:
         """The user ``name`` if ``password`` is theirs, else None (in about the same time
@@ -187,6 +219,30 @@ class Users:
 
     def get(self, name: str | None) -> User | None:
         return self.users.get(name) if name else None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on the folder of the users file ``path`` (no lock file is left
+    behind; the file itself is replaced by each write, so it cannot hold the lock)."""
+    fd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def change_users(path: str | os.PathLike, change: Callable[[Users], None],
+                 missing_ok: bool = False) -> Users:
+    """Read the users file ``path``, apply ``change`` and write it back, holding its lock;
+    the users as written. Nothing is written when ``change`` raises."""
+    path = Path(path)
+    with _locked(path):
+        users = Users.load(path, missing_ok=missing_ok)
+        change(users)
+        users.save(path)
+    return users
 
 
 class UsersFile:

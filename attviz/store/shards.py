@@ -80,11 +80,11 @@ def shard_paths(folder: str | os.PathLike) -> list[Path]:
 class ShardedStore(BaseStore):
     """Shard stores side by side; instance k of the whole is instance k - offset of a shard."""
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(self, folder: str | os.PathLike, files: list[Path] | None = None) -> None:
         self.path = Path(folder)
         self.shards: list[Store] = []
         try:
-            for p in shard_paths(self.path):
+            for p in files if files is not None else shard_paths(self.path):
                 self.shards.append(Store(p))
             first = self.shards[0]
             for s in self.shards[1:]:
@@ -199,9 +199,11 @@ def join_columns(stores: list[BaseStore]) -> Columns:
     return Columns(**joined)
 
 
-def open_store(path: str | os.PathLike) -> BaseStore:
-    """Open a store file, or a folder of shard stores as one store."""
+def open_store(path: str | os.PathLike, files: list[Path] | None = None) -> BaseStore:
+    """Open a store file, or a folder of shard stores as one store. ``files``: the file(s)
+    to read it from instead (the store's file, or the folder's shards in order), e.g. their
+    paths with links resolved after checking where they lead."""
     p = Path(path)
     if p.is_dir():
-        return ShardedStore(p)
-    return Store(p)
+        return ShardedStore(p, files)
+    return Store(files[0] if files else p)

@@ -5,49 +5,30 @@ websocket refusals, per-group stores, and a session that ends in the middle of a
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
-import http.client
+import re
 import time
-import urllib.parse
 import weakref
 
 from tornado.web import create_signed_value
 
 from attviz.lab.users import Users
-from tests.helpers.lab import USERS, LabServer
+from tests.helpers.lab import (
+    USERS,
+    LabServer,
+    cookies_set,
+    goes_to_login,
+    post_login,
+    request,
+    signed_in,
+)
 from tests.helpers.served import free_port
 from tests.helpers.wsclient import TOKEN_RE, Refused, Session, picker, sign_in
 
-
-def request(server: LabServer, method: str, path: str, body: dict | None = None,
-            cookie: str = "") -> http.client.HTTPResponse:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    headers = {"Cookie": cookie} if cookie else {}
-    data = None
-    if body is not None:
-        data = urllib.parse.urlencode(body)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    conn.request(method, path, body=data, headers=headers)
-    resp = conn.getresponse()
-    resp.text = resp.read().decode("utf-8", "replace")
-    conn.close()
-    return resp
-
-
-def goes_to_login(resp, path: str) -> bool:
-    if resp.status != 302:
-        return False
-    target = urllib.parse.urljoin(f"http://x{path}", resp.getheader("Location"))
-    return urllib.parse.urlsplit(target).path == "/login"
-
-
-def signed_in(server: LabServer, name: str) -> str:
-    return asyncio.run(sign_in(server.base, name, USERS[name][1]))
-
-
 PROTECTED = ["/", "/apps", "/apps?store=bbc/news.h5&instance=3",
              "/apps/autoload.js?bokeh-autoload-element=x&bokeh-app-path=/apps",
-             "/apps/metadata", "/logout"]
+             "/apps/metadata"]
 PUBLIC = ["/static/js/bokeh.min.js", "/static/extensions/panel/panel.min.js"]
 
 
@@ -64,14 +45,18 @@ def test_every_route_but_login_and_static_files_goes_to_login(lab):
 
 
 def test_sign_in_sets_a_signed_cookie_that_nothing_else_can_make(lab, lab_files):
-    wrong = request(lab, "POST", "/login", {"username": "alice", "password": "nope",
-                                            "next": "/apps"})
+    wrong = post_login(lab, "alice", "nope")
     assert wrong.status == 401 and "Wrong user name or password." in wrong.text
-    assert not wrong.getheader("Set-Cookie")
+    assert "user" not in cookies_set(wrong)
     cookie = signed_in(lab, "alice")
     page = request(lab, "GET", "/apps", cookie=cookie)
     assert page.status == 200 and TOKEN_RE.search(page.text)
-    bob_with_alices_signature = cookie.replace("8:YWxpY2U=", "4:Ym9i")  # base64 of the names
+    # the signed value holds GENERATION:NAME (base64); another name under alice's signature
+    value = cookie.split("user=", 1)[1].split(";")[0].strip('"')
+    field = value.split("|")[4]
+    generation = base64.b64decode(field.split(":", 1)[1]).decode().split(":", 1)[0]
+    bob = base64.b64encode(f"{generation}:bob".encode()).decode()
+    bob_with_alices_signature = cookie.replace(field, f"{len(bob)}:{bob}")
     assert bob_with_alices_signature != cookie
     forged = ["user=alice", "user=" + create_signed_value("another-secret-entirely", "user",
                                                           "alice").decode(),
@@ -88,10 +73,13 @@ def test_sign_in_sets_a_signed_cookie_that_nothing_else_can_make(lab, lab_files)
     known.remove("dave")
     known.save(users_file)
     assert goes_to_login(request(lab, "GET", "/apps", cookie=dave), "/apps")
-    # logging out forgets the cookie
-    out = request(lab, "GET", "/logout", cookie=cookie)
+    # signing out (a post with the user's sign-out token, as the page's button sends it)
+    # forgets the cookie
+    token = re.search(r'name="token" value="([^"]+)"',
+                      request(lab, "GET", "/logout", cookie=cookie).text).group(1)
+    out = request(lab, "POST", "/logout", {"token": token}, cookie=cookie)
     assert goes_to_login(out, "/logout") and "signed_out=1" in out.getheader("Location")
-    cleared = out.getheader("Set-Cookie")
+    cleared = cookies_set(out)["user"]
     assert cleared.startswith('user="";') and "expires=" in cleared.lower()
 
 

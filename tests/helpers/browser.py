@@ -35,8 +35,9 @@ FIND_FIGURE = """(title) => {
 class Page:
     """A page of the app with its console messages."""
 
-    def __init__(self, browser, url: str, height: int = 1300) -> None:
-        self.page = browser.new_page(viewport={"width": 1500, "height": height})
+    def __init__(self, browser, url: str, height: int = 1300, **options) -> None:
+        """``options``: more of Playwright's page options (e.g. ignore_https_errors)."""
+        self.page = browser.new_page(viewport={"width": 1500, "height": height}, **options)
         self.messages: list[tuple[str, str]] = []
         self.dialogs: list[str] = []
         self.page.on("console", lambda m: self.messages.append((m.type, m.text)))

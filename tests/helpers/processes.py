@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -16,3 +17,10 @@ def attviz_process(*args: str, prelude: str = "") -> subprocess.CompletedProcess
     code = f"import sys\n{prelude}\nfrom attviz.cli import main\nsys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
+
+
+def attviz(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """``python -m attviz.cli ARGS`` of this checkout, ``stdin`` its input."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "attviz.cli", *args], input=stdin, env=env,
+                          capture_output=True, text=True, timeout=60)

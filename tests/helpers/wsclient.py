@@ -21,24 +21,45 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 TOKEN_RE = re.compile(r'"token":\s*"([^"]+)"')
+FORM_TOKEN_RE = re.compile(r'name="form_token" value="([^"]*)"')
 
 
 class Refused(Exception):
     """The server did not let this session in (a redirect, an HTTP error, a closed socket)."""
 
 
+def set_cookies(resp) -> dict[str, str]:
+    """name -> value of the cookies a response sets."""
+    pairs = (c.split(";", 1)[0].split("=", 1) for c in resp.headers.get_list("Set-Cookie"))
+    return {k: v for k, v in pairs}
+
+
+async def login_form(base: str) -> tuple[str, dict[str, str]]:
+    """(the sign-in form's token, the cookies its page set) from ``base``/login."""
+    resp = await AsyncHTTPClient().fetch(f"{base}/login", raise_error=False,
+                                         validate_cert=False)
+    m = FORM_TOKEN_RE.search(resp.body.decode("utf-8", "replace"))
+    if resp.code != 200:
+        raise Refused(f"the sign-in page answered {resp.code}")
+    return (m.group(1) if m else ""), set_cookies(resp)
+
+
 async def sign_in(base: str, username: str, password: str) -> str:
-    """The ``Cookie`` header of a session signed in at ``base``/login; raise Refused."""
-    body = urlencode({"username": username, "password": password, "next": "/apps"})
+    """The ``Cookie`` header of a session signed in at ``base``/login, through the form (its
+    token and cookie) as a browser does; raise Refused."""
+    token, cookies = await login_form(base)
+    body = urlencode({"username": username, "password": password, "next": "/apps",
+                      "form_token": token})
+    header = "; ".join(f"{k}={v}" for k, v in cookies.items())
     try:
         resp = await AsyncHTTPClient().fetch(f"{base}/login", method="POST", body=body,
+                                             headers={"Cookie": header}, validate_cert=False,
                                              follow_redirects=False, raise_error=False)
     except HTTPClientError as e:
         raise Refused(f"sign-in failed: {e}") from None
     if resp.code != 302:
         raise Refused(f"sign-in answered {resp.code}")
-    cookies = [c.split(";", 1)[0] for c in resp.headers.get_list("Set-Cookie")]
-    return "; ".join(cookies)
+    return "; ".join(f"{k}={v}" for k, v in set_cookies(resp).items() if v and v != '""')
 
 
 def _new_id() -> str:
@@ -63,6 +84,7 @@ class Session:
         headers = {"Cookie": self.cookie} if self.cookie else {}
         resp = await AsyncHTTPClient().fetch(f"{self.base}{self.app}{self.query}",
                                              headers=headers, follow_redirects=False,
+                                             validate_cert=False,
                                              raise_error=False, request_timeout=120)
         if resp.code != 200:
             raise Refused(f"GET {self.app} answered {resp.code} {resp.headers.get('Location', '')}")
@@ -95,7 +117,8 @@ class Session:
         if self.cookie:
             headers["Cookie"] = self.cookie
         try:
-            self._ws = await websocket_connect(HTTPRequest(ws_url, headers=headers),
+            request = HTTPRequest(ws_url, headers=headers, validate_cert=False)  # self-signed
+            self._ws = await websocket_connect(request,
                                                subprotocols=["bokeh", token],
                                                max_message_size=100 * 1024 * 1024)
         except (HTTPClientError, OSError) as e:

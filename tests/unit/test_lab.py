@@ -190,6 +190,7 @@ def serve_args(lab_root, users, **extra):
                 port=5999, address="127.0.0.1", num_procs=2, cookie_secret=None,
                 oauth_provider=None, allow_websocket_origin=["lab.example.org"],
                 check_unused_sessions=5000, unused_session_lifetime=30000, apps=None,
+                use_xheaders=False, idle_timeout=20.0, body_timeout=30.0,
                 panel_args=["--", "--log-level", "debug"])
     args.update(extra)
     return SimpleNamespace(**args)
@@ -209,7 +210,9 @@ def test_serve_starts_panel_with_sign_in_and_keeps_the_secret_off_the_command_li
     secret = "a-cookie-secret-of-some-length"
     monkeypatch.setenv("ATTVIZ_COOKIE_SECRET", secret)
     cmd, env = panel_command(serve_args(lab_root, users_file))
-    assert cmd[1:5] == ["-m", "panel", "serve", str(ROOT / "apps")]
+    assert cmd[1:7] == ["-m", "attviz.lab.launch", "--idle-timeout", "20.0", "--body-timeout",
+                        "30.0"]
+    assert cmd[7] == str(ROOT / "apps")
     joined = " ".join(cmd)
     assert f"--auth-module {HOOKS}" in joined and "--num-procs 2" in joined
     assert "--unused-session-lifetime 30000" in joined and "--check-unused-sessions 5000" in joined
@@ -217,7 +220,7 @@ def test_serve_starts_panel_with_sign_in_and_keeps_the_secret_off_the_command_li
     assert joined.endswith(f"--log-level debug --args --root {lab_root.resolve()}")
     assert secret not in joined
     assert env["PANEL_COOKIE_SECRET"] == secret and "ATTVIZ_COOKIE_SECRET" not in env
-    assert env["BOKEH_SIGN_SESSIONS"] == "true"
+    assert env["BOKEH_SIGN_SESSIONS"] == "true" and env["ATTVIZ_SIGN_IN"] == "password"
     assert env["BOKEH_SECRET_KEY"] == derived_key(secret, "bokeh sessions") != secret
     assert env["ATTVIZ_USERS"] == str(users_file.resolve())
     assert env["ATTVIZ_ACCESS"] == str((lab_root.parent / "access.toml").resolve())

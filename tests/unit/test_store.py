@@ -350,4 +350,4 @@ def test_reading_converts_only_what_the_file_causes(synth):
             {}["a bug"]
     with pytest.raises(ZeroDivisionError):
         with reading(synth, "/instances/label"):
-            1 / 0
+            _ = 1 / 0
