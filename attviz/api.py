@@ -100,15 +100,19 @@ class StoreReader:
         e.g. ``corpus.head_stats("self_mean").sel(layers=3).mean("instances")``.
 
         The statistics are what ``attviz precompute`` (or ``attviz index STORE``) derives;
-        :attr:`head_stat_names` lists those this store holds."""
+        :attr:`head_stat_names` lists those this store holds. Values stored as float16 come
+        as float32 (exactly the same numbers), counts and positions as stored."""
         have = self.head_stat_names
         if name not in have:
             held = f"it holds {', '.join(have)}" if have else "it holds none"
             raise StoreError(f"{self.path}: no head statistic {name!r}; {held}; "
                              f"{_how_to_get(name)}")
         m = self.store.meta
+        values = self.store.read_head_stat(name)
+        if values.dtype == np.float16:  # as stored; float32 for arithmetic and display
+            values = values.astype(np.float32)
         return xr.DataArray(
-            self.store.read_head_stat(name), dims=(dims.INSTANCES, dims.LAYERS, dims.HEADS),
+            values, dims=(dims.INSTANCES, dims.LAYERS, dims.HEADS),
             coords={dims.INSTANCES: np.arange(len(self)), dims.LAYERS: np.arange(m.num_layers),
                     dims.HEADS: np.arange(m.num_heads)},
             name=name, attrs={"store": str(self.path)})
