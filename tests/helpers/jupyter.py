@@ -1,5 +1,5 @@
-"""Jupyter for the notebook tier: a fresh virtual environment holding attviz from this working
-tree, JupyterLab or Jupyter Notebook 7 started from it on loopback, notebooks written from
+"""Jupyter for the notebook tier: JupyterLab or Jupyter Notebook 7 started from a fresh virtual
+environment (tests/helpers/venvs.py) on loopback, notebooks written from
 code cells, a browser context from which no request leaves the machine, and page scripts that
 run a notebook's cells and read their outputs."""
 
@@ -11,7 +11,6 @@ import re
 import secrets
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,7 @@ from tests.helpers.paths import ROOT
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 # which front end: the command, its app class (for the flag that exposes the app object to
-# page scripts) and where a notebook opens
+# page scripts) and where its notebooks open
 FRONT_ENDS = {
     "lab": ("lab", "LabApp", "lab/tree/"),
     "notebook": ("notebook", "JupyterNotebookApp", "notebooks/"),
@@ -38,28 +37,6 @@ def readme_cells() -> list[str]:
     text = (ROOT / "README.md").read_text()
     section = re.search(r"^## In a notebook\n.*?(?=^## )", text, flags=re.S | re.M).group(0)
     return re.findall(r"```python\n(.+?)\n```", section, flags=re.S)
-
-
-def fresh_venv(where: Path, *packages: str) -> Path:
-    """A virtual environment at ``where`` holding ``pip install SRC packages...``, SRC being a
-    copy of this working tree (tracked and untracked, not ignored files): the build leaves
-    nothing in the tree. Returns its bin folder."""
-    base = getattr(sys, "_base_executable", None) or sys.executable
-    subprocess.run([base, "-m", "venv", str(where)], check=True)
-    src = where.parent / "src"
-    src.mkdir()
-    subprocess.run(f"git -C {ROOT} ls-files -co --exclude-standard -z | "
-                   f"xargs -0 cp --parents -t {src}", shell=True, check=True, cwd=ROOT)
-    pip = [str(where / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    proc = subprocess.run([*pip, str(src), *packages], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return where / "bin"
-
-
-def pip_install(bin_dir: Path, *packages: str) -> None:
-    proc = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet",
-                           *packages], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def free_port() -> int:
@@ -130,6 +107,10 @@ class Jupyter:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
     def notebook_url(self, name: str) -> str:
+        """Where notebook ``name`` opens (in JupyterLab: in a workspace of its own, so that a
+        second page does not restore the first page's notebooks)."""
+        if self._tree.startswith("lab/"):
+            return self.url(f"lab/workspaces/{Path(name).stem}/tree/{name}")
         return self.url(self._tree + name)
 
     def log(self) -> str:

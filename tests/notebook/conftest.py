@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.jupyter import fresh_venv, readme_cells, write_notebook
+from tests.helpers.jupyter import readme_cells, write_notebook
+from tests.helpers.venvs import fresh_venv
 
 STORE = "demo-data/bbc-heldout.h5"  # as the README's cells name it
 

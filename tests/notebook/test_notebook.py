@@ -6,6 +6,7 @@ Also ``attviz.explorer(path).show()`` from a script and ``panel serve`` of a not
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -22,10 +23,11 @@ from tests.helpers.jupyter import (
     Offline,
     failures,
     free_port,
-    pip_install,
     readme_cells,
     write_notebook,
 )
+from tests.helpers.paths import ROOT
+from tests.helpers.venvs import pip_install, source_of
 from tests.helpers.waiting import until
 
 STORE = "demo-data/bbc-heldout.h5"
@@ -260,3 +262,20 @@ def test_panel_serve_of_a_notebook_that_calls_it(browser, nb_bin, nb_root, expec
         check_served_page(browser, f"http://127.0.0.1:{port}/explore", expected, served.log)
     finally:
         served.stop()
+
+
+def test_relations_in_a_notebook_with_the_model_extra(browser, nb_bin, nb_root, lab,
+                                                      tiny_store):
+    """With ``pip install '.[model]'`` the Relations tab re-runs the store's model from the
+    kernel and checks the stored diagonal (last here: it adds torch to the shared venv; the
+    running JupyterLab starts a new kernel, which finds it)."""
+    constraints = [] if shutil.which("nvidia-smi") else ["-c", str(ROOT / "constraints-cpu.txt")]
+    pip_install(nb_bin, *constraints, f"{source_of(nb_bin)}[model]")
+    nb = write_notebook(nb_root / "relations.ipynb",
+                        ["import attviz", f"attviz.explorer({str(tiny_store)!r})"])
+    p = NotebookPage(browser, lab, nb.name)
+    assert failures(p.cells) == [], lab.log()
+    p.explorer(1).locator(".bk-tab", has_text="Relations").click()
+    p.wait_text(1, ".av-rel-status", "matches the store (max difference", timeout=90)
+    assert p.offline.blocked == [] and p.errors == [], p.offline.blocked + p.errors
+    p.close()
