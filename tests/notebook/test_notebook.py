@@ -143,7 +143,9 @@ def screenshot(p: NotebookPage) -> None:
       cell.scrollIntoView({{block: 'start'}});
     }}""")
     page.mouse.move(0, 0)
-    page.wait_for_function("() => Bokeh.documents.every(d => d.is_idle)")
+    out = p.explorer(README_EXPLORER)
+    out.locator(".av-tok").first.wait_for(state="visible")
+    out.locator("canvas").first.wait_for(state="visible")
     page.screenshot(path=path)
 
 
