@@ -190,6 +190,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     """The page for one browser session (a plain layout: lighter than Panel's templates).
 
     ``session``: who the page is for (default: nobody signed in, every store of the root).
+    In a Jupyter kernel the page is a notebook output (:mod:`attviz.explore.notebook`).
     """
     session = session or Anonymous()
     _once_per_process()

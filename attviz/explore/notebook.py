@@ -6,8 +6,10 @@ to inline them, and each ``hv.extension(...)`` or ``pn.extension(...)`` call in 
 publishes the resources again (HoloViews' in CDN mode unless given ``inline=True``). So in a
 kernel the explorer loads them itself, once, inlined (``pn.extension(..., inline=True)``:
 Bokeh, its widgets, tables and WebGL parts, Panel with its bundled Tabulator, luxon and
-es-module-shims), and builds its pages without calling either extension again. A page
-reload keeps the saved output that holds them; a restarted kernel publishes them again.
+es-module-shims), and builds its pages without calling either extension again. A reloaded
+page runs the saved output that holds them (a notebook saved after the run); a restarted
+kernel publishes them again. Panel inlines the stylesheets of a first render only: what later
+updates send goes through :class:`InlineStyleSheets`, as data: URLs.
 
 The output starts with one sentence saying what to do where the explorer cannot run (a
 front end that runs no scripts, or lacks Bokeh): shown after a few seconds, removed by the
