@@ -71,8 +71,17 @@ def load() -> None:
     global _loaded
     if _loaded:
         return
+    import holoviews as hv
+
+    # the notebook's own hv.extension(...) published Bokeh (from a CDN unless inline=True);
+    # pn.extension then sends only Panel's part, so Bokeh is published here once more, inlined
+    earlier = getattr(hv.extension, "_loaded", False)
     pn.config.inline = True
     pn.extension("tabulator", inline=True, notifications=False)
+    if earlier:
+        from panel.io.notebook import load_notebook
+
+        load_notebook(inline=True)
     _loaded = True
 
 
