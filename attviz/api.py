@@ -5,37 +5,23 @@ as a Panel object that shows inline in Jupyter.
     corpus = attviz.open("bbc-heldout.h5")
     corpus.instances.query("not correct").head()
     corpus.attention(42).sel(layers=5).mean("heads")
+    corpus.head_stats("self_mean").mean("instances")
     attviz.explorer("bbc-heldout.h5")
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from . import dims
-from .store import BaseStore, Instance, open_store
+from .store import BaseStore, Instance, StoreError, open_store
+from .store.layout import HEAD_STAT_NAMES, SELF_STAT_NAMES
 from .store.search import search
-
-
-@dataclass(frozen=True)
-class Attention:
-    """An instance's self-attention without xarray: ``values`` is [tokens, layers, heads]
-    float32 (``dims`` names the axes), ``tokens`` the token strings along the first axis and
-    ``special`` which of them are special tokens."""
-
-    values: np.ndarray
-    tokens: list[str]
-    special: np.ndarray
-    dims: tuple[str, str, str] = (dims.TOKENS, dims.LAYERS, dims.HEADS)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.values.shape
 
 
 class StoreReader:
@@ -89,19 +75,11 @@ class StoreReader:
         """Everything the store holds about instance ``k`` (text, tokens, spans, values)."""
         return self.store.read_instance(self._check(k))
 
-    def attention(self, k: int):
-        """Instance ``k``'s self-attention A[l, h, i, i], dims (tokens, layers, heads).
-
-        With xarray installed: an ``xarray.DataArray`` whose coordinates are ``tokens``
-        (the token position), ``token`` (its string) and ``special`` along tokens, and
-        the layer and head numbers. Without xarray: an :class:`Attention` (a numpy array
-        with the tokens beside it).
-        """
+    def attention(self, k: int) -> xr.DataArray:
+        """Instance ``k``'s self-attention A[l, h, i, i] as an ``xarray.DataArray`` with dims
+        (tokens, layers, heads): coordinates ``tokens`` (the token position), ``token`` (its
+        string) and ``special`` along tokens, and the layer and head numbers."""
         inst = self.instance(k)
-        try:
-            import xarray as xr
-        except ImportError:
-            return Attention(inst.attention, inst.tokens, inst.special)
         n, layers, heads = inst.attention.shape
         return xr.DataArray(
             inst.attention, dims=(dims.TOKENS, dims.LAYERS, dims.HEADS),
@@ -110,6 +88,34 @@ class StoreReader:
                     dims.LAYERS: np.arange(layers), dims.HEADS: np.arange(heads)},
             name="self_attention", attrs={"instance": int(k), "text": inst.text},
         )
+
+    @property
+    def head_stat_names(self) -> list[str]:
+        """The statistics per instance and head the store holds (``self_mean``, ...)."""
+        return self.store.head_stat_names
+
+    def head_stats(self, name: str) -> xr.DataArray:
+        """Statistic ``name`` per instance and head as an ``xarray.DataArray`` with dims
+        (instances, layers, heads) and the instance, layer and head numbers as coordinates,
+        e.g. ``corpus.head_stats("self_mean").sel(layers=3).mean("instances")``.
+
+        The statistics are what ``attviz precompute`` (or ``attviz index STORE``) derives;
+        :attr:`head_stat_names` lists those this store holds. Values stored as float16 come
+        as float32 (exactly the same numbers), counts and positions as stored."""
+        have = self.head_stat_names
+        if name not in have:
+            held = f"it holds {', '.join(have)}" if have else "it holds none"
+            raise StoreError(f"{self.path}: no head statistic {name!r}; {held}; "
+                             f"{_how_to_get(name)}")
+        m = self.store.meta
+        values = self.store.read_head_stat(name)
+        if values.dtype == np.float16:  # as stored; float32 for arithmetic and display
+            values = values.astype(np.float32)
+        return xr.DataArray(
+            values, dims=(dims.INSTANCES, dims.LAYERS, dims.HEADS),
+            coords={dims.INSTANCES: np.arange(len(self)), dims.LAYERS: np.arange(m.num_layers),
+                    dims.HEADS: np.arange(m.num_heads)},
+            name=name, attrs={"store": str(self.path)})
 
     def search(self, text: str, case_sensitive: bool = False, inside_words: bool = False
                ) -> np.ndarray:
@@ -139,6 +145,18 @@ class StoreReader:
         m = self.store.meta
         return (f"<attviz store {self.path}: {len(self):,} instances, {m.num_layers} layers x "
                 f"{m.num_heads} heads, labels {', '.join(self.label_names)}>")
+
+
+def _how_to_get(name: str) -> str:
+    """How a store gets head statistic ``name`` (one clause)."""
+    if name in SELF_STAT_NAMES:
+        return "`attviz index STORE` adds it"
+    if name == "entropy":
+        return "`attviz precompute --entropy` writes it"
+    if name in HEAD_STAT_NAMES:
+        return "`attviz precompute` writes it (a model run)"
+    return (f"the statistics are {', '.join(HEAD_STAT_NAMES)}; `attviz index STORE` adds "
+            f"{', '.join(SELF_STAT_NAMES)}")
 
 
 def open(path: str | os.PathLike) -> StoreReader:  # noqa: A001 - attviz.open(path)

@@ -1,9 +1,10 @@
 """Tiers and shared fixtures.
 
 A test's tier is the folder it lives in: tests/unit, tests/model, tests/app, tests/browser,
-tests/slurm, tests/install; each folder's tests get the marker of its name (``-m app``). A
-test that uses a fixture built with torch (a tiny model, a store it precomputed) is also
-marked ``model``, so ``-m "not model"`` runs without torch. Helpers are in tests/helpers/.
+tests/slurm, tests/install, tests/notebook; each folder's tests get the marker of its name
+(``-m app``). A test that uses a fixture built with torch (a tiny model, a store it
+precomputed) is also marked ``model``, so ``-m "not model"`` runs without torch. Helpers are
+in tests/helpers/.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from tests.helpers.paths import require_binary, require_module
 from tests.helpers.stores import ODD_LABEL_NAMES, precompute_args, synth_store
 
-TIERS = ("unit", "model", "app", "browser", "slurm", "install")
+TIERS = ("unit", "model", "app", "browser", "slurm", "install", "notebook")
 # fixtures that run torch: a test using one (directly or through another fixture) needs it
 TORCH_FIXTURES = {"tiny_model", "tiny_store"}
 HERE = Path(__file__).resolve().parent

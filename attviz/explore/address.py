@@ -42,9 +42,9 @@ def follow(ex: Explorer, args: dict[str, list[str]]) -> None:
 def sync_address(ex: Explorer) -> None:
     """In a served page: follow the address it was opened with, and keep the address bar in
     step with the store, the instance and the filters."""
-    loc = pn.state.location
-    if loc is None or pn.state.curdoc is None:
-        return
+    loc, doc = pn.state.location, pn.state.curdoc
+    if loc is None or doc is None or getattr(doc, "session_context", None) is None:
+        return  # not served (a notebook): the address bar is the notebook's
     args = {k: [v.decode("utf-8", "replace") for v in values]
             for k, values in (pn.state.session_args or {}).items()}
     follow(ex, args)

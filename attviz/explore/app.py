@@ -14,7 +14,9 @@ from typing import Protocol
 import holoviews as hv
 import panel as pn
 import param
+from holoviews.util import extension as hv_extension
 
+from . import notebook
 from .address import sync_address
 from .catalog import Scope
 from .sidebar import sidebar
@@ -127,7 +129,10 @@ def _once_per_process() -> None:
     if _started:
         return
     _started = True
-    hv.extension("bokeh", logo=False)  # ~30 ms: not repeated for every page
+    # ~30 ms: not repeated for every page. HoloViews' base extension loads the backend only;
+    # ``hv.extension`` in a Jupyter kernel would also publish Bokeh's resources from a CDN
+    # into the notebook (see notebook.py).
+    hv_extension("bokeh")
     # Canvas, not WebGL: a few thousand glyphs at most, and WebGL only adds start-up cost
     # (emulated in software where there is no GPU: 0.4 s of a page load).
     hv.renderer("bokeh").webgl = False
@@ -163,10 +168,14 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     """The page for one browser session (a plain layout: lighter than Panel's templates).
 
     ``session``: who the page is for (default: nobody signed in, every store of the root).
+    In a Jupyter kernel the page is a notebook output (:mod:`attviz.explore.notebook`).
     """
     session = session or Anonymous()
-    pn.extension("tabulator", notifications=False)
     _once_per_process()
+    if notebook.in_kernel():
+        notebook.load()  # once per kernel, inlined: pn.extension would publish it again
+    else:
+        pn.extension("tabulator", notifications=False)
     if explorer is None:
         args = server_args(argv)
         # scope: the stores of a signed-in user's groups when the server has an access file
@@ -228,5 +237,8 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     table.on_pick = lambda: setattr(views, "active", INSTANCE_TAB)
     main = pn.Column(error, instance_error, views, sizing_mode="stretch_both", scroll=True,
                      margin=(0, 10))
-    return pn.Column(header, pn.Row(side, main, sizing_mode="stretch_both"),
-                     sizing_mode="stretch_both", margin=0)
+    body = pn.Row(side, main, sizing_mode="stretch_both")
+    if notebook.in_kernel():
+        return notebook.NotebookExplorer(header, body, sizing_mode="stretch_width",
+                                         height=notebook.NOTEBOOK_HEIGHT, margin=0)
+    return pn.Column(header, body, sizing_mode="stretch_both", margin=0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.request
@@ -14,6 +13,7 @@ import pytest
 
 from tests.helpers.browser import CHROMIUM_ARGS
 from tests.helpers.paths import ROOT, require_binary, require_module
+from tests.helpers.venvs import fresh_venv
 
 STORE = ROOT / "tests" / "data" / "store-v1.0.h5"
 HEAVY = ("torch", "transformers", "tokenizers", "safetensors")
@@ -22,18 +22,7 @@ HEAVY = ("torch", "transformers", "tokenizers", "safetensors")
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
     """A fresh virtual environment holding `pip install .` and nothing else."""
-    where = tmp_path_factory.mktemp("viewer") / "venv"
-    base = getattr(sys, "_base_executable", None) or sys.executable
-    subprocess.run([base, "-m", "venv", str(where)], check=True)
-    py = where / "bin" / "python"
-    # a copy of the repository, so the build leaves nothing in the working tree
-    src = tmp_path_factory.mktemp("src")
-    subprocess.run(f"git -C {ROOT} ls-files -co --exclude-standard -z | "
-                   f"xargs -0 cp --parents -t {src}", shell=True, check=True, cwd=ROOT)
-    proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", str(src)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return where
+    return fresh_venv(tmp_path_factory.mktemp("viewer") / "venv").parent
 
 
 def _run(venv, *args, **kw):
@@ -73,14 +62,16 @@ def test_notebook_api_works(venv):
         s = attviz.open({str(STORE)!r})
         a = s.attention(2)
         print(json.dumps([len(s), int(s.instances["tokens"].iloc[2]), list(a.shape),
-                          s.search("café").tolist(), "torch" in sys.modules]))
+                          s.search("café").tolist(), "torch" in sys.modules,
+                          type(a).__module__.split(".")[0]]))
     """)
     out = _run(venv, "python", "-c", code)
     assert out.returncode == 0, out.stderr
     import json
 
-    n, tokens, shape, hits, torch_loaded = json.loads(out.stdout)
+    n, tokens, shape, hits, torch_loaded, kind = json.loads(out.stdout)
     assert n == 14 and shape == [tokens, 2, 2] and hits == [5] and not torch_loaded
+    assert kind == "xarray"  # a plain install has xarray: the README's .sel(...) works
 
 
 def _free_port() -> int:

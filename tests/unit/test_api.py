@@ -1,18 +1,19 @@
-"""The notebook API (attviz.open, attviz.explore), checked against the files read with h5py."""
+"""The notebook API (attviz.open, attviz.explorer), checked against the files read with h5py."""
 
 import html
-import sys
 
 import h5py
 import numpy as np
 import pytest
+import xarray as xr
 
 import attviz
-from attviz.store import shard_name
+from attviz.store import StoreError, shard_name
 from tests.helpers.paths import ROOT
 from tests.helpers.stores import synth_store
 
 V1 = ROOT / "tests" / "data" / "store-v1.0.h5"
+V1_1 = ROOT / "tests" / "data" / "store-v1.1.h5"
 
 
 def _strings(f, group, i=None):
@@ -60,7 +61,7 @@ def test_attention_as_xarray_with_token_coordinates():
         for k in (0, 5, len(s) - 1):
             a = s.attention(k)
             lo, hi = start[k], start[k + 1]
-            assert a.dims == ("tokens", "layers", "heads")
+            assert isinstance(a, xr.DataArray) and a.dims == ("tokens", "layers", "heads")
             np.testing.assert_array_equal(a.values, f["/attention/self"][lo:hi].astype(np.float32))
             assert list(a.coords["token"].values) == [vocab[i] for i in f["/tokens/id"][lo:hi]]
             assert list(a.coords["special"].values) == f["/tokens/special"][lo:hi].tolist()
@@ -71,14 +72,41 @@ def test_attention_as_xarray_with_token_coordinates():
             s.attention(len(s))
 
 
-def test_attention_without_xarray_is_numpy_with_tokens(monkeypatch):
-    monkeypatch.setitem(sys.modules, "xarray", None)  # import xarray now fails
-    with attviz.open(V1) as s, h5py.File(V1, "r") as f:
-        a = s.attention(3)
-        lo, hi = f["/instances/token_start"][3:5]
-        assert isinstance(a, attviz.api.Attention) and a.dims == ("tokens", "layers", "heads")
-        np.testing.assert_array_equal(a.values, f["/attention/self"][lo:hi].astype(np.float32))
-        assert len(a.tokens) == hi - lo
+def test_head_stats_as_xarray_match_h5py():
+    with attviz.open(V1_1) as s, h5py.File(V1_1, "r") as f:
+        names = sorted(f["/instances/head_stats"])
+        assert sorted(s.head_stat_names) == names and "self_mean" in names
+        layers, heads = f.attrs["num_layers"], f.attrs["num_heads"]
+        for name in names:
+            a = s.head_stats(name)
+            raw = f[f"/instances/head_stats/{name}"][:]
+            assert isinstance(a, xr.DataArray) and a.name == name
+            assert a.dims == ("instances", "layers", "heads")
+            assert a.dtype == (np.float32 if raw.dtype == np.float16 else raw.dtype)
+            np.testing.assert_array_equal(a.values, raw)
+            assert a.coords["instances"].values.tolist() == list(range(len(s)))
+            assert a.coords["layers"].values.tolist() == list(range(layers))
+            assert a.coords["heads"].values.tolist() == list(range(heads))
+        # as a notebook user would write it: one head, the mean of the misclassified
+        wrong = s.instances.index[s.instances["correct"] == False].to_numpy()  # noqa: E712
+        raw = f["/instances/head_stats/self_mean"][:]
+        got = s.head_stats("self_mean").sel(layers=1, heads=0, instances=wrong).values
+        np.testing.assert_array_equal(got, raw[wrong, 1, 0])
+
+
+def test_head_stats_missing_say_what_the_store_has_and_how_to_get_them():
+    with attviz.open(V1) as s:  # format 1.0: no statistics
+        assert s.head_stat_names == []
+        with pytest.raises(StoreError) as e:
+            s.head_stats("self_mean")
+        msg = str(e.value)
+        assert "no head statistic 'self_mean'" in msg and "holds none" in msg
+        assert "`attviz index STORE`" in msg and "\n" not in msg
+    with attviz.open(V1_1) as s:
+        with pytest.raises(StoreError) as e:
+            s.head_stats("no_such")
+        msg = str(e.value)
+        assert all(n in msg for n in s.head_stat_names) and "attviz index" in msg
 
 
 def test_search_equals_a_scan_of_the_texts(shards):

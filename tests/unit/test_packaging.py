@@ -96,3 +96,19 @@ def test_help_lists_subcommands_and_each_has_examples():
         sub = subprocess.run([sys.executable, "-m", "attviz.cli", cmd, "--help"],
                              capture_output=True, text=True, check=True).stdout
         assert "examples:" in sub, cmd
+
+
+def test_readme_notebook_section_says_what_to_install_and_ends_with_the_explorer():
+    """Its cells are what the notebook tier runs in JupyterLab (tests/notebook)."""
+    from tests.helpers.jupyter import readme_cells
+
+    text = (ROOT / "README.md").read_text()
+    section = re.search(r"^## In a notebook\n.*?(?=^## )", text, flags=re.S | re.M).group(0)
+    assert "pip install attviz jupyterlab" in section
+    assert (ROOT / "docs" / "images" / "notebook.png").is_file()
+    assert "](docs/images/notebook.png)" in section
+    cells = readme_cells()
+    assert cells[0].startswith("import attviz") and "attviz.explorer(" in cells[-1]
+    assert any("head_stats(" in c for c in cells) and any(".attention(" in c for c in cells)
+    project = _pyproject()["project"]
+    assert "xarray" in {_split(r)[0] for r in project["dependencies"]}  # .sel(...) works
