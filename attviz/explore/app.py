@@ -31,7 +31,7 @@ from .views import (
     SeriesView,
 )
 from .views.corpus import CorpusView
-from .views.events import clickable_checkbox_labels, held
+from .views.events import clickable_checkbox_labels, frozen, held
 from .views.onscreen import OnScreen
 from .views.relations import RelationsView
 
@@ -229,7 +229,8 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
 
     def on_tab(event) -> None:
         if event.new == CORPUS_TAB:
-            corpus.show()
+            with frozen():  # its figures are redrawn together: the page walked once
+                held(corpus.show)
         else:
             corpus.hide()
 

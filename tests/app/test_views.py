@@ -96,16 +96,30 @@ def test_series_switch_replaces_every_layer_in_place(tiny_store):
     assert lo < vals.min() and hi > vals.max()
 
 
-def test_a_setting_change_re_renders(tiny_store):
+def test_a_layer_or_heads_change_updates_the_same_figure(tiny_store):
+    """Settings that keep the figure's make-up (layer, shown heads, words) change its data,
+    ticks and title in place: the same Bokeh models, no re-render."""
     ex = Explorer(store=tiny_store)
     view = HeatmapView(explorer=ex)
     plot = render(view)
-    revision = view.revision
+    before, revision = figure_state(plot), view.revision
     ex.layer = 0
-    assert view.revision == revision + 1
+    ex.heads = [0, 2]
+    assert view.revision == revision and figure_state(view._live_plots()[0]) == before
     _, att = from_file(tiny_store, ex.instance)
     np.testing.assert_allclose(cells(plot).handles["source"].data["value"],
-                               att[:, 0, :].reshape(-1), rtol=1e-6)
+                               att[:, 0, [0, 2]].reshape(-1), rtol=1e-6)
+    assert plot.state.title.text.startswith("Self-attention, layer 0:")
+    assert plot.handles["yaxis"].major_label_overrides == {0: "h0", 1: "h2"}
+
+
+def test_a_scale_change_re_renders(tiny_store):
+    ex = Explorer(store=tiny_store)
+    view = HeatmapView(explorer=ex)
+    render(view)
+    revision = view.revision
+    ex.scale = "log"
+    assert view.revision == revision + 1
 
 
 def test_a_figure_made_again_after_an_in_place_switch_shows_the_current_instance(tiny_store):

@@ -14,10 +14,11 @@ import param
 from ...errors import UserError
 from ..corpus_data import confusion
 from ..corpus_state import CELLS, NO_CONTRAST, CorpusSettings
+from ..slices import digest
 from ..state import Explorer
 from ..style import PLOT_OPTS
 from .cells import set_ranges
-from .events import FigureEvents, InSession, WeakHook
+from .events import FigureEvents, InSession, WeakHook, frozen
 from .headgrid import HeadPicker, grid_element
 from .profiles import position_element, token_element
 from .widgets import ChoiceSelect
@@ -61,11 +62,22 @@ def confusion_element(ex: Explorer, mask: np.ndarray, hooks: list) -> hv.Overlay
         title="Confusion (click: filter)", framewise=True, **opts))
 
 
+FIGURES = ("grid", "auroc", "confusion", "tokens", "positions")
+
+
 class CorpusView(pn.viewable.Viewer):
-    """Everything on the Corpus tab, for one session."""
+    """Everything on the Corpus tab, for one session.
+
+    Each figure is redrawn only when what it shows changed (:meth:`_figure_keys`): a slice
+    shown again, or a setting that concerns another figure, costs no redraw.
+    """
 
     explorer = param.ClassSelector(class_=Explorer)
-    revision = param.Integer(default=0, precedence=-1, doc="bumped to redraw")
+    grid_rev = param.Integer(default=0, precedence=-1)
+    auroc_rev = param.Integer(default=0, precedence=-1)
+    confusion_rev = param.Integer(default=0, precedence=-1)
+    tokens_rev = param.Integer(default=0, precedence=-1)
+    positions_rev = param.Integer(default=0, precedence=-1)
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -74,6 +86,8 @@ class CorpusView(pn.viewable.Viewer):
         self.active = False
         self._stale = True
         self._results: dict = {}
+        self._shown: dict = {}  # figure -> the key of what it shows
+        self._held: dict = {}  # the results those keys name (their ids stay theirs)
         self.session = InSession()
         self.heads = HeadPicker(self.settings)
         self.token_events = FigureEvents(on_tap=self._on_token_tap)
@@ -86,19 +100,21 @@ class CorpusView(pn.viewable.Viewer):
         self.settings.param.watch(self._changed, ["statistic", "contrast", "cell_a", "cell_b",
                                                   "head", "min_count", "per_head"])
         self.body = pn.Column(sizing_mode="stretch_width")  # filled when first shown
-        bound = self.param.revision
+        rev = {name: self.param[f"{name}_rev"] for name in FIGURES}
         self.summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
-        self.grid = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._grid, bound)),
+        self.grid = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._grid, rev["grid"])),
                                       sizing_mode="stretch_width")
-        self.auroc = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._auroc, bound)),
+        self.auroc = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._auroc, rev["auroc"])),
                                        sizing_mode="stretch_width",
                                        visible=pn.bind(lambda c: c != NO_CONTRAST,
                                                        self.settings.param.contrast))
-        self.confusion = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._confusion, bound)))
-        self.tokens = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tokens, bound)),
+        self.confusion = pn.pane.HoloViews(
+            hv.DynamicMap(pn.bind(self._confusion, rev["confusion"])))
+        self.tokens = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tokens, rev["tokens"])),
                                         sizing_mode="stretch_width")
-        self.positions = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._positions, bound)),
-                                           sizing_mode="stretch_width")
+        self.positions = pn.pane.HoloViews(
+            hv.DynamicMap(pn.bind(self._positions, rev["positions"])),
+            sizing_mode="stretch_width")
 
     # -- when to compute --------------------------------------------------------------------
     def show(self) -> None:
@@ -120,11 +136,32 @@ class CorpusView(pn.viewable.Viewer):
             self.refresh()
 
     def refresh(self) -> None:
-        """Compute the results for the current slice and settings, then redraw."""
+        """Compute the results for the current slice and settings, then redraw the figures
+        whose content changed."""
         self._stale = False
         self._results = self.compute()
         self.summary.object = self._summary_html()
-        self.revision += 1
+        keys = self._figure_keys()
+        changed = [name for name in FIGURES if self._shown.get(name) != keys[name]]
+        self._shown, self._held = keys, dict(self._results)
+        if changed:
+            with frozen(), param.parameterized.batch_call_watchers(self):
+                for name in changed:
+                    setattr(self, f"{name}_rev", getattr(self, f"{name}_rev") + 1)
+
+    def _figure_keys(self) -> dict:
+        """What each figure shows, as a value that changes when the figure must: results by
+        identity (cached per slice, so the same slice gives the same objects), and the
+        settings each figure is drawn with."""
+        ex, s, r = self.explorer, self.settings, self._results
+        if not r:
+            return {name: (ex.store_name, ex.error) for name in FIGURES}
+        grid = (id(r["grid"]), s.statistic, s.contrast, ex.layer, ex.highlight)
+        return {"grid": grid, "auroc": grid,
+                "confusion": (ex.store_name, digest(ex.mask)),
+                "tokens": (id(r["tokens"]), ex.layer, s.head, s.slice_names(), s.min_count),
+                "positions": (id(r["positions"]), ex.layer, tuple(ex.heads), s.per_head,
+                              tuple(ex.head_colors))}
 
     def compute(self) -> dict:
         """grid, tokens, positions (None where they cannot be computed), the slices, and

@@ -3,15 +3,32 @@ session's document, and a view's model changes sent to the browser as one messag
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import panel as pn
 
 
+@contextlib.contextmanager
+def frozen() -> Iterator[None]:
+    """Inside: the session document's model graph is recomputed once, at the end. Bokeh
+    recomputes a document's models (a walk over every model of the page) whenever a change
+    that may add models ends, and HoloViews ends one for every plot it updates: five plots
+    updated one after the other walked the page five times."""
+    doc = pn.state.curdoc
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        with doc.models.freeze():
+            yield
+    else:
+        yield
+
+
 def held(fn: Callable, *args) -> None:
     """Run ``fn`` with the session document's model changes held and sent as one message, so
-    the browser renders e.g. an instance switch once instead of once per view."""
+    the browser renders e.g. an instance switch once instead of once per view. (Not
+    :func:`frozen`: leaving a freeze always walks the page, which an update in place of a
+    figure's data does not need.)"""
     doc = pn.state.curdoc
     if doc is not None and getattr(doc, "session_context", None) is not None:
         with pn.io.hold(doc):

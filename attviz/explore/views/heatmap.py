@@ -34,10 +34,15 @@ def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
     extra = len(score_row_names(ex))
     # the relations' token scores, as rows above the heads (none without relations)
     scores, score_aliases = score_columns(ex, vd, k)
+    rows = score_row_names(ex)
     return Frame(columns=[cols, scores], aliases=[aliases, score_aliases],
                  xticks=token_ticks(vd.tokens),
                  xlim=(-0.5, n - 0.5), ylim=(-0.5, k + extra - 0.5),
-                 clim=(lo, max(hi, lo + 1e-9)))
+                 clim=(lo, max(hi, lo + 1e-9)),
+                 title=f"Self-attention, layer {vd.layer}: heads x tokens"
+                 + (" and token scores" if rows else ""),
+                 yticks=[(j, f"h{h}") for j, h in enumerate(vd.heads)]
+                 + [(k + r, name) for r, name in enumerate(rows)])
 
 
 def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
@@ -51,14 +56,9 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
         line_alpha=0, tools=["hover", "tap"], nonselection_alpha=1.0, selection_alpha=1.0,
         hover_tooltips=[("token", "@token"), ("head", "@head"),
                         ("self-attention", "@value{0.0000}")])
-    rows = score_row_names(ex)
     figure = dict(
         xticks=f.xticks, xrotation=90, xlim=f.xlim, ylim=f.ylim, padding=0,
-        yticks=[(j, f"h{h}") for j, h in enumerate(vd.heads)]
-        + [(len(vd.heads) + r, name) for r, name in enumerate(rows)],
-        xlabel="", ylabel=f"layer {vd.layer} heads", framewise=True,
-        title=f"Self-attention, layer {vd.layer}: heads x tokens"
-        + (" and token scores" if rows else ""),
+        yticks=f.yticks, xlabel="", ylabel="heads", framewise=True, title=f.title,
         hooks=hooks or [])
     overlay_opts = {k_: v for k_, v in PLOT_OPTS.items() if k_ != "default_tools"}
     return (cells.opts(default_tools=PLOT_OPTS["default_tools"])
@@ -87,10 +87,6 @@ class HeatmapView(TokenPlotView):
 
     def element(self, hooks: list):
         return heatmap_element(self.explorer, hooks)
-
-    def yticks(self, vd: ViewData) -> list[tuple[int, str]]:
-        return [(j, f"h{h}") for j, h in enumerate(vd.heads)] + [
-            (len(vd.heads) + r, name) for r, name in enumerate(score_row_names(self.explorer))]
 
     def frame(self, vd: ViewData) -> Frame:
         return heatmap_frame(self.explorer, vd)

@@ -37,7 +37,15 @@ def series_frame(ex: Explorer, vd: ViewData) -> Frame:
         pad = 0.05 * (top - bottom) or 0.05 * (abs(top) or 1.0)
         ylim = (bottom - pad, top + pad)
     return Frame(columns=[heads, extremes, curve], aliases=[{}, {}, {}],
-                 xticks=token_ticks(vd.tokens), xlim=(-0.5, n - 0.5), ylim=ylim)
+                 xticks=token_ticks(vd.tokens), xlim=(-0.5, n - 0.5), ylim=ylim,
+                 title=series_title(ex, vd))
+
+
+def series_title(ex: Explorer, vd: ViewData) -> str:
+    k = vd.scope_values.shape[1]
+    scope = (f"the {k} shown head(s) of layer {vd.layer}" if ex.scope == SCOPE_HEADS
+             else f"all {k} layer x head values")
+    return f"{ex.aggregation} over {scope} (grey: every value, red: min/max)"
 
 
 def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
@@ -46,9 +54,6 @@ def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
         return hv.Overlay([hv.Curve([]), hv.Scatter([]), hv.Scatter([])])
     f = series_frame(ex, vd)
     heads_cols, extremes_cols, curve_cols = f.columns
-    k = vd.scope_values.shape[1]
-    scope = (f"the {k} shown head(s) of layer {vd.layer}" if ex.scope == SCOPE_HEADS
-             else f"all {k} layer x head values")
     kw = dict(kdims=["x"], vdims=["value", "token"])
     curve = hv.Curve(curve_cols, label=ex.aggregation, **kw).opts(
         color="#1f4e79", line_width=2, tools=["hover"],
@@ -62,7 +67,7 @@ def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
         hv.opts.Overlay(
             xticks=f.xticks, xrotation=90, logy=ex.scale == "log", xlim=f.xlim, ylim=f.ylim,
             xlabel="", ylabel=ylabel, framewise=True, legend_position="top_right",
-            title=f"{ex.aggregation} over {scope} (grey: every value, red: min/max)",
+            title=f.title,
             hooks=hooks or [],
             **{k_: v for k_, v in PLOT_OPTS.items() if k_ != "default_tools"},
         ),
@@ -75,6 +80,7 @@ class SeriesView(TokenPlotView):
 
     depends = ("instance", "layer", "heads", "aggregation", "scope", "scale", "hide_special",
                "words", "error")
+    rebuild = ("scale", "error", "aggregation")  # the legend and the y axis name it
 
     def element(self, hooks: list):
         return series_element(self.explorer, hooks)

@@ -54,6 +54,8 @@ class Frame:
     xlim: tuple[float, float]
     ylim: tuple[float, float]
     clim: tuple[float, float] | None = None
+    title: str | None = None  # the figure's title, where it follows the settings
+    yticks: list[tuple[int, str]] | None = None  # the y axis' ticks (None: HoloViews' own)
 
 
 class TokenMarker:
@@ -95,11 +97,13 @@ class TokenMarker:
 class TokenPlotView(pn.viewable.Viewer):
     """A HoloViews plot whose x axis is the shown tokens of the selected instance.
 
-    Subclasses name the settings that change the plot (``depends``), build the element
-    (``element``) and say what one instance puts into it (``frame``). A change of setting
-    re-renders the plot through HoloViews. A change of instance alone only replaces the data,
-    ticks and ranges of the Bokeh figure in place (``_update_in_place``): the same models get
-    new values, so neither the server nor the browser rebuilds the figure. This class also
+    Subclasses name the settings that change the plot (``depends``), those among them that
+    change the figure's make-up (``rebuild``: a log axis, a legend), build the element
+    (``element``) and say what one instance puts into it (``frame``). A change of instance or
+    of a setting outside ``rebuild`` only replaces the data, ticks, ranges and title of the
+    Bokeh figure in place (``_update_in_place``): the same models get new values, so neither
+    the server nor the browser rebuilds the figure; otherwise the plot is re-rendered through
+    HoloViews. This class also
     keeps the token marker in step with ``explorer.marked`` and turns hovering or tapping the
     plot into a marked token.
     """
@@ -107,6 +111,7 @@ class TokenPlotView(pn.viewable.Viewer):
     explorer = param.ClassSelector(class_=Explorer)
     revision = param.Integer(default=0, precedence=-1, doc="bumped to re-render the plot")
     depends: tuple[str, ...] = ()
+    rebuild: tuple[str, ...] = ("scale", "error")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -139,7 +144,7 @@ class TokenPlotView(pn.viewable.Viewer):
 
     # -- updates ---------------------------------------------------------------------------
     def _on_change(self, *events) -> None:
-        if {e.name for e in events} != {"instance"} or not self._update_in_place():
+        if {e.name for e in events} & set(self.rebuild) or not self._update_in_place():
             self.revision += 1
         self._move_marker()
 
@@ -152,10 +157,6 @@ class TokenPlotView(pn.viewable.Viewer):
             if vd is not None and len(vd.positions):
                 self._apply(plot, self.frame(vd))
 
-    def yticks(self, vd: ViewData) -> list[tuple[int, str]] | None:
-        """The y axis' ticks, where they follow the settings (None: HoloViews' own)."""
-        return None
-
     def _axes(self, plot, element) -> None:
         """Plot hook: the axes of what is drawn now. An overlay keeps the ranges and ticks
         of its first element through later renders, e.g. after a setting that changes the
@@ -164,8 +165,7 @@ class TokenPlotView(pn.viewable.Viewer):
         if vd is None or not len(vd.positions) or "xaxis" not in plot.handles:
             return
         f = self.frame(vd)
-        yticks = self.yticks(vd)
-        for axis, ticks in (("xaxis", f.xticks), ("yaxis", yticks)):
+        for axis, ticks in (("xaxis", f.xticks), ("yaxis", f.yticks)):
             ax = plot.handles.get(axis)
             if ticks is not None and ax is not None and hasattr(ax.ticker, "ticks"):
                 ax.ticker.ticks = [t for t, _ in ticks]
@@ -221,9 +221,14 @@ class TokenPlotView(pn.viewable.Viewer):
             mapper = g.handles.get("color_color_mapper")
             if mapper is not None and frame.clim is not None:
                 mapper.update(low=frame.clim[0], high=frame.clim[1])
-        axis = plot.handles["xaxis"]
-        axis.ticker.ticks = [t for t, _ in frame.xticks]
-        axis.major_label_overrides = {t: label for t, label in frame.xticks}
+        for name, ticks in (("xaxis", frame.xticks), ("yaxis", frame.yticks)):
+            axis = plot.handles.get(name)
+            if ticks is not None and axis is not None and hasattr(axis.ticker, "ticks"):
+                axis.ticker.ticks = [t for t, _ in ticks]
+                axis.major_label_overrides = {t: label for t, label in ticks}
+        title = plot.state.title
+        if frame.title is not None and title is not None and title.text != frame.title:
+            title.text = frame.title
         for name, lim in (("x_range", frame.xlim), ("y_range", frame.ylim)):
             r = plot.handles.get(name)
             if r is not None:

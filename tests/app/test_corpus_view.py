@@ -1,0 +1,90 @@
+"""The Corpus tab's work (no browser): nothing while it is hidden, and a figure redrawn only
+when what it shows changed, into the same Bokeh figure."""
+
+from __future__ import annotations
+
+import holoviews as hv
+from bokeh.document import Document
+
+from attviz.explore.state import Explorer
+from attviz.explore.views.corpus import FIGURES, CorpusView
+
+hv.extension("bokeh")
+
+
+def revisions(view: CorpusView) -> dict:
+    return {name: getattr(view, f"{name}_rev") for name in FIGURES}
+
+
+def counted(view: CorpusView) -> list:
+    """Calls of the view's corpus computation, recorded."""
+    calls = []
+    compute = view.compute
+
+    def counting():
+        calls.append(1)
+        return compute()
+
+    view.compute = counting
+    return calls
+
+
+def test_a_hidden_corpus_tab_does_no_corpus_work(tiny_store):
+    ex = Explorer(store=tiny_store)
+    view = CorpusView(explorer=ex)
+    calls = counted(view)
+    ex.filters.misclassified_only = True  # never shown: nothing computed
+    assert calls == []
+    view.show()
+    assert len(calls) == 1
+    view.hide()
+    for change in (dict(misclassified_only=False), dict(gold=[1]), dict(gold=[])):
+        ex.filters.param.update(**change)
+    ex.layer = 0
+    assert len(calls) == 1
+    view.show()  # what changed while hidden is computed once
+    assert len(calls) == 2
+
+
+def test_figures_are_redrawn_only_when_what_they_show_changed(tiny_store):
+    ex = Explorer(store=tiny_store)
+    view = CorpusView(explorer=ex)
+    view.show()
+    first = revisions(view)
+    view.hide()
+    ex.filters.misclassified_only = True
+    ex.filters.misclassified_only = False  # the same slice again while hidden
+    view.show()
+    assert revisions(view) == first
+    ex.filters.misclassified_only = True
+    second = revisions(view)
+    assert all(second[n] == first[n] + 1 for n in FIGURES)
+    view.settings.min_count = 2  # the token profile's setting: only its figure
+    assert revisions(view) == {**second, "tokens": second["tokens"] + 1}
+
+
+def test_a_filter_change_updates_the_same_figures(tiny_store):
+    ex = Explorer(store=tiny_store)
+    view = CorpusView(explorer=ex)
+    view.show()
+    doc = Document()
+    doc.add_root(view.body.get_root(doc))
+    panes = {"grid": view.grid, "confusion": view.confusion, "tokens": view.tokens}
+
+    def state():
+        out = {}
+        for name, pane in panes.items():
+            (model, _parent), = pane._models.values()  # the pane's model in this document
+            out[name] = model
+        return out
+
+    def counts(fig) -> float:
+        (cells,) = [r for r in fig.renderers if "count" in getattr(r.data_source, "data", {})]
+        return sum(cells.data_source.data["count"])
+
+    before = state()
+    total = counts(before["confusion"])
+    ex.filters.misclassified_only = True
+    after = state()
+    assert {n: after[n].id for n in after} == {n: before[n].id for n in before}
+    assert counts(after["confusion"]) == ex.count < total
