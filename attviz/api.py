@@ -25,12 +25,14 @@ from .store.search import search
 @dataclass(frozen=True)
 class Attention:
     """An instance's self-attention without xarray: ``values`` is [tokens, layers, heads]
-    float32 (``dims`` names the axes), ``tokens`` the token strings along the first axis and
-    ``special`` which of them are special tokens."""
+    float32 (``dims`` names the axes), ``tokens`` the token strings along the first axis,
+    ``special`` which of them are special tokens and ``layers`` the model's numbers of the
+    stored layers along the second."""
 
     values: np.ndarray
     tokens: list[str]
     special: np.ndarray
+    layers: tuple[int, ...] = ()
     dims: tuple[str, str, str] = (dims.TOKENS, dims.LAYERS, dims.HEADS)
 
     @property
@@ -93,23 +95,31 @@ class StoreReader:
         """Instance ``k``'s self-attention A[l, h, i, i], dims (tokens, layers, heads).
 
         With xarray installed: an ``xarray.DataArray`` whose coordinates are ``tokens``
-        (the token position), ``token`` (its string) and ``special`` along tokens, and
-        the layer and head numbers. Without xarray: an :class:`Attention` (a numpy array
-        with the tokens beside it).
+        (the token position), ``token`` (its string) and ``special`` along tokens, the
+        model's layer numbers of the stored layers (a store written with ``--layers`` holds
+        some only: ``.sel(layers=11)``) and the head numbers. Values are float32, decoded
+        from 8-bit codes in a store of ``--precision 8``. Without xarray: an
+        :class:`Attention` (a numpy array with the tokens beside it).
         """
         inst = self.instance(k)
         try:
             import xarray as xr
         except ImportError:
-            return Attention(inst.attention, inst.tokens, inst.special)
-        n, layers, heads = inst.attention.shape
+            return Attention(inst.attention, inst.tokens, inst.special, tuple(inst.layers))
+        n, _, heads = inst.attention.shape
         return xr.DataArray(
             inst.attention, dims=(dims.TOKENS, dims.LAYERS, dims.HEADS),
             coords={dims.TOKENS: np.arange(n), "token": (dims.TOKENS, inst.tokens),
                     "special": (dims.TOKENS, inst.special),
-                    dims.LAYERS: np.arange(layers), dims.HEADS: np.arange(heads)},
+                    dims.LAYERS: np.asarray(inst.layers), dims.HEADS: np.arange(heads)},
             name="self_attention", attrs={"instance": int(k), "text": inst.text},
         )
+
+    @property
+    def layers(self) -> list[int]:
+        """The model's layer numbers whose diagonals the store holds (all of them unless
+        it was written with ``--layers``)."""
+        return self.store.meta.layers
 
     def search(self, text: str, case_sensitive: bool = False, inside_words: bool = False
                ) -> np.ndarray:
@@ -137,8 +147,9 @@ class StoreReader:
 
     def __repr__(self) -> str:
         m = self.store.meta
-        return (f"<attviz store {self.path}: {len(self):,} instances, {m.num_layers} layers x "
-                f"{m.num_heads} heads, labels {', '.join(self.label_names)}>")
+        stored = "" if m.all_layers else f" (stored: {', '.join(map(str, m.layers))})"
+        return (f"<attviz store {self.path}: {len(self):,} instances, {m.num_layers} layers"
+                f"{stored} x {m.num_heads} heads, labels {', '.join(self.label_names)}>")
 
 
 def open(path: str | os.PathLike) -> StoreReader:  # noqa: A001 - attviz.open(path)

@@ -51,8 +51,8 @@ def prepare(partial: Path, key: str, config: dict) -> None:
     os.replace(tmp, job)
 
 
-def write_block(path: Path, meta: StoreMeta, part: Part) -> None:
+def write_block(path: Path, meta: StoreMeta, part: Part, precision: int = 16) -> None:
     from ..store import StoreWriter
 
-    with StoreWriter(path, meta, None, fragment=True) as w:
+    with StoreWriter(path, meta, None, fragment=True, precision=precision) as w:
         w.append(part)

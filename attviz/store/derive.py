@@ -46,7 +46,7 @@ def self_statistics(attention: np.ndarray, special: np.ndarray, token_count: np.
         sp = special[t0:t1]
         plain = np.bincount(inst, weights=~sp, minlength=stop - k)
         drop = sp & (plain[inst] > 0)  # left out of the statistics
-        v = np.ascontiguousarray(flat[t0:t1].T, dtype=np.float32)  # [heads, tokens]
+        v = np.array(flat[t0:t1].T, dtype=np.float32, order="C")  # [heads, tokens], a copy
         v[:, drop] = 0.0
         sums = np.add.reduceat(v, local, axis=1)
         v[:, drop] = -np.inf
