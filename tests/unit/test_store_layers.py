@@ -5,8 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from attviz.store import ShardedStore, Store, StoreError, merge, shard_name
-from attviz.store import codec
+from attviz.store import ShardedStore, Store, StoreError, codec, merge, shard_name
 from attviz.store import index as index_store
 from attviz.store.synth import synthesize
 
