@@ -42,12 +42,23 @@ DECODE.setflags(write=False)
 
 def encode_log8(values: np.ndarray) -> np.ndarray:
     """``values`` (any float dtype, in [0, 1]; above 1 counts as 1) as log8 codes (uint8,
-    same shape). NaN and values below FLOOR become 0."""
-    v = np.asarray(values, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.floor(np.log(v / FLOOR) / STEP) + 1
-    c = np.where(v >= FLOOR, np.clip(c, 1, CODES - 1), 0)
-    return c.astype(np.uint8)
+    same shape). NaN and values below FLOOR become 0. Worked in float32 in blocks (a
+    value within 1e-6 of an interval's edge may land in the neighbouring interval: 2.75%
+    becomes at most 2.76%)."""
+    v = np.asarray(values)
+    flat = v.reshape(-1)
+    out = np.zeros(flat.shape, np.uint8)
+    scale, shift = np.float32(1 / STEP), np.float32(-math.log(FLOOR) / STEP)
+    for a in range(0, len(flat), _BLOCK):
+        x = flat[a : a + _BLOCK].astype(np.float32)
+        big = x >= FLOOR
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.floor(np.log(np.where(big, x, 1)) * scale + shift) + 1
+        out[a : a + _BLOCK] = np.where(big, np.clip(c, 1, CODES - 1), 0)
+    return out.reshape(v.shape)
+
+
+_BLOCK = 1 << 20  # values encoded at a time
 
 
 def decode_log8(codes: np.ndarray) -> np.ndarray:
