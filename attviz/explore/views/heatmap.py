@@ -114,7 +114,7 @@ def raster_element(ex: Explorer, vd: ViewData, f: Frame, hooks: list | None) -> 
         yticks=[(j, f"h{h}") for j, h in enumerate(vd.heads)], xlabel="",
         ylabel=f"layer {vd.layer} heads", framewise=True, hooks=hooks or [],
         title=f"Self-attention, layer {vd.layer}: heads x {len(vd.positions):,} tokens "
-              "(each pixel the largest of its tokens; zoom in for every token)",
+              "(a pixel: its tokens' largest; zoom in for each token)",
         **overlay_opts))
 
 
