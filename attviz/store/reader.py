@@ -303,15 +303,27 @@ class Store(BaseStore):
             return out
 
     def texts(self, indices) -> list[str]:
-        """The texts of the instances at sorted ``indices``, read with one HDF5 read (so a
-        scattered selection costs one call, not one per text)."""
+        """The texts of the instances at sorted ``indices`` (contiguous ones read as one
+        run)."""
         idx = check_sorted_indices(indices, self.n_instances)
         off = self._text_offsets
         runs = [(int(off[a]), int(off[b])) for a, b in contiguous_runs(idx)]
-        raw = self._read_runs(L.TEXT + "/data", runs).tobytes()
+        raw = self._read_text_runs(runs)
         ends = np.cumsum(off[idx + 1] - off[idx])
         starts = ends - (off[idx + 1] - off[idx])
         return [raw[int(a) : int(b)].decode("utf-8", "replace") for a, b in zip(starts, ends)]
+
+    def _read_text_runs(self, runs: list[tuple[int, int]]) -> bytes:
+        """Bytes ``a:b`` of the texts for every run, one after another. Compressed texts
+        are read run by run (each decompresses one or two small chunks, kept in the chunk
+        cache for the next run; a union of thousands of ranges in one HDF5 read took 3x
+        as long), uncompressed ones in one read."""
+        path = L.TEXT + "/data"
+        with reading(self.path, path):
+            ds = self._file[path]
+            if ds.id.get_create_plist().get_nfilters() == 0:
+                return self._read_runs(path, runs).tobytes()
+            return b"".join(ds[a:b].tobytes() for a, b in runs)
 
     def document_ids(self, documents) -> list[str]:
         idx = check_sorted_indices(documents, self.n_documents)
