@@ -72,6 +72,7 @@ def merge(
     out: str | os.PathLike,
     provenance: dict | None = None,
     progress: Callable[[int], None] | None = None,
+    compression: str | None = None,
 ) -> Path:
     """Concatenate stores (files, or folders of shard stores) into one store file ``out``.
 
@@ -80,6 +81,7 @@ def merge(
     derives its statistics, profiles and token index anew (a store of some layers keeps its
     statistics, and its profiles are added up: they cover layers it does not store). ``out``
     may be one of the sources: it is replaced only when the merged store is complete.
+    ``compression``: as :class:`StoreWriter` takes it (None: its default).
     """
     opened = []
     try:
@@ -101,7 +103,8 @@ def merge(
         )
         with StoreWriter(out, meta, first.vocab, tokenizer_json=first.tokenizer_json(),
                          precision=first.precision,
-                         expected_instances=sum(s.n_instances for s in opened)) as w:
+                         expected_instances=sum(s.n_instances for s in opened),
+                         **({"compression": compression} if compression else {})) as w:
             for store in opened:
                 for part in store.iter_parts():
                     w.append(part)
