@@ -4,8 +4,11 @@ hidden size of 256 (head size 8) so that it runs on 2 CPU cores. At 512 and 2,04
 
 - bytes per token of each option (float16 / --precision 8 / --layers=-4- / both), the
   attention alone and the whole store, and the store size per million instances;
-- precompute throughput against a bare loop of SDPA forward passes over the same batches
-  (best of --repeats, alternating);
+- precompute throughput against a bare loop of SDPA forward passes over the same batches:
+  batch by batch, the bare forward pass and attviz's extraction (fused kernel, diagonals,
+  statistics, the stored form) one after the other, the best of --repeats per batch, so
+  that both see the same load of the shared machine; and the whole precompute (blocks,
+  assembly, compression) against the bare loop, best of --repeats, alternating;
 - relations of one instance (RelationsService's run: eager maps of the shown layer kept)
   and `attviz verify` of one instance: time and peak memory, each in a fresh process;
 - the corpus view at 100,000 instances (benchmarks/corpus_bench.py's measurements) on a
@@ -31,6 +34,7 @@ import time
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +88,49 @@ def store_bytes(path: Path) -> dict:
     return out
 
 
+def interleaved(model_dir: Path, base, bs, opts: dict, repeats: int) -> float:
+    """Bare forward time ÷ attviz extraction time, batch by batch (best of ``repeats``
+    each): what compute_block adds to the forward pass."""
+    import copy
+    from dataclasses import replace
+
+    import torch
+    from precompute_bench import padded
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from attviz.precompute.extract import Extractor
+    from attviz.precompute.extract.block import BlockSettings, _stored
+    from attviz.precompute.layerspec import resolve
+    from attviz.store.derive import self_statistics
+
+    bare = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    bare.set_attn_implementation("sdpa")
+    pad = AutoTokenizer.from_pretrained(model_dir).pad_token_id
+    ex = Extractor(copy.deepcopy(bare), pad)
+    layers = resolve(opts.get("layers"), ex.num_layers)
+    settings = replace(BlockSettings(base.max_length), precision=opts.get("precision", 16),
+                       layers=tuple(layers) if layers else None)
+    floor = attviz = 0.0
+    for b in bs:
+        f, a = [], []
+        for _ in range(repeats):
+            ids, mask = padded(b, pad)
+            t = time.perf_counter()
+            with torch.inference_mode():
+                bare(input_ids=ids, attention_mask=mask)
+            f.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            res = ex(b)
+            full = [np.ascontiguousarray(x, dtype=np.float16) for x in res.attention]
+            joined = np.concatenate(full).astype(np.float32)
+            self_statistics(joined, np.zeros(len(joined), bool), np.array([len(x) for x in b]))
+            for x, h in zip(res.attention, full):
+                _stored(x, h, settings)
+            a.append(time.perf_counter() - t)
+        floor, attviz = floor + min(f), attviz + min(a)
+    return floor / attviz
+
+
 def precompute_part(tmp: Path, length: int, instances: int, repeats: int) -> dict:
     from precompute_bench import batches, time_floor
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -109,12 +156,14 @@ def precompute_part(tmp: Path, length: int, instances: int, repeats: int) -> dic
             cfg = PrecomputeConfig(**{**base.__dict__, "out": str(out), **opts})
             loops.append(run(cfg, progress=False).loop_seconds)
         b = store_bytes(out)
+        extraction = interleaved(model_dir, base, bs, opts, repeats + 1)
         per_instance = (b["attention"] + b["per_token_rest"]) / n + b["per_instance"] / n
         res["options"][name] = {
             "attention_bytes_per_token": b["attention"] / tokens,
             "store_bytes_per_token": os.path.getsize(out) / tokens,
             "fixed_bytes": b["fixed"],
             "gb_per_million_instances": per_instance * 1e6 / 1e9,
+            "extraction_over_floor_per_batch": extraction,
             "over_floor_best": min(floors) / min(loops),
             "over_floor_rounds": [f / a for f, a in zip(floors, loops)],
             "floor_tokens_per_s": tokens / min(floors)}
@@ -181,12 +230,14 @@ def main() -> int:
     ap.add_argument("--dir", default="bench-data", help="where the 100,000-instance store goes")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-corpus", action="store_true")
+    ap.add_argument("--lengths", default="512,2048", help="instance lengths to measure")
     ap.add_argument("--json")
     args = ap.parse_args()
     res: dict = {"shape": SHAPE}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for length, instances in ((512, 32), (2048, 8)):
+        for length in map(int, args.lengths.split(",")):
+            instances = max(2, 16384 // length)
             part = precompute_part(tmp, length, instances, args.repeats)
             part["per_instance"] = per_instance(part.pop("default_store"), part["model"])
             res[f"tokens_{length}"] = part

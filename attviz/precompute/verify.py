@@ -32,7 +32,8 @@ def _eager_diagonal(module, query, key, value, attention_mask, *args, **kwargs):
 
     eager = sys.modules[type(module).__module__].eager_attention_forward
     out, weights = eager(module, query, key, value, attention_mask, *args, **kwargs)
-    return out, torch.diagonal(weights, dim1=-2, dim2=-1)
+    # a copy: a view of the diagonal would keep every layer's maps alive
+    return out, torch.diagonal(weights, dim1=-2, dim2=-1).clone()
 
 
 def _register() -> None:

@@ -85,7 +85,8 @@ def _capturing(module, query, key, value, attention_mask, *args, **kwargs):
         if cap.calls == cap.layer:
             cap.maps = w.cpu().numpy().copy()
         cap.means.append(w.mean(dim=0).cpu().numpy())
-        cap.diagonal.append(torch.diagonal(w, dim1=-2, dim2=-1).cpu().numpy())
+        # copies: a view of the diagonal would keep every layer's maps alive
+        cap.diagonal.append(torch.diagonal(w, dim1=-2, dim2=-1).cpu().numpy().copy())
         cap.calls += 1
     return out, None
 
