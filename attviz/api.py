@@ -78,14 +78,17 @@ class StoreReader:
     def attention(self, k: int) -> xr.DataArray:
         """Instance ``k``'s self-attention A[l, h, i, i] as an ``xarray.DataArray`` with dims
         (tokens, layers, heads): coordinates ``tokens`` (the token position), ``token`` (its
-        string) and ``special`` along tokens, and the layer and head numbers."""
+        string) and ``special`` along tokens, the model's layer numbers of the stored layers
+        (a store written with ``--layers`` holds some only: ``.sel(layers=11)``) and the head
+        numbers. Values are float32, decoded from 8-bit codes in a store of
+        ``--precision 8``."""
         inst = self.instance(k)
-        n, layers, heads = inst.attention.shape
+        n, _, heads = inst.attention.shape
         return xr.DataArray(
             inst.attention, dims=(dims.TOKENS, dims.LAYERS, dims.HEADS),
             coords={dims.TOKENS: np.arange(n), "token": (dims.TOKENS, inst.tokens),
                     "special": (dims.TOKENS, inst.special),
-                    dims.LAYERS: np.arange(layers), dims.HEADS: np.arange(heads)},
+                    dims.LAYERS: np.asarray(inst.layers), dims.HEADS: np.arange(heads)},
             name="self_attention", attrs={"instance": int(k), "text": inst.text},
         )
 
@@ -117,6 +120,12 @@ class StoreReader:
                     dims.HEADS: np.arange(m.num_heads)},
             name=name, attrs={"store": str(self.path)})
 
+    @property
+    def layers(self) -> list[int]:
+        """The model's layer numbers whose diagonals the store holds (all of them unless
+        it was written with ``--layers``)."""
+        return self.store.meta.layers
+
     def search(self, text: str, case_sensitive: bool = False, inside_words: bool = False
                ) -> np.ndarray:
         """The numbers of the instances whose text contains ``text`` (sorted), as the
@@ -143,8 +152,9 @@ class StoreReader:
 
     def __repr__(self) -> str:
         m = self.store.meta
-        return (f"<attviz store {self.path}: {len(self):,} instances, {m.num_layers} layers x "
-                f"{m.num_heads} heads, labels {', '.join(self.label_names)}>")
+        stored = "" if m.all_layers else f" (stored: {', '.join(map(str, m.layers))})"
+        return (f"<attviz store {self.path}: {len(self):,} instances, {m.num_layers} layers"
+                f"{stored} x {m.num_heads} heads, labels {', '.join(self.label_names)}>")
 
 
 def _how_to_get(name: str) -> str:

@@ -6,6 +6,8 @@ Shapes in docstrings are written with these names, e.g. ``attention: [tokens, la
 INSTANCES = "instances"  # one segment (window) of a document: one model input
 TOKENS = "tokens"  # all tokens of all instances, concatenated in instance order
 LAYERS = "layers"  # transformer layers, input side first
+STORED_LAYERS = "stored_layers"  # the layers whose diagonals a store holds (their model layer
+# numbers: the root attribute stored_layers)
 HEADS = "heads"  # attention heads of one layer
 CLASSES = "classes"  # the classifier's labels, index = class id
 DOCUMENTS = "documents"  # rows of the corpus that produced at least one instance

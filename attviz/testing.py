@@ -62,13 +62,58 @@ def make_model(labels: list[str], vocab_size: int, *, layers: int = 2, heads: in
     return BertForSequenceClassification(cfg).eval()
 
 
+FAMILIES = ("bert", "llama", "mistral", "modernbert")
+
+
+def make_family_model(family: str, labels: list[str], vocab_size: int, *, layers: int = 2,
+                      heads: int = 4, kv_heads: int | None = None, hidden: int = 64,
+                      seed: int = 0, max_positions: int = 512, window: int = 8,
+                      special: dict[str, int] | None = None):
+    """A randomly initialised classifier of ``family`` (one of FAMILIES): BERT; Llama
+    (causal, ``kv_heads`` key/value heads: grouped-query attention); Mistral (causal, a
+    sliding window of ``window`` tokens); ModernBERT (bidirectional, local attention of
+    ``window`` tokens in two of every three layers, rotary positions: long inputs).
+    ``special``: the tokenizer's ids of pad, cls and sep."""
+    import torch
+    import transformers as T
+
+    if family == "bert":
+        return make_model(labels, vocab_size, layers=layers, heads=heads, hidden=hidden,
+                          seed=seed, max_positions=max_positions)
+    special = special or {"pad": 0, "cls": 2, "sep": 3}
+    common = dict(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                  num_attention_heads=heads, intermediate_size=hidden * 2,
+                  max_position_embeddings=max_positions, num_labels=len(labels),
+                  id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+                  pad_token_id=special["pad"])
+    torch.manual_seed(seed)
+    if family == "llama":
+        cfg = T.LlamaConfig(num_key_value_heads=kv_heads or heads, **common)
+        return T.LlamaForSequenceClassification(cfg).eval()
+    if family == "mistral":
+        cfg = T.MistralConfig(num_key_value_heads=kv_heads or heads, sliding_window=window,
+                              **common)
+        return T.MistralForSequenceClassification(cfg).eval()
+    if family == "modernbert":
+        cfg = T.ModernBertConfig(local_attention=window, global_attn_every_n_layers=3,
+                                 bos_token_id=special["cls"], cls_token_id=special["cls"],
+                                 eos_token_id=special["sep"], sep_token_id=special["sep"],
+                                 **common)
+        return T.ModernBertForSequenceClassification(cfg).eval()
+    raise ValueError(f"family {family!r}: one of {', '.join(FAMILIES)}")
+
+
 def save_tiny_classifier(folder: str | Path, labels: list[str] | None = None, *,
-                         texts: list[str] | None = None, **model_kw) -> Path:
-    """Write a tiny classifier and its tokenizer to ``folder`` (loadable by from_pretrained)."""
+                         texts: list[str] | None = None, family: str = "bert",
+                         max_length: int = 512, **model_kw) -> Path:
+    """Write a tiny classifier of ``family`` and its tokenizer to ``folder`` (loadable by
+    from_pretrained); ``max_length``: the tokenizer's model_max_length."""
     folder = Path(folder)
     labels = labels or list(WORDS)
     tok = make_tokenizer(texts)
-    model = make_model(labels, len(tok), **model_kw)
+    tok.model_max_length = max_length
+    ids = {"pad": tok.pad_token_id, "cls": tok.cls_token_id, "sep": tok.sep_token_id}
+    model = make_family_model(family, labels, len(tok), special=ids, **model_kw)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

@@ -45,7 +45,8 @@ def measure(path: str) -> dict:
     res["rss_mb_after_open"] = round(proc.memory_info().rss / 2**20, 1)
     corpus = ex.opened.slices
     cols = ex.opened.cols
-    layer, head = structured_heads(6, 12)["error"]
+    meta = ex.opened.store.meta
+    layer, head = structured_heads(meta.num_layers, meta.num_heads)["error"]
 
     ms: dict = {}
     _computations(corpus, cols, (layer, head), ms, res)

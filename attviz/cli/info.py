@@ -48,6 +48,8 @@ def summary(store: BaseStore) -> dict:
         },
         "layers": store.meta.num_layers,
         "heads": store.meta.num_heads,
+        "stored_layers": store.meta.layers,
+        "precision": store.precision,
         "labels": names,
         "labelled_instances": int(has.sum()),
         "gold_counts": {n: int((c.label == i).sum()) for i, n in enumerate(names)},
@@ -60,6 +62,13 @@ def summary(store: BaseStore) -> dict:
     }
 
 
+def _layers(info: dict) -> str:
+    stored = info["stored_layers"]
+    if len(stored) == info["layers"]:
+        return "every layer"
+    return f"layer{'s' if len(stored) > 1 else ''} {', '.join(map(str, stored))}"
+
+
 def render(info: dict) -> str:
     """The summary as text for a terminal."""
     lines = [
@@ -69,6 +78,8 @@ def render(info: dict) -> str:
         f"max {info['tokens_per_instance']['max']} per instance)",
         f"model        {info['layers']} layers x {info['heads']} heads, "
         f"{len(info['labels'])} classes",
+        f"stored       diagonals of {_layers(info)}, "
+        + ("float16" if info["precision"] == 16 else "8-bit logarithmic code"),
     ]
     if info["accuracy"] is not None:
         lines.append(

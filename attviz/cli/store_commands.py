@@ -68,11 +68,18 @@ def _index_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def synth(args: argparse.Namespace) -> int:
+    from ..precompute.layerspec import resolve
+    from ..store import codec
     from ..store.synth import synthesize
 
+    try:
+        precision = codec.parse_precision(args.precision)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     path = synthesize(args.out, args.instances, layers=args.layers, heads=args.heads,
                       classes=args.classes, max_tokens=args.tokens, seed=args.seed,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, precision=precision,
+                      stored_layers=resolve(args.stored_layers, args.layers))
     print(f"wrote {path}")
     return 0
 
@@ -85,6 +92,10 @@ def _synth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=5, help="classes (default: 5)")
     p.add_argument("--tokens", type=int, default=128, help="max tokens per instance (default: 128)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--stored-layers", metavar="SPEC",
+                   help="store these layers' diagonals only, as precompute --layers")
+    p.add_argument("--precision", type=int, default=16,
+                   help="16 (float16) or 8 (log8 codes), as precompute --precision")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UserError
 from ..store import BaseStore
 from ..store.derive import group_keys
 
@@ -163,6 +164,17 @@ def read_sample(store: BaseStore, mask: np.ndarray):
     return (idx, *store.read_tokens(idx))
 
 
+def sampled_layer(store: BaseStore, layer: int) -> int:
+    """Where model layer ``layer`` is in the diagonals a sample reads (the stored layers);
+    UserError when the store does not hold it."""
+    j = store.meta.stored_index(int(layer))
+    if j is None:
+        raise UserError(f"layer {layer}'s diagonals are not in this store (it holds layers "
+                        f"{', '.join(map(str, store.meta.layers))}): a profile of a slice "
+                        "that is not a union of confusion cells needs them")
+    return j
+
+
 def _head_values(values: np.ndarray, layer: int, head: int | None) -> np.ndarray:
     """[..., layers, heads] -> [...]: one head, or the mean over the layer's heads."""
     v = values[..., layer, :]
@@ -184,8 +196,9 @@ def token_sums(store: BaseStore, groups: Groups, mask: np.ndarray, layer: int,
         sums = _head_values(t.token_sum[rows].astype(np.float64), layer, head)
         return (np.bincount(ids, weights=sums, minlength=vocab_size),
                 np.bincount(ids, weights=t.token_count[rows], minlength=vocab_size), True, 0)
+    j = sampled_layer(store, layer)
     idx, _, ids, att = (sample or (lambda m: read_sample(store, m)))(mask)
-    vals = _head_values(att.astype(np.float64), layer, head)
+    vals = _head_values(att.astype(np.float64), j, head)
     keep = (ids >= 0) & (ids < vocab_size)
     return (np.bincount(ids[keep], weights=vals[keep], minlength=vocab_size),
             np.bincount(ids[keep], minlength=vocab_size).astype(np.float64), False, len(idx))
@@ -226,12 +239,13 @@ def position_profile(store: BaseStore, groups: Groups, mask: np.ndarray, layer: 
         count = t.position_count[union].sum(axis=0)
         exact, n = True, 0
     else:
+        j = sampled_layer(store, layer)
         idx, tc, _, att = (sample or (lambda m: read_sample(store, m)))(mask)
         starts = np.concatenate([[0], np.cumsum(tc)[:-1]]).astype(np.int64)
         pos = np.arange(int(tc.sum())) - np.repeat(starts, tc)
         width = int(tc.max()) if len(tc) else 0
         sums = np.zeros((width, att.shape[2]))
-        np.add.at(sums, pos, att[:, layer, :].astype(np.float64))
+        np.add.at(sums, pos, att[:, j, :].astype(np.float64))
         count = np.bincount(pos, minlength=width)
         exact, n = False, len(idx)
     keep = np.flatnonzero(count > 0)

@@ -199,8 +199,11 @@ class RelationsState(param.Parameterized):
                 self.problem = True
                 return
             rel = outcome.relations
-            self.result = Result(key, rel, check(rel.diagonal, stored, dtype or "float32"),
-                                 outcome.model)
+            store = self.explorer.opened.store if self.explorer.opened else None
+            self.result = Result(key, rel, check(
+                rel.diagonal, stored, dtype or "float32",
+                tuple(store.meta.layers) if store else None,
+                store.precision if store else 16), outcome.model)
             self.status = self.describe()
             self.problem = not self.result.check.matches
 

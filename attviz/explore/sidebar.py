@@ -41,6 +41,17 @@ def _head_colors(ex: Explorer) -> pn.Card:
     return card
 
 
+def _layer_slider(ex: Explorer):
+    """The layer of the instance views: every layer, or the stored ones of a store written
+    with --layers (their model numbers)."""
+    if ex.stored_layers == list(range(ex.param.layer.bounds[1] + 1)):
+        return pn.widgets.IntSlider.from_param(ex.param.layer, name="layer",
+                                               sizing_mode="stretch_width")
+    return pn.widgets.DiscreteSlider.from_param(
+        ex.param.layer, options=list(ex.stored_layers), name="layer (stored layers)",
+        sizing_mode="stretch_width")
+
+
 def _clear_button(ex: Explorer) -> pn.widgets.Button:
     """"clear all filters": shown while a filter is on."""
     button = pn.widgets.Button(name="clear all filters", button_type="light",
@@ -83,8 +94,8 @@ def sidebar(ex: Explorer, table: InstanceTable) -> list:
         sizing_mode="stretch_width",
     )
     view = pn.Column(
-        pn.widgets.IntSlider.from_param(ex.param.layer, name="layer",
-                                        sizing_mode="stretch_width"),
+        pn.panel(pn.bind(lambda *_: _layer_slider(ex), ex.param.stored_layers),
+                 sizing_mode="stretch_width"),
         pn.pane.HTML("heads shown", margin=(5, 10, 0, 10)),
         pn.widgets.CheckButtonGroup.from_param(ex.param.heads, name="heads shown",
                                                button_type="primary", button_style="outline",

@@ -51,7 +51,10 @@ class Explorer(param.Parameterized):
 
     # -- selection and views -------------------------------------------------------------------
     instance = param.Integer(default=-1, doc="selected instance (index in the store), -1 none")
-    layer = param.Integer(default=0, bounds=(0, 0))
+    layer = param.Integer(default=0, bounds=(0, 0), doc="the model's layer number the views "
+                          "of the instance show (one whose diagonals the store holds)")
+    stored_layers = param.List(default=[0], item_type=int, doc="the model layer numbers whose "
+                               "diagonals the store holds (all but for stores of --layers)")
     heads = param.ListSelector(default=[], objects=[], doc="shown heads of the layer")
     head_colors = param.List(default=[], item_type=str)
     aggregation = param.Selector(default="mean", objects=list(AGGREGATIONS))
@@ -144,13 +147,14 @@ class Explorer(param.Parameterized):
         max_tokens = int(self.opened.cols.token_count.max()) if st.n_instances else 0
         self.filters.configure(names, max_tokens)
         with param.parameterized.discard_events(self):
+            self.stored_layers = list(st.meta.layers)
             self.param.layer.bounds = (0, n_layers - 1)
             self.param.heads.objects = list(range(n_heads))
             self.param.highlight.objects = highlight_choices(n_heads)
             self.sort_head = None
             if self.sort_by == HEAD_STATISTIC:
                 self.sort_by = "corpus order"
-            self.layer = n_layers - 1
+            self.layer = self.stored_layers[-1]
             self.heads = list(range(n_heads))
             self.head_colors = head_colors(n_heads)
             self.highlight = None
@@ -161,7 +165,7 @@ class Explorer(param.Parameterized):
         # parameters changed silently above: tell the widgets and views once (the filters'
         # event refilters)
         self.filters.param.trigger("gold", "predicted", "cell", "tokens")
-        self.param.trigger("layer", "heads", "highlight")
+        self.param.trigger("stored_layers", "layer", "heads", "highlight")
 
     # -- filtering ----------------------------------------------------------------------------
     @property
@@ -263,8 +267,21 @@ class Explorer(param.Parameterized):
             self.descending = True
         self.page = 1  # the refilter showed the selection's page; the top instance is here
 
+    @param.depends("layer", watch=True)
+    def _stored_layer(self) -> None:
+        """The views of an instance show stored layers only: another is moved to the
+        nearest stored one."""
+        if self.layer not in self.stored_layers and self.stored_layers:
+            self.layer = min(self.stored_layers, key=lambda x: (abs(x - self.layer), x))
+
     def select_layer_head(self, layer: int, head: int) -> None:
-        """What clicking cell (layer, head) of the overview does."""
+        """What clicking cell (layer, head) of the overview or the head grid does: that layer
+        (when the store holds its diagonals) and that head."""
+        if int(layer) not in self.stored_layers:
+            self.notice = (f"Layer {layer}'s diagonals are not in this store (it holds layers "
+                           f"{', '.join(map(str, self.stored_layers))}): the views of the "
+                           f"instance stay on layer {self.layer}.")
+            layer = self.layer
         with param.parameterized.batch_call_watchers(self):
             self.layer = int(layer)
             if head not in self.heads:

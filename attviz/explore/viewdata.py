@@ -98,11 +98,11 @@ def view_data(inst: Instance, s: ViewSettings) -> ViewData:
     g = grouping_of(inst, s.words)
     units = np.flatnonzero(shown_tokens(inst, s.hide_special)[g.first])
     positions = g.first[units]
-    n_layers, n_heads = inst.attention.shape[1:]
+    n_heads = inst.attention.shape[2]
     heads = list(s.heads) or list(range(n_heads))
-    layer = min(s.layer, n_layers - 1)
-    attention = unit_mean(inst.attention, g)[units]  # [shown, layers, heads]
-    values = attention[:, layer, :][:, heads]  # [shown, heads]
+    layer, j = stored_layer(inst, s.layer)
+    attention = unit_mean(inst.attention, g)[units]  # [shown, stored layers, heads]
+    values = attention[:, j, :][:, heads]  # [shown, heads]
     if s.scope == SCOPE_ALL:
         scope_values = attention.reshape(len(units), -1)
     else:
@@ -111,7 +111,7 @@ def view_data(inst: Instance, s: ViewSettings) -> ViewData:
     if s.highlight is None:
         hl, hl_label = agg, s.aggregation
     else:
-        hl = attention[:, layer, s.highlight].astype(np.float64)
+        hl = attention[:, j, s.highlight].astype(np.float64)
         hl_label = f"layer {layer} {head_name(s.highlight)}"
     names = unit_strings(inst.tokens, inst.spans, inst.text, g)
     return ViewData(
@@ -122,9 +122,17 @@ def view_data(inst: Instance, s: ViewSettings) -> ViewData:
     )
 
 
+def stored_layer(inst: Instance, layer: int) -> tuple[int, int]:
+    """(model layer number, index along the instance's attention) of ``layer``, or of the
+    nearest stored layer when the store does not hold it."""
+    layers = list(inst.layers)
+    near = min(layers, key=lambda x: (abs(x - int(layer)), x))
+    return near, layers.index(near)
+
+
 def layer_head_means(inst: Instance | None, hide_special: bool) -> np.ndarray:
-    """[layers, heads] mean self-attention of the shown tokens of ``inst`` (of all tokens
-    when none is shown; empty without an instance)."""
+    """[stored layers, heads] mean self-attention of the shown tokens of ``inst`` (of all
+    tokens when none is shown; empty without an instance); ``inst.layers`` names the rows."""
     if inst is None:
         return np.zeros((0, 0))
     keep = shown_tokens(inst, hide_special)
@@ -135,12 +143,12 @@ def layer_head_means(inst: Instance | None, hide_special: bool) -> np.ndarray:
 
 def instance_csv(inst: Instance | None, layer: int, words: bool = False) -> io.StringIO:
     """CSV of ``inst``: token (or word, with ``words``: one row per word, each value the
-    mean over its pieces), every layer/head value, the aggregates of ``layer`` and of all
-    layers (empty without an instance)."""
+    mean over its pieces), every stored layer/head value (``L{model layer}H{head}``), the
+    aggregates of ``layer`` and of all stored layers (empty without an instance)."""
     buf = io.StringIO()
     if inst is None:
         return buf
-    n_layers, n_heads = inst.attention.shape[1:]
+    n_heads = inst.attention.shape[2]
     g = grouping_of(inst, words)
     spans = unit_spans(inst.spans, g)
     attention = unit_mean(inst.attention, g)
@@ -151,13 +159,13 @@ def instance_csv(inst: Instance | None, layer: int, words: bool = False) -> io.S
     if words:
         frame.insert(2, "pieces", g.size)
     flat = attention.reshape(g.n_units, -1)
-    for lay in range(n_layers):
+    for j, lay in enumerate(inst.layers):
         for h in range(n_heads):
-            frame[f"L{lay}H{h}"] = flat[:, lay * n_heads + h]
-    layer = min(layer, n_layers - 1)
+            frame[f"L{lay}H{h}"] = flat[:, j * n_heads + h]
+    layer, j = stored_layer(inst, layer)
     for how in AGGREGATIONS:
-        frame[f"{how} (layer {layer})"] = aggregate(attention[:, layer, :], how)
-        frame[f"{how} (all layers)"] = aggregate(flat, how)
+        frame[f"{how} (layer {layer})"] = aggregate(attention[:, j, :], how)
+        frame[f"{how} (all layers)"] = aggregate(flat, how)  # all the stored layers
     frame.to_csv(buf, index=False)
     buf.seek(0)
     return buf

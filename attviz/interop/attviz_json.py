@@ -75,8 +75,8 @@ def select(store: BaseStore, misclassified_only: bool = False, gold: str | None 
 
 
 def _number(v: float) -> str:
-    """A stored float16 value as the shortest JSON number that reads back to it (0 as the
-    smallest positive float16)."""
+    """A stored value (float16, or a decoded 8-bit code) as the shortest JSON number that
+    reads back to it (five significant digits), 0 as the smallest positive float16."""
     return f"{v if v else SMALLEST:.5g}"
 
 
@@ -84,12 +84,12 @@ def document(inst, names: list[str]) -> str:
     """One instance as an AttViz document (JSON text)."""
     tokens = list(inst.tokens)
     gold = names[inst.label] if inst.label >= 0 else "unknown"
-    n_layers, n_heads = inst.attention.shape[1:]
+    n_heads = inst.attention.shape[2]
     sets = []
-    for layer in range(n_layers):
+    for j, layer in enumerate(inst.layers):  # the stored layers, by their model numbers
         vectors = ",".join(
             '{"name":' + json.dumps(f"head {h}") + ',"vectors":['
-            + ",".join(_number(v) for v in inst.attention[:, layer, h].tolist()) + "]}"
+            + ",".join(_number(v) for v in inst.attention[:, j, h].tolist()) + "]}"
             for h in range(n_heads))
         sets.append('{"name":' + json.dumps(f"layer {layer}") + ',"tokens":'
                     + json.dumps(tokens, ensure_ascii=False)

@@ -9,6 +9,7 @@ shards hold whole documents and, concatenated in order, equal the single-process
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -21,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import UserError
-from ..store import Store, StoreError, StoreMeta, assemble
+from ..store import Store, StoreError, StoreMeta, assemble, codec
 from ..version import __version__
 from .corpus import (
     Corpus,
@@ -41,6 +42,9 @@ from .extract.block import (
     shard_blocks,
 )
 from .labels import UNKNOWN_LABEL, corpus_labels, label_names, model_labels_note
+from .layerspec import EXAMPLES as LAYER_EXAMPLES
+from .layerspec import parse as parse_layers
+from .layerspec import resolve as resolve_layers
 from .partial import block_path, partial_folder, prepare, write_block
 from .windows import check_window
 
@@ -74,6 +78,19 @@ class PrecomputeConfig:
                           "eager), fused or eager", default="auto")
     entropy: bool = _arg("also store each head's mean row entropy / log(n) per instance (one "
                          "more attention kernel call per layer)", default=False)
+    layers: str | None = _arg(
+        "store the diagonals of these layers only (the statistics per head and the corpus "
+        "profiles still cover every layer): comma-separated layers and ranges, counted from "
+        "0, negative from the end (-1 the last layer); A-B from A to B, A- from A to the "
+        f"last, e.g. {LAYER_EXAMPLES.replace('  ', ', ')} (-4-: the last four; a spec that "
+        "starts with '-' is written --layers=-4-)", default=None)
+    precision: int = _arg(
+        "bits per stored value: 16 (float16) or 8 (one byte, logarithmic code: within 2.75%% "
+        "of the value above 1e-6, within 1e-6 below; half the size)", default=16)
+    compression: str = _arg(
+        "compression of the store: zstd (Blosc2 and Zstandard; readers need the hdf5plugin "
+        "package, which attviz installs), gzip or lzf (HDF5's own, slower or larger), none",
+        default=codec.ZSTD)
     limit: int | None = _arg("use only the first N rows (documents) of the corpus", default=None)
     skip_bad_rows: bool = _arg("leave out rows with empty or undecodable text, bad ids or "
                                "unknown labels (listed in a summary) instead of stopping",
@@ -86,8 +103,10 @@ class PrecomputeConfig:
 
     @property
     def blocks(self) -> BlockSettings:
-        """The settings that shape each block's numbers."""
-        return BlockSettings(self.max_length, self.stride, self.batch_size, self.block_size)
+        """The settings that shape each block's numbers (the stored layers come with the
+        model: :func:`resolve_layers`)."""
+        return BlockSettings(self.max_length, self.stride, self.batch_size, self.block_size,
+                             precision=self.precision)
 
     def job_key(self, corpus_sha256: str, model_fp: dict) -> str:
         """Identifies the numbers a run produces; a restart must match it to reuse blocks."""
@@ -163,16 +182,23 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     done_blocks = {b for b in mine if block_path(partial, b).exists()}
     extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy)
     _log(f"attviz: attention path: {extractor.description}")
-    meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key})
+    stored = resolve_layers(cfg.layers, extractor.num_layers)
+    if stored is not None:
+        _log(f"attviz: storing the diagonals of layers {', '.join(map(str, stored))} of "
+             f"{extractor.num_layers}")
+    meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key},
+                     stored_layers=stored)
     t_loop = time.time()
     work = _Blocks(cfg, corpus, labels, starts, mine, partial)
     work.compute(done_blocks, tokenizer, extractor, meta, progress)
 
     provenance = _provenance(cfg, corpus, key, model, tokenizer, extractor, device)
-    final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance)
+    final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance,
+                           stored_layers=stored)
     # With --overwrite the old store stays until the new one replaces it (atomic rename).
     assemble([block_path(partial, b) for b in mine], out, final_meta, _vocab(tokenizer),
-             tokenizer_json=_tokenizer_json(tokenizer))
+             tokenizer_json=_tokenizer_json(tokenizer), precision=cfg.precision,
+             compression=cfg.compression)
     shutil.rmtree(partial, ignore_errors=True)
     with Store(out) as s:
         cols = s.columns
@@ -193,6 +219,15 @@ def _check_sharding(cfg: PrecomputeConfig) -> None:
         raise UserError("--shards N needs --shard I (which shard this process computes)")
     if cfg.batch_size < 1 or cfg.block_size < 1:
         raise UserError("--batch-size and --block-size must be at least 1")
+    try:
+        codec.parse_precision(cfg.precision)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if cfg.compression not in codec.COMPRESSIONS:
+        raise UserError(f"--compression {cfg.compression}: choose one of "
+                        f"{', '.join(codec.COMPRESSIONS)}")
+    if cfg.layers is not None:
+        parse_layers(cfg.layers)  # a bad spec is named before the model loads
 
 
 def _already_done(out: Path, cfg: PrecomputeConfig, key: str, corpus: Corpus) -> Result | None:
@@ -248,6 +283,8 @@ class _Blocks:
         from tqdm.auto import tqdm
 
         cfg, starts, mine = self.cfg, self.starts, self.mine
+        layers = None if meta.all_layers else tuple(meta.layers)
+        settings = dataclasses.replace(cfg.blocks, layers=layers)
         lo, hi = (int(starts[mine.start]), int(starts[mine.stop])) if len(mine) else (0, 0)
         total_chars = self.chars(lo, hi) or 1
         est_total = max(1, math.ceil(total_chars / (CHARS_PER_TOKEN * cfg.max_length)))
@@ -265,8 +302,8 @@ class _Blocks:
                     if before_block is not None:
                         before_block(self.partial, b)
                     part = compute_block(self.corpus, self.labels, d0, d1, tokenizer, extractor,
-                                         cfg.blocks)
-                    write_block(path, meta, part)
+                                         settings)
+                    write_block(path, meta, part, cfg.precision)
                     n = part.n_instances
                 done_chars += self.chars(d0, d1)
                 done_instances += n

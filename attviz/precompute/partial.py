@@ -51,8 +51,11 @@ def prepare(partial: Path, key: str, config: dict) -> None:
     os.replace(tmp, job)
 
 
-def write_block(path: Path, meta: StoreMeta, part: Part) -> None:
+def write_block(path: Path, meta: StoreMeta, part: Part, precision: int = 16) -> None:
+    """Write one finished block, uncompressed: it lives until the store is assembled, which
+    compresses once (compressing blocks too cost 2-3% of a CPU precompute)."""
     from ..store import StoreWriter
 
-    with StoreWriter(path, meta, None, fragment=True) as w:
+    with StoreWriter(path, meta, None, fragment=True, precision=precision,
+                     compression="none") as w:
         w.append(part)

@@ -25,10 +25,24 @@ class Instance:
     tokens: list[str]  # [tokens] the vocabulary's string for each token id
     spans: np.ndarray  # [tokens, span] int32 character offsets into ``text``; -1 where none
     special: np.ndarray  # [tokens] bool
-    attention: np.ndarray  # [tokens, layers, heads] float32
+    attention: np.ndarray  # [tokens, stored_layers, heads] float32
     label: int  # -1 where unknown
     prediction: int
     probabilities: np.ndarray  # [classes] float32
+    layers: tuple[int, ...] = ()  # [stored_layers] model layer numbers of attention's axis 1
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            self.layers = tuple(range(self.attention.shape[1]))
+
+    def layer_index(self, layer: int) -> int:
+        """Where model layer ``layer`` is along axis 1 of ``attention``; KeyError if the
+        store does not hold it."""
+        try:
+            return self.layers.index(int(layer))
+        except ValueError:
+            raise KeyError(f"layer {layer} is not stored (stored: "
+                           f"{', '.join(map(str, self.layers))})") from None
 
     @property
     def n_tokens(self) -> int:
@@ -104,8 +118,8 @@ class BaseStore(ABC):
     @abstractmethod
     def read_tokens(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Only the token ids and self-attention of the instances at sorted ``indices``:
-        (token_count [instances], token_id [tokens], attention [tokens, layers, heads]
-        float16), instances one after another (for corpus samples)."""
+        (token_count [instances], token_id [tokens], attention [tokens, stored_layers, heads]
+        float32), instances one after another (for corpus samples)."""
 
     def read_instance(self, index: int) -> Instance:
         return self.read_instances([int(index)])[0]
@@ -133,6 +147,11 @@ class BaseStore(ABC):
     @property
     @abstractmethod
     def vocab(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def precision(self) -> int:
+        """Bits per stored self-attention value: 16 (float16) or 8 (log8 codes)."""
 
     # -- what a complete store derives (format 1.1; absent from older stores) ------------------
     @property

@@ -54,7 +54,8 @@ def check_layout(file, where, meta: StoreMeta, cols: Columns, is_fragment: bool 
              dims.ENTRIES: first.get(L.TOKEN_PROFILE_ID),
              dims.POSTINGS: first.get(L.INDEX_INSTANCES), dims.KEY: 2,
              dims.POSITIONS: shapes.get(L.POSITION_COUNT, (0, None))[1],
-             **L.fixed_sizes(meta.num_layers, meta.num_heads, meta.num_classes)}
+             **L.fixed_sizes(meta.num_layers, meta.num_heads, meta.num_classes,
+                             len(meta.layers))}
     problems = []
     if len(start) != n + 1:
         problems.append(f"{L.TOKEN_START} has {len(start)} entries, expected {n + 1}")

@@ -9,6 +9,7 @@ names of :mod:`attviz.dims`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def self_statistics(attention: np.ndarray, special: np.ndarray, token_count: np.
         sp = special[t0:t1]
         plain = np.bincount(inst, weights=~sp, minlength=stop - k)
         drop = sp & (plain[inst] > 0)  # left out of the statistics
-        v = np.ascontiguousarray(flat[t0:t1].T, dtype=np.float32)  # [heads, tokens]
+        v = np.array(flat[t0:t1].T, dtype=np.float32, order="C")  # [heads, tokens], a copy
         v[:, drop] = 0.0
         sums = np.add.reduceat(v, local, axis=1)
         v[:, drop] = -np.inf
@@ -148,11 +149,11 @@ class Profiles:
 
     def add(self, label, prediction, token_count, token_id, attention, stats: dict) -> None:
         """One part: [instances] label, prediction, token_count; [tokens] token_id;
-        [tokens, layers, heads] attention; stats: name -> [instances, layers, heads]."""
+        [tokens, layers, heads] attention (None: its sums come from :meth:`add_sums`);
+        stats: name -> [instances, layers, heads]."""
         keys = group_keys(label, prediction, self.grouping).astype(np.int64)
         slot = self.groups((keys[:, 0] + 1) * self.width + keys[:, 1])
         g = len(self.groups)
-        positions = int(token_count.max()) if len(token_count) else 0
         self.count = _grow(self.count, g)
         np.add.at(self.count, slot, 1)
         for name, values in stats.items():
@@ -160,9 +161,17 @@ class Profiles:
                 self.head_sums[name] = np.zeros((0, *self.lh))
             self.head_sums[name] = _grow(self.head_sums[name], g)
             sum_by(slot, values, self.head_sums[name])
+        if attention is not None:
+            self._add_attention(slot, token_count, token_id, attention)
+
+    def _grow_positions(self, positions: int) -> None:
+        g = len(self.groups)
         p = max(self.pos_count.shape[1], positions)
         self.pos_sum = _grow(_grow(self.pos_sum, g), p, axis=1)
         self.pos_count = _grow(_grow(self.pos_count, g), p, axis=1)
+
+    def _add_attention(self, slot, token_count, token_id, attention) -> None:
+        self._grow_positions(int(token_count.max()) if len(token_count) else 0)
         starts = np.concatenate([[0], np.cumsum(token_count)[:-1]]).astype(np.int64)
         inst = np.repeat(np.arange(len(token_count)), token_count)
         tslot = slot[inst]
@@ -178,6 +187,37 @@ class Profiles:
         self.tok_count = _grow(self.tok_count, len(self.entries))
         sum_by(entry, attention[known], self.tok_sum)
         self.tok_count[: len(self.entries)] += np.bincount(entry, minlength=len(self.entries))
+
+    def sums(self) -> ProfileSums:
+        """The position and token sums fed so far (groups in the order first seen)."""
+        g, e, p = len(self.groups), len(self.entries), self.pos_count.shape[1]
+        codes = self.groups.codes
+        key = np.stack([codes // self.width - 1, codes % self.width], axis=1).astype(np.int16)
+        return ProfileSums(
+            key=key, position_sum=self.pos_sum[:g, :p].astype(np.float32),
+            position_count=self.pos_count[:g, :p].copy(),
+            entry_group=(self.entries.codes // self.vocab).astype(np.int64),
+            entry_id=(self.entries.codes % self.vocab).astype(np.int32),
+            token_sum=self.tok_sum[:e].astype(np.float32), token_count=self.tok_count[:e].copy())
+
+    def add_sums(self, sums: ProfileSums) -> None:
+        """Add position and token sums made elsewhere (e.g. by a precompute block from the
+        diagonals of every layer, where the store keeps only some)."""
+        keys = sums.key.astype(np.int64)
+        slot = self.groups((keys[:, 0] + 1) * self.width + keys[:, 1])
+        g = len(self.groups)
+        self.count = _grow(self.count, g)
+        for name in self.head_sums:
+            self.head_sums[name] = _grow(self.head_sums[name], g)
+        self._grow_positions(sums.position_count.shape[1])
+        p = sums.position_count.shape[1]
+        self.pos_sum[slot, :p] += sums.position_sum
+        self.pos_count[slot, :p] += sums.position_count
+        entry = self.entries(slot[sums.entry_group] * self.vocab + sums.entry_id)
+        self.tok_sum = _grow(self.tok_sum, len(self.entries))
+        self.tok_count = _grow(self.tok_count, len(self.entries))
+        np.add.at(self.tok_sum, entry, sums.token_sum)
+        np.add.at(self.tok_count, entry, sums.token_count)
 
     def tables(self) -> dict[str, np.ndarray]:
         """The profile datasets by HDF5 path, groups in ascending key order."""
@@ -207,6 +247,28 @@ class Profiles:
         out[L.TOKEN_MEAN] = _mean(self.tok_sum[:e][eorder], self.tok_count[:e][eorder])
         out[L.TOKEN_COUNT] = self.tok_count[:e][eorder]
         return out
+
+
+@dataclass
+class ProfileSums:
+    """Sums of the self-attention of every layer by group, from some instances.
+
+    key: [groups, key] int16, as :func:`group_keys`; position_sum: [groups, positions,
+    layers, heads] float32 and position_count: [groups, positions]; per (group, token id)
+    entry: entry_group ([entries], a row of key), entry_id, token_sum ([entries, layers,
+    heads] float32) and token_count.
+    """
+
+    key: np.ndarray
+    position_sum: np.ndarray
+    position_count: np.ndarray
+    entry_group: np.ndarray
+    entry_id: np.ndarray
+    token_sum: np.ndarray
+    token_count: np.ndarray
+
+    FIELDS = ("key", "position_sum", "position_count", "entry_group", "entry_id", "token_sum",
+              "token_count")
 
 
 def _mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:

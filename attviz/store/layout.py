@@ -68,13 +68,13 @@ DERIVED = "derived"  # computed from the rows when a store is completed (never i
 # Chunking (reasoning and measurements in docs/format.md)
 COLUMN_CHUNK = 65536  # entries per chunk of 1-d per-token / per-instance datasets
 STRING_CHUNK = 1 << 18  # bytes per chunk of string data (a few hundred texts)
+TEXT_CHUNK = 1 << 15  # bytes per chunk of the instances' texts (read scattered by searches)
 ATTENTION_CHUNK_BYTES = 160 * 1024  # at most 160 KiB per chunk (1024 rows at 6 x 12 float16)
-COMPRESSION = "lzf"  # for ids, spans, flags, offsets and most strings
 
 
-def attention_chunk_rows(num_layers: int, num_heads: int) -> int:
+def attention_chunk_rows(num_layers: int, num_heads: int, itemsize: int = 2) -> int:
     """Token rows per attention chunk: a power of two near ATTENTION_CHUNK_BYTES."""
-    per_row = max(1, num_layers * num_heads * 2)
+    per_row = max(1, num_layers * num_heads * itemsize)
     rows = 1
     while rows * 2 * per_row <= ATTENTION_CHUNK_BYTES:
         rows *= 2
@@ -86,12 +86,14 @@ class Dataset:
     """One row of the layout table.
 
     path: HDF5 path (a group for string arrays); dims: named dimensions, the first one
-    the rows; dtype: numpy dtype name (None for string arrays); field: the attribute of a
-    Part (and, for ``in_memory`` rows, of Columns: the path's last name) that holds it, or
-    None; chunk_rows: rows per chunk (None: from the layers and heads); compression: HDF5
-    filter of the data (string offsets always use COMPRESSION); shift: a dimension whose
-    size in earlier parts is added to the values when parts are joined (indices into it);
-    in_memory: read whole when a store opens.
+    the rows; dtype: numpy dtype name (None for string arrays, and for datasets stored as
+    float16 or as 8-bit codes); field: the attribute of a Part (and, for ``in_memory`` rows,
+    of Columns: the path's last name) that holds it, or None; chunk_rows: rows per chunk
+    (None: from the layers and heads); shift: a dimension whose size in earlier parts is
+    added to the values when parts are joined (indices into it); in_memory: read whole when
+    a store opens; log8: float16, or 8-bit logarithmic codes in a store of ``--precision 8``
+    (:mod:`.codec`). Every dataset is compressed as the writer is asked
+    (:func:`.codec.filters`).
     """
 
     path: str
@@ -102,12 +104,12 @@ class Dataset:
     encoding: str = ARRAY
     combine: str = APPEND
     chunk_rows: int | None = COLUMN_CHUNK
-    compression: str | None = COMPRESSION
     since: str = "1.0"
     required: bool = True
     shift: str | None = None
     in_memory: bool = False
     column_chunks: bool = False  # chunks of (rows, 1, heads): one layer's heads over many rows
+    log8: bool = False
 
     @property
     def rows(self) -> str:
@@ -127,18 +129,18 @@ class Dataset:
             return [f"{self.rows} + 1"]
         return list(self.dims)
 
-    def chunks(self, num_layers: int, num_heads: int) -> int:
-        return self.chunk_rows or attention_chunk_rows(num_layers, num_heads)
+    def chunks(self, num_layers: int, num_heads: int, itemsize: int = 2) -> int:
+        return self.chunk_rows or attention_chunk_rows(num_layers, num_heads, itemsize)
 
 
 _IHL = (dims.INSTANCES, dims.LAYERS, dims.HEADS)
-_STAT = dict(since="1.1", required=False, column_chunks=True, compression=None)
+_STAT = dict(since="1.1", required=False, column_chunks=True)
 _DERIVED = dict(combine=DERIVED, since="1.1", required=False, chunk_rows=None)
 
 LAYOUT: tuple[Dataset, ...] = (
-    Dataset(ATTENTION, (dims.TOKENS, dims.LAYERS, dims.HEADS), "float16", "attention",
-            "A[l, h, i, i]: the self-attention of token i in every layer and head",
-            chunk_rows=None, compression=None),
+    Dataset(ATTENTION, (dims.TOKENS, dims.STORED_LAYERS, dims.HEADS), None, "attention",
+            "A[l, h, i, i]: the self-attention of token i in every stored layer and head "
+            "(float16, or uint8 log8 codes)", chunk_rows=None, log8=True),
     Dataset(TOKEN_ID, (dims.TOKENS,), "int32", "token_id",
             "the input ids fed to the model, in order, special tokens included"),
     Dataset(TOKEN_SPAN, (dims.TOKENS, dims.SPAN), "int32", "span",
@@ -160,7 +162,7 @@ LAYOUT: tuple[Dataset, ...] = (
     Dataset(SEGMENT, (dims.INSTANCES,), "int32", "segment",
             "index of the window within its document, from 0", in_memory=True),
     Dataset(TEXT, (dims.INSTANCES,), None, "text", "the text the instance covers",
-            encoding=STRINGS, chunk_rows=STRING_CHUNK, compression=None),
+            encoding=STRINGS, chunk_rows=TEXT_CHUNK),
     Dataset(DOCUMENT_ID, (dims.DOCUMENTS,), None, "document_ids", "the document id",
             encoding=STRINGS, chunk_rows=STRING_CHUNK),
     Dataset(DOCUMENT_ROW, (dims.DOCUMENTS,), "int64", "document_row",
@@ -191,7 +193,8 @@ LAYOUT: tuple[Dataset, ...] = (
             None, "sum over the group's instances of each statistic of /instances/head_stats",
             **_DERIVED),
     Dataset(POSITION_MEAN, (dims.GROUPS, dims.POSITIONS, dims.LAYERS, dims.HEADS), "float16",
-            None, "mean of A[l, h, i, i] over the group's tokens at position i", **_DERIVED),
+            None, "mean of A[l, h, i, i] over the group's tokens at position i", log8=True,
+            **_DERIVED),
     Dataset(POSITION_COUNT, (dims.GROUPS, dims.POSITIONS), "int64", None,
             "tokens of the group at each position", **_DERIVED),
     Dataset(TOKEN_GROUP_START, (dims.GROUPS,), "int64", None,
@@ -200,7 +203,8 @@ LAYOUT: tuple[Dataset, ...] = (
     Dataset(TOKEN_PROFILE_ID, (dims.ENTRIES,), "int32", None,
             "the token id of each entry, ascending within a group", **_DERIVED),
     Dataset(TOKEN_MEAN, (dims.ENTRIES, dims.LAYERS, dims.HEADS), "float16", None,
-            "mean of A[l, h, i, i] over the group's tokens with that id", **_DERIVED),
+            "mean of A[l, h, i, i] over the group's tokens with that id", log8=True,
+            **_DERIVED),
     Dataset(TOKEN_COUNT, (dims.ENTRIES,), "int64", None,
             "tokens of the group with that id", **_DERIVED),
     # -- 1.1: token index and tokenizer -------------------------------------------------------
@@ -225,10 +229,12 @@ HEAD_STAT_NAMES = tuple(d.name for d in HEAD_STAT_ROWS)
 SELF_STAT_NAMES = ("self_mean", "self_max", "self_argmax")
 
 
-def fixed_sizes(num_layers: int, num_heads: int, num_classes: int) -> dict[str, int]:
+def fixed_sizes(num_layers: int, num_heads: int, num_classes: int,
+                stored_layers: int | None = None) -> dict[str, int]:
     """Sizes of the dimensions that are the same in every part of one store."""
     return {dims.LAYERS: num_layers, dims.HEADS: num_heads, dims.CLASSES: num_classes,
-            dims.SPAN: 2}
+            dims.SPAN: 2,
+            dims.STORED_LAYERS: num_layers if stored_layers is None else stored_layers}
 
 
 def version_tuple(text: str) -> tuple[int, int]:

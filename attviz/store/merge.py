@@ -6,7 +6,11 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..version import __version__
+from .base import BaseStore
+from .derive import ProfileSums
 from .errors import StoreError
 from .format import StoreMeta
 from .reader import Store
@@ -22,14 +26,19 @@ def assemble(
     vocab: list[str] | StringArray,
     progress: Callable[[int], None] | None = None,
     tokenizer_json: bytes | None = None,
+    precision: int = 16,
+    compression: str | None = None,
 ) -> Path:
-    """Write the precompute blocks ``fragments``, in order, as the complete store ``out``."""
+    """Write the precompute blocks ``fragments``, in order, as the complete store ``out``
+    (``precision`` and ``compression`` as :class:`StoreWriter` takes them; None: its
+    default)."""
     total = 0
     for path in fragments:
         with Store(path, fragment=True) as block:
             total += block.n_instances
-    with StoreWriter(out, meta, vocab, tokenizer_json=tokenizer_json,
-                     expected_instances=total) as w:
+    extra = {"compression": compression} if compression else {}
+    with StoreWriter(out, meta, vocab, tokenizer_json=tokenizer_json, precision=precision,
+                     expected_instances=total, **extra) as w:
         for path in fragments:
             with Store(path, fragment=True) as block:
                 problems = meta.compatible_with(block.meta)
@@ -39,7 +48,23 @@ def assemble(
                     w.append(part)
                     if progress:
                         progress(part.n_instances)
+                if not meta.all_layers:
+                    for sums in block.profile_sums():
+                        w.add_profile_sums(sums)
     return Path(out)
+
+
+def profile_sums(store: BaseStore) -> ProfileSums:
+    """The corpus profiles of ``store`` as sums (for a merge of stores that keep some
+    layers: their profiles, which cover every layer, cannot be derived again)."""
+    t = store.profiles()
+    if t is None:
+        raise StoreError(f"{store.path}: keeps some layers only and has no profiles; "
+                         "its profiles cannot be made again without the model")
+    return ProfileSums(
+        key=t.key, position_sum=t.position_sum, position_count=t.position_count,
+        entry_group=np.repeat(np.arange(len(t.key)), np.diff(t.token_start)),
+        entry_id=t.token_id, token_sum=t.token_sum, token_count=t.token_count)
 
 
 def merge(
@@ -47,13 +72,16 @@ def merge(
     out: str | os.PathLike,
     provenance: dict | None = None,
     progress: Callable[[int], None] | None = None,
+    compression: str | None = None,
 ) -> Path:
     """Concatenate stores (files, or folders of shard stores) into one store file ``out``.
 
-    All sources must share labels, layers, heads and model. The merged store keeps the first
-    source's provenance, updated with ``provenance``, and derives its statistics, profiles
-    and token index anew. ``out`` may be one of the sources: it is replaced only when the
-    merged store is complete.
+    All sources must share labels, layers, heads, stored layers and model. The merged store
+    keeps the first source's provenance and precision, updated with ``provenance``, and
+    derives its statistics, profiles and token index anew (a store of some layers keeps its
+    statistics, and its profiles are added up: they cover layers it does not store). ``out``
+    may be one of the sources: it is replaced only when the merged store is complete.
+    ``compression``: as :class:`StoreWriter` takes it (None: its default).
     """
     opened = []
     try:
@@ -71,14 +99,19 @@ def merge(
             num_layers=first.meta.num_layers,
             num_heads=first.meta.num_heads,
             provenance={**first.meta.provenance, **(provenance or {})},
+            stored_layers=first.meta.stored_layers,
         )
         with StoreWriter(out, meta, first.vocab, tokenizer_json=first.tokenizer_json(),
-                         expected_instances=sum(s.n_instances for s in opened)) as w:
+                         precision=first.precision,
+                         expected_instances=sum(s.n_instances for s in opened),
+                         **({"compression": compression} if compression else {})) as w:
             for store in opened:
                 for part in store.iter_parts():
                     w.append(part)
                     if progress:
                         progress(part.n_instances)
+                if not meta.all_layers:
+                    w.add_profile_sums(profile_sums(store))
     finally:
         for s in opened:
             s.close()

@@ -27,7 +27,8 @@ class Part:
         segment: [instances] int32, index of the window within its document
         text: [instances] strings, the text each instance covers
     Per token (instances concatenated in order):
-        attention: [tokens, layers, heads] float16, A[l, h, i, i]
+        attention: [tokens, stored_layers, heads] A[l, h, i, i] of the stored layers as the
+            store keeps it: float16, or uint8 log8 codes (:mod:`.codec`)
         token_id: [tokens] int32
         span: [tokens, span] int32, character [start, end) in the instance's text; -1 for none
         special: [tokens] bool
@@ -37,6 +38,10 @@ class Part:
     Per instance and head (optional; None where not computed):
         self_mean, self_max, first_mass, last_mass, entropy: [instances, layers, heads]
         float16; self_argmax: [instances, layers, heads] int16 (docs/format.md)
+    Not a dataset of the store:
+        profile_sums: the sums over this part's tokens of every layer's diagonals by group
+            (:class:`~attviz.store.derive.ProfileSums`), for a store that keeps some layers
+            only (its profiles still cover every layer); None otherwise
     """
 
     token_count: np.ndarray
@@ -58,13 +63,19 @@ class Part:
     first_mass: np.ndarray | None = None
     last_mass: np.ndarray | None = None
     entropy: np.ndarray | None = None
+    profile_sums: object | None = None
 
     def __post_init__(self) -> None:
         for d in PART_FIELDS:
             value = getattr(self, d.field)
             if d.encoding == STRINGS or value is None:
                 continue
-            value = np.asarray(value, dtype=np.int64 if d.encoding == OFFSETS else d.dtype)
+            if d.dtype is None and d.encoding != OFFSETS:  # float16 or 8-bit codes, as stored
+                value = np.asarray(value)
+                if value.dtype not in (np.float16, np.uint8):
+                    value = value.astype(np.float16)
+            else:
+                value = np.asarray(value, dtype=np.int64 if d.encoding == OFFSETS else d.dtype)
             if value.ndim == 1 and len(d.dims) == 2 and d.dims[1] == dims.SPAN:
                 value = value.reshape(-1, 2)  # an empty list of spans
             setattr(self, d.field, value)
@@ -120,4 +131,6 @@ class Part:
                     base = np.cumsum([0] + [p.sizes()[d.shift] for p in parts[:-1]])
                     values = [v + b for v, b in zip(values, base)]
                 joined[d.field] = np.concatenate(values)
+        if any(p.profile_sums is not None for p in parts):
+            raise ValueError("parts with profile sums are written one by one, not joined")
         return cls(**joined)

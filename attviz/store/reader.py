@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from .. import dims
+from . import codec
 from . import format as F
 from . import layout as L
 from .base import BaseStore, Columns, Instance, check_sorted_indices, contiguous_runs
@@ -20,6 +21,8 @@ from .part import Part
 from .strings import StringArray
 from .summaries import ProfileTables
 from .textscan import scan_texts
+
+codec.register_filters()  # Blosc2 and Zstandard (hdf5plugin), before any store is read
 
 # what reading an instance needs (per-token data, its text and its document's id)
 _INSTANCE_DATASETS = tuple(L.BY_PATH[p] for p in (
@@ -124,19 +127,30 @@ class Store(BaseStore):
                 raise StoreError(f"{self.path}: root attributes {missing} are missing")
             provenance = {
                 k: _decode_attr(v) for k, v in attrs.items()
-                if k not in F.CORE_ATTRS + ("fragment",)
+                if k not in F.CORE_ATTRS + F.LAYOUT_ATTRS + ("fragment",)
             }
-            return F.StoreMeta(
-                label_names=[str(x) for x in _decode_attr(attrs["label_names"])],
-                num_layers=int(attrs["num_layers"]),
-                num_heads=int(attrs["num_heads"]),
-                provenance=provenance,
-                format_version=version,
-            )
+            stored = attrs.get(F.STORED_LAYERS)
+            try:
+                return F.StoreMeta(
+                    label_names=[str(x) for x in _decode_attr(attrs["label_names"])],
+                    num_layers=int(attrs["num_layers"]),
+                    num_heads=int(attrs["num_heads"]),
+                    provenance=provenance,
+                    format_version=version,
+                    stored_layers=None if stored is None else [int(x) for x in stored],
+                )
+            except ValueError as e:
+                raise StoreError(f"{self.path}: root attribute {F.STORED_LAYERS}: {e}") from None
 
-    def _read(self, h5path: str, sel=slice(None)) -> np.ndarray:
+    def _read(self, h5path: str, sel=slice(None), decode: bool = True) -> np.ndarray:
+        """Dataset ``h5path`` (rows ``sel``); 8-bit codes decoded to float32 unless not
+        ``decode``."""
         with reading(self.path, h5path):
-            return self._file[h5path][sel]
+            ds = self._file[h5path]
+            value = ds[sel]
+            if decode and ds.dtype == np.uint8 and codec.is_log8(ds.attrs):
+                value = codec.decode_log8(value)
+            return value
 
     def _read_columns(self) -> Columns:
         cols = Columns(**{d.name: self._read(d.path) for d in L.IN_MEMORY})
@@ -146,6 +160,12 @@ class Store(BaseStore):
         return cols
 
     # -- metadata -----------------------------------------------------------------------------
+    @property
+    def precision(self) -> int:
+        """Bits per stored self-attention value: 16 (float16) or 8 (log8 codes)."""
+        with reading(self.path, L.ATTENTION):
+            return 8 if self._file[L.ATTENTION].dtype == np.uint8 else 16
+
     @property
     def n_documents(self) -> int:
         return self._shapes[L.DOCUMENT_ROW][0]
@@ -221,7 +241,7 @@ class Store(BaseStore):
             elif d.in_memory:
                 value = getattr(self.columns, d.name)[lo:hi]
             else:
-                value = self._read(d.path, slice(lo, hi))
+                value = self._read(d.path, slice(lo, hi), decode=False)
             if d.shift and value is not None:
                 value = value - bounds[d.shift][0]
             out[d.field] = value
@@ -234,7 +254,8 @@ class Store(BaseStore):
         for a, b in contiguous_runs(idx):
             rows = self._read_rows(a, b, _INSTANCE_DATASETS)
             t0 = int(ts[a])
-            att = rows["attention"].astype(np.float32)
+            att = codec.to_float(rows["attention"])
+            layers = tuple(self.meta.layers)
             ids, texts, doc_ids = rows["token_id"], rows["text"], rows["document_ids"]
             vocab = self.vocab
             for k in range(a, b):
@@ -253,6 +274,7 @@ class Store(BaseStore):
                     label=int(self.columns.label[k]),
                     prediction=int(self.columns.prediction[k]),
                     probabilities=self.columns.probabilities[k],
+                    layers=layers,
                 ))
         return out
 
@@ -261,7 +283,7 @@ class Store(BaseStore):
         ts = self.columns.token_start
         runs = [(int(ts[a]), int(ts[b])) for a, b in contiguous_runs(idx)]
         return (np.diff(ts)[idx], self._read_runs(L.TOKEN_ID, runs),
-                self._read_runs(L.ATTENTION, runs))
+                codec.to_float(self._read_runs(L.ATTENTION, runs)))
 
     def _read_runs(self, h5path: str, runs: list[tuple[int, int]]) -> np.ndarray:
         """Rows ``a:b`` of every run (sorted, disjoint), one after another, in one read."""
@@ -281,15 +303,27 @@ class Store(BaseStore):
             return out
 
     def texts(self, indices) -> list[str]:
-        """The texts of the instances at sorted ``indices``, read with one HDF5 read (so a
-        scattered selection costs one call, not one per text)."""
+        """The texts of the instances at sorted ``indices`` (contiguous ones read as one
+        run)."""
         idx = check_sorted_indices(indices, self.n_instances)
         off = self._text_offsets
         runs = [(int(off[a]), int(off[b])) for a, b in contiguous_runs(idx)]
-        raw = self._read_runs(L.TEXT + "/data", runs).tobytes()
+        raw = self._read_text_runs(runs)
         ends = np.cumsum(off[idx + 1] - off[idx])
         starts = ends - (off[idx + 1] - off[idx])
         return [raw[int(a) : int(b)].decode("utf-8", "replace") for a, b in zip(starts, ends)]
+
+    def _read_text_runs(self, runs: list[tuple[int, int]]) -> bytes:
+        """Bytes ``a:b`` of the texts for every run, one after another. Compressed texts
+        are read run by run (each decompresses one or two small chunks, kept in the chunk
+        cache for the next run; a union of thousands of ranges in one HDF5 read took 3x
+        as long), uncompressed ones in one read."""
+        path = L.TEXT + "/data"
+        with reading(self.path, path):
+            ds = self._file[path]
+            if ds.id.get_create_plist().get_nfilters() == 0:
+                return self._read_runs(path, runs).tobytes()
+            return b"".join(ds[a:b].tobytes() for a, b in runs)
 
     def document_ids(self, documents) -> list[str]:
         idx = check_sorted_indices(documents, self.n_documents)
@@ -302,6 +336,19 @@ class Store(BaseStore):
         with reading(self.path, L.TEXT + "/data"):
             return scan_texts(self._file[L.TEXT + "/data"], self._text_offsets, query,
                               case_sensitive)
+
+    def profile_sums(self) -> list:
+        """The profile sums a precompute block holds for a store of some layers
+        (:class:`~attviz.store.derive.ProfileSums`, one per part written; none otherwise)."""
+        from .derive import ProfileSums
+        from .writer import FRAGMENT_SUMS
+
+        with reading(self.path, FRAGMENT_SUMS):
+            group = self._file.get(FRAGMENT_SUMS)
+            if group is None:
+                return []
+            return [ProfileSums(**{n: group[k][n][:] for n in ProfileSums.FIELDS})
+                    for k in sorted(group, key=int)]
 
     # -- copying ---------------------------------------------------------------------------
     def read_part(self, start: int, stop: int) -> Part:

@@ -110,6 +110,10 @@ class ShardedStore(BaseStore):
     def vocab(self) -> list[str]:
         return self.shards[0].vocab
 
+    @property
+    def precision(self) -> int:
+        return self.shards[0].precision
+
     def _split(self, idx: np.ndarray, starts: np.ndarray):
         which = np.searchsorted(starts, idx, side="right") - 1
         for s in np.unique(which):

@@ -76,7 +76,9 @@ def _predictions(n: int, classes: int, rng: np.random.Generator):
 def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int = 12,
                classes: int = 5, max_tokens: int = 128, segments_per_document: int = 4,
                seed: int = 0, part_size: int = 20000, overwrite: bool = False,
-               progress: bool = True) -> Path:
+               progress: bool = True, precision: int = 16,
+               stored_layers: list[int] | None = None, compression: str | None = None
+               ) -> Path:
     """Write ``instances`` synthetic instances to the store ``out``.
 
     Token counts: 70% of instances have ``max_tokens``, the rest uniform in [8, max_tokens].
@@ -84,6 +86,8 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
     predictions agree ~85% of the time; attention values are tiled from a random pool, with
     structure for the corpus view to find (:func:`add_structure`): a first-token bias, a head
     that fires on 20 particular words, one on a class and one on the model's errors.
+    ``precision``, ``stored_layers`` and ``compression`` as ``attviz precompute`` takes them
+    (its ``--precision``, ``--layers`` resolved, ``--compression``).
     """
     from tqdm.auto import tqdm
 
@@ -99,12 +103,13 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
     meta = StoreMeta(names, layers, heads, {
         "model": "synthetic", "attviz_version": __version__, "synthetic_seed": seed,
         "attention_path": "synthetic", "max_length": max_tokens, "stride": 0,
-    })
+    }, stored_layers=stored_layers)
+    extra = {"compression": compression} if compression else {}
     pool_pos = 0
     doc_base = 0
     bar = tqdm(total=instances, unit="inst", desc="synth", disable=not progress)
     with StoreWriter(out, meta, vocab, tokenizer_json=word_tokenizer(vocab),
-                     expected_instances=instances) as w:
+                     expected_instances=instances, precision=precision, **extra) as w:
         for start in range(0, instances, part_size):
             n = min(part_size, instances - start)
             full = rng.random(n) < 0.7
@@ -120,18 +125,33 @@ def synthesize(out: str | Path, instances: int, *, layers: int = 6, heads: int =
             doc = np.arange(n) // segments_per_document
             n_docs = int(doc[-1]) + 1
             seg = np.arange(n) % segments_per_document
-            w.append(Part(
+            part = Part(
                 token_count=counts, label=label, prediction=probs.argmax(axis=1),
                 probabilities=probs, document=doc, segment=seg,
                 text=StringArray.from_list(texts), attention=att, token_id=token_id,
                 span=span, special=special,
                 document_ids=StringArray.from_list([f"doc{doc_base + d}" for d in range(n_docs)]),
                 document_row=doc_base + np.arange(n_docs), first_mass=first, last_mass=last,
-            ))
+            )
+            w.append(part if meta.all_layers else some_layers(part, meta, len(vocab)))
             doc_base += n_docs
             bar.update(n)
     bar.close()
     return out
+
+
+def some_layers(part: Part, meta: StoreMeta, vocab_size: int) -> Part:
+    """``part`` (every layer) as a store of ``meta.stored_layers`` takes it: the statistics
+    and profile sums of every layer, the diagonals of the stored ones."""
+    from dataclasses import replace
+
+    from .derive import Profiles, self_statistics
+
+    full = part.attention.astype(np.float32)
+    sums = Profiles(meta.num_classes, meta.num_layers, meta.num_heads, vocab_size)
+    sums.add(part.label, part.prediction, part.token_count, part.token_id, full, {})
+    return replace(part, attention=part.attention[:, meta.layers], profile_sums=sums.sums(),
+                   **self_statistics(full, part.special, part.token_count))
 
 
 def word_tokenizer(vocab: list[str]) -> bytes | None:

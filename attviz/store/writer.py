@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 
 from .. import dims
-from . import derive
+from . import codec, derive
 from . import format as F
 from . import layout as L
-from .derive import Profiles
+from .derive import Profiles, ProfileSums
 from .part import Part
 from .strings import StringArray
 
@@ -21,6 +21,7 @@ WRITE_CACHE_BYTES = 16 << 20  # HDF5 chunk cache per dataset while writing
 FRAGMENT_ROWS = 1024  # rows per chunk of per-instance statistics in precompute blocks
 MIN_COLUMN_ROWS = 1024  # the shortest chunk of one head's statistic (2 KiB of float16)
 DERIVED_CHUNK_BYTES = 256 << 10  # about this much per chunk of profiles and the index
+FRAGMENT_SUMS = "/fragment/profile_sums"  # a precompute block's profile sums (not a store's)
 
 
 def _fsync_path(path: Path) -> None:
@@ -78,6 +79,12 @@ class StoreWriter:
     tokenizer.json, stored so that queries can be tokenized without the model.
     ``expected_instances`` sizes the chunks of the statistics per instance and head (a
     column of one head is read whole; its chunks should not be much longer than the store).
+
+    ``meta.stored_layers`` says which layers' diagonals the store keeps (parts bring only
+    those); ``precision`` 16 stores them as float16, 8 as log8 codes (:mod:`.codec`; also
+    the corpus profiles' means). ``compression``: one of :data:`.codec.COMPRESSIONS`. A
+    store that keeps some layers only gets its profiles from the parts' ``profile_sums``
+    (and :meth:`add_profile_sums`), which cover every layer.
     """
 
     def __init__(
@@ -87,7 +94,8 @@ class StoreWriter:
         vocab: list[str] | StringArray | None,
         *,
         fragment: bool = False,
-        compression: str | None = L.COMPRESSION,
+        compression: str = codec.ZSTD,
+        precision: int = 16,
         attention_chunk_rows: int | None = None,
         derive: bool | None = None,
         tokenizer_json: bytes | None = None,
@@ -101,7 +109,11 @@ class StoreWriter:
         self.tmp = temporary_name(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.path)
+        if compression not in codec.COMPRESSIONS:
+            raise ValueError(f"compression {compression!r}: choose one of "
+                             f"{', '.join(codec.COMPRESSIONS)}")
         self._compression = compression
+        self.precision = codec.parse_precision(precision)
         self._column_rows = L.COLUMN_CHUNK
         if expected_instances:
             self._column_rows = int(min(L.COLUMN_CHUNK, max(
@@ -122,13 +134,34 @@ class StoreWriter:
             if derive if derive is not None else not fragment:
                 self._profiles = Profiles(meta.num_classes, meta.num_layers, meta.num_heads,
                                           len(vocab))
+        self._sums_written = 0  # profile sums of a fragment
         if tokenizer_json:
             self._write_array(L.TOKENIZER_JSON, np.frombuffer(tokenizer_json, np.uint8))
 
     # -- layout -----------------------------------------------------------------------------
-    def _create_datasets(self, attention_rows: int | None) -> None:
+    def _sizes(self) -> dict[str, int]:
         m = self.meta
-        sizes = L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)
+        return L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes, len(m.layers))
+
+    def _dtype(self, d: L.Dataset) -> np.dtype:
+        """What ``d`` is stored as in this store."""
+        if d.log8 and self.precision == 8:
+            return np.dtype(np.uint8)
+        return np.dtype(d.dtype or np.float16)
+
+    def _filters(self, dtype, size: int = 1) -> dict:
+        """Compression of a dataset of ``dtype`` (nothing for an empty one)."""
+        return codec.filters(self._compression, dtype) if size else {}
+
+    def _mark(self, ds, d: L.Dataset) -> None:
+        """The dataset's attributes: its named dimensions and, for 8-bit codes, its encoding."""
+        if d.dims_attr:
+            ds.attrs["dims"] = d.dims_attr
+        if ds.dtype == np.uint8 and d.log8:
+            ds.attrs.update(codec.log8_attrs())
+
+    def _create_datasets(self, attention_rows: int | None) -> None:
+        sizes = self._sizes()
         for d in L.APPENDED:
             if not d.required:
                 continue  # optional datasets are made when the first part brings them
@@ -139,23 +172,23 @@ class StoreWriter:
             self._string_group(d, resizable=True)
             return
         tail = tuple(sizes[x] for x in d.dims[1:])
+        dtype = np.dtype(np.int64) if d.encoding == L.OFFSETS else self._dtype(d)
         rows = (attention_rows if d.chunk_rows is None and attention_rows
-                else d.chunks(self.meta.num_layers, self.meta.num_heads))
+                else d.chunks(len(self.meta.layers), self.meta.num_heads, dtype.itemsize))
         chunk_tail = tail
         if d.column_chunks and not self.fragment:
             chunk_tail = (1, *tail[1:])  # one layer's heads over many instances
             rows = self._column_rows
         elif d.column_chunks:
             rows = FRAGMENT_ROWS
-        compression = self._compression if d.compression else None
         if d.encoding == L.OFFSETS:
             ds = self._file.create_dataset(d.path, data=np.zeros(1, np.int64), maxshape=(None,),
-                                           chunks=(rows,), compression=compression)
+                                           chunks=(rows,), **self._filters(dtype))
         else:
             ds = self._file.create_dataset(
-                d.path, shape=(0, *tail), maxshape=(None, *tail), dtype=d.dtype,
-                chunks=(rows, *chunk_tail), compression=compression, shuffle=False)
-        ds.attrs["dims"] = d.dims_attr
+                d.path, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype,
+                chunks=(rows, *chunk_tail), **self._filters(dtype))
+        self._mark(ds, d)
 
     def _string_group(self, d: L.Dataset, resizable: bool) -> h5py.Group:
         g = self._file.create_group(d.path)
@@ -164,20 +197,21 @@ class StoreWriter:
         if resizable:
             g.create_dataset(
                 "data", shape=(0,), maxshape=(None,), dtype=np.uint8,
-                chunks=(d.chunk_rows,), compression=self._compression if d.compression else None,
-            )
+                chunks=(d.chunk_rows,), **self._filters(np.uint8))
             g.create_dataset(
                 "offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(L.COLUMN_CHUNK,),
-                compression=self._compression,
-            )
+                **self._filters(np.int64))
         return g
 
     def _write_strings(self, d: L.Dataset, strings: StringArray) -> None:
         g = self._string_group(d, resizable=False)
-        g.create_dataset("data", data=strings.data, dtype=np.uint8,
-                         compression=self._compression if len(strings.data) else None)
+        data = strings.data
+        g.create_dataset("data", data=data, dtype=np.uint8,
+                         chunks=(max(1, min(len(data), L.STRING_CHUNK)),) if len(data) else None,
+                         **self._filters(np.uint8, len(data)))
         g.create_dataset("offsets", data=strings.offsets, dtype=np.int64,
-                         compression=self._compression if len(strings.offsets) > 1 else None)
+                         chunks=(min(len(strings.offsets), L.COLUMN_CHUNK),),
+                         **self._filters(np.int64, len(strings.offsets) - 1))
 
     # -- appending --------------------------------------------------------------------------
     def _extend(self, name: str, values: np.ndarray) -> None:
@@ -198,20 +232,23 @@ class StoreWriter:
         if self._closed:
             raise ValueError("writer is closed")
         m = self.meta
-        if part.attention.shape[1:] != (m.num_layers, m.num_heads):
+        if part.attention.shape[1:] != (len(m.layers), m.num_heads):
             raise ValueError(
-                f"part has {part.attention.shape[1:]} layers x heads, store has "
-                f"{(m.num_layers, m.num_heads)}"
+                f"part has {part.attention.shape[1:]} stored layers x heads, store has "
+                f"{(len(m.layers), m.num_heads)}"
             )
         if part.probabilities.shape[1] != m.num_classes:
             raise ValueError(
                 f"part has {part.probabilities.shape[1]} classes, store has {m.num_classes}"
             )
+        part = replace(part, attention=codec.convert(part.attention, self.precision))
         if self._profiles is not None:
             part = self._derive(part)
+        elif self.fragment and part.profile_sums is not None:
+            self._write_sums(part.profile_sums)
         written = {dims.INSTANCES: self._n_instances, dims.TOKENS: self._n_tokens,
                    dims.DOCUMENTS: self._n_documents}
-        sizes = L.fixed_sizes(m.num_layers, m.num_heads, m.num_classes)
+        sizes = self._sizes()
         for d in L.PART_FIELDS:
             value = getattr(part, d.field)
             present = d.path in self._file
@@ -234,26 +271,50 @@ class StoreWriter:
         self._n_documents += len(part.document_ids)
 
     def _derive(self, part: Part) -> Part:
-        """``part`` with the self-attention statistics it lacks; fed to the profiles."""
-        attention = part.attention.astype(np.float32)  # once: float16 arithmetic is slow
+        """``part`` with the self-attention statistics it lacks; fed to the profiles.
+
+        A store of every layer derives the profiles from the stored (decoded) values; one of
+        some layers takes the sums that came with the part, made from every layer."""
+        every = self.meta.all_layers
         missing = [n for n in L.SELF_STAT_NAMES if getattr(part, n) is None]
+        if missing and not every:
+            raise ValueError("a part for a store of some layers must bring the statistics of "
+                             "every layer (self_mean, self_max, self_argmax)")
+        attention = codec.to_float(part.attention) if every else None  # float32: fast sums
         if missing:
             stats = derive.self_statistics(attention, part.special, part.token_count)
             part = replace(part, **{n: stats[n] for n in missing})
+        if not every and part.profile_sums is not None:
+            self._profiles.add_sums(part.profile_sums)
         self._profiles.add(part.label, part.prediction, part.token_count, part.token_id,
                            attention, {n: getattr(part, n) for n in L.HEAD_STAT_NAMES
                                        if getattr(part, n) is not None})
         return part
 
+    def add_profile_sums(self, sums: ProfileSums) -> None:
+        """Sums of every layer for the profiles of a store that keeps some layers (those of
+        instances appended without them, e.g. read from a precompute block)."""
+        if self._profiles is None:
+            raise ValueError("this writer derives no profiles")
+        self._profiles.add_sums(sums)
+
+    def _write_sums(self, sums: ProfileSums) -> None:
+        """A fragment's profile sums, under /fragment/profile_sums/<n>/ (n: each part's)."""
+        g = self._file.require_group(f"{FRAGMENT_SUMS}/{self._sums_written}")
+        for name in ProfileSums.FIELDS:
+            value = getattr(sums, name)
+            g.create_dataset(name, data=value, **self._filters(value.dtype, value.size))
+        self._sums_written += 1
+
     def _write_array(self, path: str, data: np.ndarray) -> None:
         d = L.BY_PATH.get(path) or L.BY_PATH[path.rsplit("/", 1)[0] + "/<statistic>"]
-        compress = self._compression if data.dtype.kind in "iub" and data.size else None
+        if d.log8 and self.precision == 8:
+            data = codec.encode_log8(data)
         row_bytes = max(1, data[:1].nbytes)
         rows = max(1, min(len(data), DERIVED_CHUNK_BYTES // row_bytes))
-        ds = self._file.create_dataset(path, data=data, compression=compress,
+        ds = self._file.create_dataset(path, data=data, **self._filters(data.dtype, data.size),
                                        chunks=(rows, *data.shape[1:]) if data.size else None)
-        if d.dims_attr:
-            ds.attrs["dims"] = d.dims_attr
+        self._mark(ds, d)
 
     def _write_derived(self) -> None:
         """The profiles and the token index, from everything appended."""
@@ -275,10 +336,11 @@ class StoreWriter:
                                     dtype=h5py.string_dtype())
         a["num_layers"] = int(self.meta.num_layers)
         a["num_heads"] = int(self.meta.num_heads)
+        a[F.STORED_LAYERS] = np.array(self.meta.layers, dtype=np.int32)
         if self.fragment:
             a["fragment"] = True
         for key, value in self.meta.provenance.items():
-            if key in F.CORE_ATTRS or key == "fragment":
+            if key in F.CORE_ATTRS + F.LAYOUT_ATTRS or key == "fragment":
                 raise ValueError(f"provenance key {key!r} is reserved")
             value = F.encode_attr(value)
             if isinstance(value, list):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h5py
+import hdf5plugin  # noqa: F401 - the stores' Blosc2 and Zstandard filters, as for any reader
 import numpy as np
 
 
@@ -56,7 +57,7 @@ def damage_a_chunk(path, dataset: str = "/tokens/id") -> tuple[int, int]:
         middle = chunks // 2 * per_chunk
         info = ds.id.get_chunk_info_by_coord((middle,))
         rows = (middle, middle + per_chunk)
-        assert ds.compression == "lzf"
+        assert ds.chunks is not None
     with open(path, "r+b") as f:
         f.seek(info.byte_offset)
         f.write(bytes([0xA5]) * info.size)

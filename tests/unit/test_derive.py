@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from attviz.store import Store, merge
+from attviz.store import FORMAT_VERSION, Store, merge
 from attviz.store import layout as L
 from attviz.store.derive import group_keys, grouping_for, self_statistics
 from tests.helpers.stores import split_into_shards, synth_store
@@ -177,7 +177,7 @@ def test_index_command_gives_an_older_store_what_a_new_one_has(tmp_path):
     assert main(["index", str(path), "--no-progress"]) == 0
     with h5py.File(ROOT / "tests" / "data" / "store-v1.0.h5", "r") as a, \
             h5py.File(path, "r") as b:
-        assert b.attrs["format_version"] == "1.1" and b.attrs["indexed_by"]
+        assert b.attrs["format_version"] == FORMAT_VERSION and b.attrs["indexed_by"]
         for name in (L.ATTENTION, L.TOKEN_ID, L.LABEL, L.PROBABILITIES, L.TEXT + "/data"):
             np.testing.assert_array_equal(a[name][:], b[name][:])
     rows, _ = _per_instance(path)

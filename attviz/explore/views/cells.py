@@ -31,10 +31,12 @@ def set_ranges(xlim: tuple[float, float] | None, ylim: tuple[float, float] | Non
 def layer_head_grid(values: dict[str, np.ndarray], color: str, *, title: str, cmap: str,
                     clim: tuple[float, float] | None = None, logz: bool = False,
                     layer: int | None = None, head: int | None = None, hooks=(),
-                    formats: dict[str, str] | None = None, **opts) -> hv.Overlay:
+                    formats: dict[str, str] | None = None, rows: list[int] | None = None,
+                    **opts) -> hv.Overlay:
     """A grid of [layers, heads] cells coloured by ``values[color]``; every array of
     ``values`` ([layers, heads]) is shown on hover, formatted by ``formats`` (default four
-    decimals). ``layer`` / ``head``: the row and cell to outline."""
+    decimals). ``rows``: the model layer number of each row (default 0, 1, ...);
+    ``layer`` / ``head``: the layer (a model layer number) and cell to outline."""
     first = next(iter(values.values()))
     plot_opts = {k: v for k, v in PLOT_OPTS.items() if k != "default_tools"}
     plot_opts.update(opts)
@@ -42,9 +44,10 @@ def layer_head_grid(values: dict[str, np.ndarray], color: str, *, title: str, cm
         return hv.Overlay([hv.Rectangles([], kdims=KDIMS, vdims=list(values))]).opts(
             hv.opts.Overlay(title=title, framewise=True, hooks=list(hooks), **plot_opts))
     n_layers, n_heads = first.shape
+    rows = list(range(n_layers)) if rows is None else list(rows)
     ys, xs = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
     data = {"x0": xs.ravel() - 0.5, "y0": ys.ravel() - 0.5, "x1": xs.ravel() + 0.5,
-            "y1": ys.ravel() + 0.5, "layer": ys.ravel(), "head": xs.ravel()}
+            "y1": ys.ravel() + 0.5, "layer": np.asarray(rows)[ys.ravel()], "head": xs.ravel()}
     data.update({k: np.asarray(v, dtype=np.float64).ravel() for k, v in values.items()})
     formats = formats or {}
     tips = [("layer", "@layer"), ("head", "@head")] + [
@@ -55,7 +58,8 @@ def layer_head_grid(values: dict[str, np.ndarray], color: str, *, title: str, cm
         nonselection_alpha=1.0, selection_alpha=1.0, logz=logz, hover_tooltips=tips,
         framewise=True, **({"clim": clim} if clim else {}))
     outline = []
-    if layer is not None and 0 <= layer < n_layers:
+    layer = rows.index(layer) if layer in rows else None
+    if layer is not None:
         outline.append(hv.Bounds((-0.5, layer - 0.5, n_heads - 0.5, layer + 0.5)).opts(
             color="#00b4d8", line_width=2))
         if head is not None and 0 <= head < n_heads:
@@ -64,15 +68,16 @@ def layer_head_grid(values: dict[str, np.ndarray], color: str, *, title: str, cm
     fit = set_ranges((-0.5, n_heads - 0.5), (-0.5, n_layers - 0.5))
     return hv.Overlay([cells, *outline]).opts(hv.opts.Overlay(
         xticks=[(h, str(h)) for h in range(n_heads)],
-        yticks=[(i, str(i)) for i in range(n_layers)], xlabel="head", ylabel="layer",
+        yticks=[(i, str(r)) for i, r in enumerate(rows)], xlabel="head", ylabel="layer",
         title=title, framewise=True, hooks=[*hooks, fit], **plot_opts))
 
 
 class CellPicker:
     """Turns a tap on a layers x heads grid into ``pick(layer, head)``, run in the session."""
 
-    def __init__(self, pick: Callable[[int, int], None], shape: Callable[[], tuple[int, int]]):
-        self.pick, self.shape = pick, shape
+    def __init__(self, pick: Callable[[int, int], None], shape: Callable[[], tuple[int, int]],
+                 rows: Callable[[], list[int]] | None = None):
+        self.pick, self.shape, self.rows = pick, shape, rows
         self.session = InSession()
         self.events = FigureEvents(on_tap=self._on_tap)
 
@@ -86,4 +91,6 @@ class CellPicker:
         layer, head = int(round(y)), int(round(x))
         n_layers, n_heads = self.shape()
         if 0 <= layer < n_layers and 0 <= head < n_heads:
+            if self.rows is not None:
+                layer = self.rows()[layer]  # the model's number of the row
             self.session.run(lambda: self.pick(layer, head))

@@ -1,5 +1,11 @@
 """Heads x tokens heatmap of the selected layer (HoloViews), linked to the marked token;
-with relations on, the rollout rows above the heads (:mod:`.scorerows`)."""
+with relations on, the rollout rows above the heads (:mod:`.scorerows`).
+
+Instances of more than RASTER_FROM shown tokens are drawn as an image aggregated on the
+server to the figure's pixels (:mod:`.raster`), made anew for the visible part whenever
+the user zooms or pans; zoomed in to fewer tokens than pixels, each token's exact value.
+Their rollout rows are left out (the text still shows them).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,44 @@ import numpy as np
 from ..state import Explorer
 from ..style import PLOT_OPTS
 from ..viewdata import ViewData
+from . import raster as R
 from .scorerows import score_columns, score_element, score_row_names
 from .tokenplot import LOG_FLOOR, Frame, TokenPlotView, token_ticks
+
+RASTER_FROM = 512  # more shown tokens than this: an aggregated image instead of cells
 
 KDIMS = ["x0", "y0", "x1", "y1"]
 VDIMS = ["value", "token", "head"]
 
 
+def raster_mode(vd: ViewData | None) -> bool:
+    """Whether the heatmap of ``vd`` is drawn as an aggregated image."""
+    return vd is not None and len(vd.positions) > RASTER_FROM
+
+
+def raster_values(ex: Explorer, vd: ViewData) -> np.ndarray:
+    """[shown heads, shown tokens] what the image shows (float64; log floor applied)."""
+    v = vd.values.T.astype(np.float64)
+    return np.maximum(v, LOG_FLOOR) if ex.scale == "log" else v
+
+
+def raster_frame(ex: Explorer, vd: ViewData, pixels: int = R.PIXELS) -> Frame:
+    """The whole instance as one image of at most ``pixels`` columns."""
+    values = raster_values(ex, vd)
+    img = R.columns(values, pixels=pixels)
+    n, k = values.shape[1], values.shape[0]
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    return Frame(columns=[img.data()], aliases=[{}], xticks=token_ticks(vd.tokens),
+                 xlim=(-0.5, n - 0.5), ylim=(-0.5, k - 0.5), clim=(lo, max(hi, lo + 1e-9)),
+                 title=f"Self-attention, layer {vd.layer}: heads x {n:,} tokens (a pixel: its "
+                 "tokens' largest; zoom in for each token)",
+                 yticks=[(j, f"h{h}") for j, h in enumerate(vd.heads)])
+
+
 def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
     """One rectangle per (head, token): x = shown token index, y = row of the head."""
+    if raster_mode(vd):
+        return raster_frame(ex, vd)
     n, k = vd.values.shape
     xs = np.repeat(np.arange(n), k)
     ys = np.tile(np.arange(k), n)
@@ -51,6 +86,8 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
     if vd is None or not len(vd.positions):
         return hv.Rectangles([], kdims=KDIMS, vdims=VDIMS) * score_element([])
     f = heatmap_frame(ex, vd)
+    if raster_mode(vd):
+        return raster_element(ex, vd, f, hooks)
     cells = hv.Rectangles(f.columns[0], kdims=KDIMS, vdims=VDIMS).opts(
         color="value", cmap="viridis", colorbar=True, logz=ex.scale == "log", clim=f.clim,
         line_alpha=0, tools=["hover", "tap"], nonselection_alpha=1.0, selection_alpha=1.0,
@@ -65,12 +102,29 @@ def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
             * score_element(f.columns[1])).opts(hv.opts.Overlay(**figure, **overlay_opts))
 
 
+def raster_element(ex: Explorer, vd: ViewData, f: Frame, hooks: list | None) -> hv.Overlay:
+    """The heads x tokens image of a long instance (see the module)."""
+    d = f.columns[0]
+    bounds = (d["x"][0], d["y"][0], d["x"][0] + d["dw"][0], d["y"][0] + d["dh"][0])
+    image = hv.Image(np.flipud(d["image"][0]), bounds=bounds, kdims=["token", "head row"],
+                     vdims=["value"]).opts(
+        cmap="viridis", colorbar=True, logz=ex.scale == "log", clim=f.clim,
+        tools=["hover", "tap"],
+        default_tools=PLOT_OPTS["default_tools"])
+    overlay_opts = {k_: v for k_, v in PLOT_OPTS.items() if k_ != "default_tools"}
+    return hv.Overlay([image]).opts(hv.opts.Overlay(
+        xticks=f.xticks, xrotation=90, xlim=f.xlim, ylim=f.ylim, padding=0,
+        yticks=f.yticks, xlabel="", ylabel="heads", framewise=True, hooks=hooks or [],
+        title=f.title, **overlay_opts))
+
+
 class HeatmapView(TokenPlotView):
     """Heads x tokens of the selected layer."""
 
     depends = ("instance", "layer", "heads", "scale", "hide_special", "words", "error")
 
     def __init__(self, **params):
+        self.zoom = R.Zoom(self)
         super().__init__(**params)
         rel = self.explorer.relations
         rel.param.watch(self._rows_changed, ["enabled", "gradient"])
@@ -86,7 +140,23 @@ class HeatmapView(TokenPlotView):
         self._move_marker()
 
     def element(self, hooks: list):
-        return heatmap_element(self.explorer, hooks)
+        return heatmap_element(self.explorer, [*hooks, self.zoom.hook])
+
+    def on_zoom(self, plot, x0, x1, y0, y1) -> None:
+        """The visible tokens anew at the figure's resolution (long instances only)."""
+        vd = self.explorer.view_data()
+        glyph = self._glyph_plots(plot)[0]
+        source = glyph.handles.get("source")
+        if not raster_mode(vd) or source is None or "image" not in source.data:
+            return
+        img = R.columns(raster_values(self.explorer, vd), x0, x1, R.width_of(plot))
+        source.data = img.data()
+        a, b = int(img.x0 + 0.5), int(img.x0 + 0.5 + img.dw)
+        ticks = [(a + i, t) for i, t in token_ticks(vd.tokens[a:b])]
+        axis = plot.handles.get("xaxis")
+        if axis is not None and hasattr(axis.ticker, "ticks"):
+            axis.ticker.ticks = [t for t, _ in ticks]
+            axis.major_label_overrides = dict(ticks)
 
     def frame(self, vd: ViewData) -> Frame:
         return heatmap_frame(self.explorer, vd)

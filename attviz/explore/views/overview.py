@@ -14,9 +14,11 @@ from .events import WeakHook
 
 
 def overview_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
-    means = layer_head_means(ex.current(), ex.hide_special)  # [layers, heads]
+    inst = ex.current()
+    means = layer_head_means(inst, ex.hide_special)  # [stored layers, heads]
     return layer_head_grid({"mean": means}, "mean", cmap="magma", logz=ex.scale == "log",
                            layer=ex.layer, head=ex.highlight, hooks=hooks or [],
+                           rows=list(inst.layers) if inst is not None else None,
                            title="Mean self-attention per layer and head (click: select)")
 
 
@@ -26,7 +28,8 @@ class OverviewView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         ex = self.explorer
-        self.picker = CellPicker(ex.select_layer_head, self._shape)
+        self.picker = CellPicker(ex.select_layer_head, self._shape,
+                                 lambda: list(ex.stored_layers))
         # the callback holds this view (so the picker) as long as the plot lives; the hook
         # holds the picker weakly (events.WeakHook)
         self.map = hv.DynamicMap(pn.bind(lambda *a: self._element(),

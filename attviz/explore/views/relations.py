@@ -5,6 +5,9 @@ settings; the comparison of the recomputed diagonal with the store.
 Rows are the tokens that give attention, columns the tokens that receive it. Hovering a row
 or column marks its token in every view; tapping one colours the text by its row or column.
 A new result is written into the existing figure (image, ticks, ranges, colour range).
+The browser gets an image of at most SIDE x SIDE cells aggregated on the server
+(:mod:`.raster`): a 4,096 x 4,096 map is never sent whole; zooming makes the visible part
+anew, with each token pair's exact value once fewer tokens than pixels are visible.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..relations_data import head_label
 from ..relations_state import COLOURS, DIRECTIONS
 from ..state import Explorer
 from ..style import PLOT_OPTS
+from . import raster as R
 from .events import FigureEvents, InSession, WeakHook
 from .tokenplot import LOG_FLOOR, display_index, token_ticks
 from .widgets import ChoiceSelect
@@ -87,6 +91,7 @@ class RelationsView(pn.viewable.Viewer):
         self._drawn_empty = True
         self.session = InSession()
         self.events = FigureEvents(on_tap=self._on_tap, on_move=self._on_move)
+        self.zoom = R.Zoom(self)
         self.map = hv.DynamicMap(pn.bind(lambda *_: self._element(), self.param.revision))
         self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width", min_height=HEIGHT)
         rel.param.watch(self._redraw, ["result", "head", "enabled"])
@@ -151,13 +156,14 @@ class RelationsView(pn.viewable.Viewer):
         if f is None:
             f = RasterFrame(np.zeros((1, 1), dtype=np.float32), [""], (0.0, 1.0),
                             "Token x token: not computed yet")
-        n = f.n
-        return hv.Image(f.matrix, bounds=(-0.5, -0.5, n - 0.5, n - 0.5),
+        img = R.square(f.matrix, pixels=SIDE)
+        return hv.Image(np.flipud(img.image), bounds=img.bounds,
                         kdims=["receives", "gives"], vdims=["attention"]).opts(
             cmap="Blues", colorbar=True, clim=f.clim, logz=self.explorer.scale == "log",
             xticks=token_ticks(f.labels), yticks=self._yticks(f.labels), xrotation=90,
             xlabel="receives (column)", ylabel="gives (row)", title=f.title, tools=["tap"],
-            hooks=[WeakHook(h) for h in (self._keep_plot, self.events.hook, self._decorate)],
+            hooks=[WeakHook(h) for h in (self._keep_plot, self.events.hook, self._decorate)]
+            + [self.zoom.hook],
             framewise=True,
             frame_width=SIDE, frame_height=SIDE, **RASTER_OPTS)
 
@@ -210,9 +216,9 @@ class RelationsView(pn.viewable.Viewer):
             return
         self._frame = f
         n = f.n
+        img = R.square(f.matrix, pixels=SIDE)
         for p in plots:
-            p.handles["source"].data = {"image": [np.flipud(f.matrix)], "x": [-0.5],
-                                        "y": [-0.5], "dw": [float(n)], "dh": [float(n)]}
+            p.handles["source"].data = img.data()
             p.handles["color_mapper"].update(low=f.clim[0], high=f.clim[1])
             for axis, ticks in (("xaxis", token_ticks(f.labels)),
                                 ("yaxis", self._yticks(f.labels))):
@@ -225,6 +231,13 @@ class RelationsView(pn.viewable.Viewer):
             if "labels" in p.handles:
                 p.handles["labels"].data = {"token": list(f.labels)}
         self._move_marks()
+
+    def on_zoom(self, plot, x0, x1, y0, y1) -> None:
+        """The visible part of the map anew, at most SIDE x SIDE cells."""
+        f = self._frame
+        if f is None or self._drawn_empty or "source" not in plot.handles:
+            return
+        plot.handles["source"].data = R.square(f.matrix, (x0, x1), (y0, y1), SIDE).data()
 
     def _rescale(self, *_) -> None:  # linear or log colours: a new colour mapper
         self.revision += 1

@@ -1,6 +1,11 @@
 """AttViz's sequence view: the text coloured by one head or an aggregate, and every token
 with one coloured cell per shown head of the selected layer.
 
+Long instances (thousands of tokens) are built in blocks of 256 tokens as they near the
+screen: the text first shows plain and gets its coloured token spans when scrolled to, the
+token grid holds a placeholder of about the right height per block; a token marked in
+another view builds its blocks at once.
+
 All corpus strings reach the page through ``textContent``, never as HTML. The coloured text
 exports as a standalone SVG or HTML file (:mod:`.textexport`); a click on a token is also
 reported apart from hovering (``tapped``), for the relations view.
@@ -34,11 +39,32 @@ class SequenceWidget(JSComponent):
       const n = parseInt(hex.slice(1), 16);
       return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${a.toFixed(3)})`;
     }
+    const BLOCK = 256;  // tokens built at a time, when their block nears the screen
     export function render({ model, el }) {
       const root = document.createElement("div");
       root.className = "av-seq";
+      el.appendChild(root);
       let tappedPos = -1;
+      let blocks = [];  // {pos: Set of positions, build()} of the text and the grid
+      let observers = [];
+      function lazy(node, scroller, build) {
+        // build() once ``node`` comes within 300 px of ``scroller``'s visible part
+        const entry = { built: false, build: () => {
+          if (entry.built) { return; }
+          entry.built = true;
+          build();
+        } };
+        const watch = new IntersectionObserver((seen) => {
+          if (seen.some(e => e.isIntersecting)) { watch.disconnect(); entry.build(); mark(); }
+        }, { root: scroller, rootMargin: "300px 0px" });
+        watch.observe(node);
+        observers.push(watch);
+        return entry;
+      }
       function draw() {
+        for (const w of observers) { w.disconnect(); }
+        observers = [];
+        blocks = [];
         root.replaceChildren();
         const p = JSON.parse(model.payload || "{}");
         tappedPos = p.tapped === undefined ? -1 : p.tapped;
@@ -59,6 +85,8 @@ class SequenceWidget(JSComponent):
           button.textContent = label;
           button.title = `Save the coloured text as ${label}`;
           button.addEventListener("click", () => {
+            for (const b of blocks) { b.build(); }  // every token, on screen or not
+            mark();
             const name = `${p.name || "text"}.${kind}`;
             if (kind === "svg") {
               av_download(name, "image/svg+xml", av_text_svg(text, p.title || ""));
@@ -69,47 +97,98 @@ class SequenceWidget(JSComponent):
           head.appendChild(button);
         }
         root.appendChild(head);
+        // the tokens that have characters, in text order, overlapping ones left out
+        const kept = [];
         let at = 0;
         const order = p.spans.map((s, i) => [s[0], s[1], i]).filter(s => s[0] >= 0)
                              .sort((a, b) => a[0] - b[0]);
         for (const [s, e, i] of order) {
           if (s < at) { continue; }
-          if (s > at) { text.appendChild(document.createTextNode(p.text.slice(at, s))); }
-          const span = document.createElement("span");
-          span.className = "av-tok";
-          span.dataset.pos = p.positions[i];
-          span.textContent = p.text.slice(s, e);
-          span.style.backgroundColor = rgba(p.highlight_color, p.highlight_alpha[i]);
-          span.title = `${p.tokens[i]}: ${p.highlight[i].toPrecision(3)}`;
-          text.appendChild(span);
+          kept.push([s, e, i]);
           at = e;
         }
-        if (at < p.text.length) { text.appendChild(document.createTextNode(p.text.slice(at))); }
+        // the text in blocks of BLOCK tokens: plain text until a block nears the screen
+        const many = kept.length > BLOCK || p.tokens.length > BLOCK;
+        for (let b = 0; b === 0 || b * BLOCK < kept.length; b++) {
+          const mine = kept.slice(b * BLOCK, (b + 1) * BLOCK);
+          const from = b === 0 ? 0 : mine[0][0];
+          const next = kept[(b + 1) * BLOCK];
+          const to = next ? next[0] : p.text.length;
+          const span = document.createElement("span");
+          span.className = "av-tblock";
+          span.textContent = p.text.slice(from, to);
+          text.appendChild(span);
+          const build = () => {
+            span.replaceChildren();
+            let at = from;
+            for (const [s, e, i] of mine) {
+              if (s > at) { span.appendChild(document.createTextNode(p.text.slice(at, s))); }
+              const tok = document.createElement("span");
+              tok.className = "av-tok";
+              tok.dataset.pos = p.positions[i];
+              tok.textContent = p.text.slice(s, e);
+              tok.style.backgroundColor = rgba(p.highlight_color, p.highlight_alpha[i]);
+              tok.title = `${p.tokens[i]}: ${p.highlight[i].toPrecision(3)}`;
+              span.appendChild(tok);
+              at = e;
+            }
+            if (at < to) { span.appendChild(document.createTextNode(p.text.slice(at, to))); }
+          };
+          const entry = many ? lazy(span, text, build) : { built: true, build() {} };
+          if (!many) { build(); }
+          entry.pos = new Set(mine.map(m => p.positions[m[2]]));
+          blocks.push(entry);
+        }
         root.appendChild(text);
-        // tokens with one cell per head
+        // tokens with one cell per head, in blocks of BLOCK tokens
         const grid = document.createElement("div");
         grid.className = "av-grid";
-        for (let i = 0; i < p.tokens.length; i++) {
-          const col = document.createElement("div");
-          col.className = "av-col";
-          col.dataset.pos = p.positions[i];
-          const label = document.createElement("div");
-          label.className = "av-label";
-          label.textContent = p.tokens[i];
-          col.appendChild(label);
-          for (let h = 0; h < p.heads.length; h++) {
-            const cell = document.createElement("div");
-            cell.className = "av-cell";
-            cell.style.backgroundColor = rgba(p.colors[h], p.alpha[h][i]);
-            cell.title = `${p.tokens[i]} · ${p.heads[h]}: ${p.values[h][i].toPrecision(3)}`;
-            col.appendChild(cell);
-          }
-          grid.appendChild(col);
-        }
         root.appendChild(grid);
+        const width = Math.max(200, grid.clientWidth || root.clientWidth || 800);
+        for (let b = 0; b * BLOCK < p.tokens.length; b++) {
+          const box = document.createElement("div");
+          box.className = "av-gblock";
+          const lo = b * BLOCK, hi = Math.min(p.tokens.length, lo + BLOCK);
+          const build = () => {
+            box.style.height = "";
+            for (let i = lo; i < hi; i++) {
+              const col = document.createElement("div");
+              col.className = "av-col";
+              col.dataset.pos = p.positions[i];
+              const label = document.createElement("div");
+              label.className = "av-label";
+              label.textContent = p.tokens[i];
+              col.appendChild(label);
+              for (let h = 0; h < p.heads.length; h++) {
+                const cell = document.createElement("div");
+                cell.className = "av-cell";
+                cell.style.backgroundColor = rgba(p.colors[h], p.alpha[h][i]);
+                cell.title = `${p.tokens[i]} · ${p.heads[h]}: ${p.values[h][i].toPrecision(3)}`;
+                col.appendChild(cell);
+              }
+              box.appendChild(col);
+            }
+          };
+          grid.appendChild(box);
+          let entry = { built: true, build() {} };
+          if (many) {  // a placeholder of about the height the block will take
+            let w = 0;
+            for (let i = lo; i < hi; i++) { w += Math.max(22, 7 * p.tokens[i].length + 4) + 2; }
+            const rows = Math.ceil(w / width);
+            box.style.height = `${rows * (15 + 6 * p.heads.length + 6)}px`;
+            entry = lazy(box, grid, build);
+          } else {
+            build();
+          }
+          entry.pos = new Set(p.positions.slice(lo, hi));
+          blocks.push(entry);
+        }
         mark();
       }
       function mark() {
+        for (const b of blocks) {  // a token marked in another view: build its blocks
+          if (!b.built && (b.pos.has(model.marked) || b.pos.has(tappedPos))) { b.build(); }
+        }
         for (const node of root.querySelectorAll("[data-pos]")) {
           node.classList.toggle("av-marked", Number(node.dataset.pos) === model.marked);
           node.classList.toggle("av-tapped", Number(node.dataset.pos) === tappedPos);
@@ -133,7 +212,6 @@ class SequenceWidget(JSComponent):
       model.on("payload", draw);
       model.on("marked", mark);
       draw();
-      el.appendChild(root);
     }
     """
 
@@ -148,8 +226,9 @@ class SequenceWidget(JSComponent):
     .av-text { line-height: 1.9; margin-bottom: 10px; max-height: 230px; flex: none;
                overflow-y: auto; white-space: pre-wrap; }
     .av-tok { border-radius: 3px; padding: 1px 0; cursor: pointer; }
-    .av-grid { display: flex; flex-wrap: wrap; align-content: flex-start; gap: 6px 2px;
-               flex: 1 1 0; min-height: 0; overflow-y: auto; }
+    .av-grid { flex: 1 1 0; min-height: 0; overflow-y: auto; }
+    .av-gblock { display: flex; flex-wrap: wrap; align-content: flex-start; gap: 6px 2px;
+                 margin-bottom: 6px; }
     .av-col { display: flex; flex-direction: column; align-items: stretch; cursor: pointer;
               min-width: 22px; }
     .av-label { font-size: 11px; text-align: center; padding: 0 2px; white-space: pre;

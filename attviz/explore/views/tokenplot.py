@@ -218,7 +218,7 @@ class TokenPlotView(pn.viewable.Viewer):
             both = {**cols, **aliases}
             source.selected.indices = []
             source.data = {name: both[name] for name in source.data}
-            mapper = g.handles.get("color_color_mapper")
+            mapper = g.handles.get("color_color_mapper") or g.handles.get("color_mapper")
             if mapper is not None and frame.clim is not None:
                 mapper.update(low=frame.clim[0], high=frame.clim[1])
         for name, ticks in (("xaxis", frame.xticks), ("yaxis", frame.yticks)):

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...store import Part, StringArray
+from ...store import Part, StringArray, codec
+from ...store import layout as L
+from ...store.derive import Profiles, self_statistics
 from ..corpus import Corpus
 from ..windows import segment_documents
 
@@ -30,13 +32,16 @@ class BlockSettings:
 
     max_length: tokens per window (special tokens included); stride: tokens shared by
     consecutive windows of a document; batch_size: instances per forward pass;
-    block_size: about this many instances per block.
+    block_size: about this many instances per block; layers: the model layer numbers whose
+    diagonals are stored (None: every layer); precision: 16 (float16) or 8 (log8 codes).
     """
 
     max_length: int
     stride: int = 0
     batch_size: int = BATCH_SIZE
     block_size: int = BLOCK_SIZE
+    layers: tuple[int, ...] | None = None
+    precision: int = 16
 
 
 def plan_blocks(texts: list[str], block_size: int, max_length: int) -> np.ndarray:
@@ -66,42 +71,67 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     """Instances of documents d0:d1: batches in length order, results in corpus order.
 
     labels: [documents] class indices of the corpus (-1 unknown); extractor: an
-    ``attviz.precompute.extract.Extractor`` (or anything called the same way).
+    ``attviz.precompute.extract.Extractor`` (or anything called the same way). The
+    statistics per head come from the float16 diagonals of every layer; the stored layers
+    are kept as ``settings`` says (8-bit codes made from the float32 values). With some
+    layers stored, the part brings the profile sums of every layer (``profile_sums``).
     """
     seg = segment_documents(tokenizer, corpus.texts[d0:d1], settings.max_length, settings.stride)
     n = len(seg)
     lengths = seg.lengths
+    gold = labels[d0:d1][seg.document]
     order = np.argsort(lengths, kind="stable")
     probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
     att: list[np.ndarray | None] = [None] * n
     stats: dict[str, np.ndarray] = {}  # name -> [instances, layers, heads]
+    sums = (Profiles(probs.shape[1], extractor.num_layers, extractor.num_heads, len(tokenizer))
+            if settings.layers is not None else None)
     for s in range(0, n, settings.batch_size):
         batch = order[s : s + settings.batch_size]
         res = extractor([seg.input_ids[i] for i in batch])
         probs[batch] = res.probabilities
-        for i, a in zip(batch, res.attention):
-            att[i] = a.astype(np.float16)
-        for name, values in res.stats.items():
+        # what the statistics are of (C order: the results are views of a permuted tensor)
+        full = [np.ascontiguousarray(a, dtype=np.float16) for a in res.attention]
+        joined = np.concatenate(full).astype(np.float32)
+        found = self_statistics(joined, np.concatenate([seg.special[i] for i in batch]),
+                                lengths[batch])
+        for name, values in {**res.stats, **found}.items():
             if name not in stats:
-                stats[name] = np.zeros((n, *values.shape[1:]), np.float16)
+                dtype = np.int16 if name == "self_argmax" else np.float16
+                stats[name] = np.zeros((n, *values.shape[1:]), dtype)
             stats[name][batch] = values
+        if sums is not None:
+            sums.add(gold[batch], res.probabilities.argmax(axis=1), lengths[batch],
+                     np.concatenate([seg.input_ids[i] for i in batch]), joined, {})
+        for i, a, h in zip(batch, res.attention, full):
+            att[i] = _stored(a, h, settings)
+    stored = len(settings.layers) if settings.layers is not None else extractor.num_layers
     return Part(
         token_count=lengths,
-        label=labels[d0:d1][seg.document],
+        label=gold,
         prediction=probs.argmax(axis=1),
         probabilities=probs,
         document=seg.document,
         segment=seg.segment,
         text=StringArray.from_list(seg.text),
         attention=(np.concatenate(att) if n
-                   else np.zeros((0, extractor.num_layers, extractor.num_heads))),
+                   else np.zeros((0, stored, extractor.num_heads), np.float16)),
         token_id=np.concatenate(seg.input_ids) if n else np.zeros(0),
         span=np.concatenate(seg.spans) if n else np.zeros((0, 2)),
         special=np.concatenate(seg.special) if n else np.zeros(0, bool),
         document_ids=StringArray.from_list(corpus.ids[d0:d1]),
         document_row=corpus.rows[d0:d1],
-        **stats,
+        profile_sums=sums.sums() if sums is not None else None,
+        **{k: v for k, v in stats.items() if k in L.HEAD_STAT_NAMES},
     )
+
+
+def _stored(values: np.ndarray, half: np.ndarray, settings: BlockSettings) -> np.ndarray:
+    """One instance's diagonals ([tokens, layers, heads], float32 and float16) as stored:
+    the chosen layers, float16 or 8-bit codes."""
+    if settings.layers is not None:
+        values, half = values[:, settings.layers], half[:, settings.layers]
+    return codec.encode_log8(values) if settings.precision == 8 else half
 
 
 def predict(corpus: Corpus, labels: np.ndarray, tokenizer, extractor,

@@ -163,9 +163,10 @@ def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=Non
     """The per-query quantities from the kernel's log-sum-exp (no maps)."""
     b, _, t, _ = query.shape
     q, k, lse = query.float(), key.float(), lse.float()
-    qk = (q * k).sum(-1) * scaling
+    # dot products without [batch, heads, tokens, head_dim] temporaries
+    qk = torch.linalg.vecdot(q, k) * scaling
     diag = torch.exp(qk + _mask_diagonal(mask, t) - lse)
-    first = torch.exp((q * k[:, :, :1]).sum(-1) * scaling + _entry(mask, torch.zeros(
+    first = torch.exp((q @ k[:, :, :1].mT)[..., 0] * scaling + _entry(mask, torch.zeros(
         b, dtype=torch.long, device=q.device), t) - lse)
     last = _last_index(lengths, b, t, q.device)
     k_last = torch.gather(k, 2, last.view(-1, 1, 1, 1).expand(b, k.shape[1], 1, k.shape[3]))
@@ -173,7 +174,7 @@ def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=Non
     if causal:  # no mask given: query i sees keys 0..i
         hidden = torch.arange(t, device=q.device).view(1, 1, t) < last.view(-1, 1, 1)
         bias = torch.where(hidden, float("-inf"), 0.0)
-    out = [diag, first, torch.exp((q * k_last).sum(-1) * scaling + bias - lse)]
+    out = [diag, first, torch.exp((q @ k_last.mT)[..., 0] * scaling + bias - lse)]
     if out_k is not None:
         h = lse - scaling * (q * out_k.float()).sum(-1)
         n = (last + 1).float().view(-1, 1, 1)

@@ -1,0 +1,147 @@
+"""Store size by option and codec on 512 BBC passages with MiniLM: bytes per token (fixed
+costs included), the read time of one instance, and precompute throughput against its
+floor (a bare loop of SDPA forward passes over the same batches, benchmarks/
+precompute_bench.py), for
+
+- options: the default (float16, every layer), --precision 8, --layers=-2- (the last two
+  of 6 layers), and both;
+- codecs (--compression): zstd (Blosc2 + Zstandard via hdf5plugin, the default), gzip and
+  lzf (HDF5's own filters), none.
+
+Every (option, codec) store is written; the precompute ratio is measured for each option
+with the default codec and for each codec with the default option (floor and attviz
+alternate, best of --repeats). The other stores are the same instances written again with
+that codec (`attviz.store.merge(..., compression=...)`), which gives the same file as a
+precompute with that codec.
+
+    .venv/bin/python benchmarks/store_bench.py --repeats 3
+
+Exits non-zero on errors only, never on slowness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from precompute_bench import BBC, batches, prepare, time_floor  # benchmarks/ is on sys.path
+
+OPTIONS = {"default": {}, "--precision 8": {"precision": 8}, "--layers=-2-": {"layers": "-2-"},
+           "--layers=-2- --precision 8": {"layers": "-2-", "precision": 8}}
+CODECS = ("zstd", "gzip", "lzf", "none")
+
+
+def passages(tmp: Path, tokenizer, n: int = 512, max_tokens: int = 128) -> Path:
+    """The first ``n`` passages of the BBC corpus: each article cut at sentence ends into
+    pieces of at most ``max_tokens`` tokens (special tokens included); one instance each."""
+    df = pd.read_csv(BBC, dtype=str, keep_default_na=False)
+    rows = []
+    for _, r in df.iterrows():
+        cur: list[str] = []
+        for sentence in re.split(r"(?<=[.!?])\s+", r.text):
+            if cur and len(tokenizer(" ".join(cur + [sentence]))["input_ids"]) > max_tokens:
+                rows.append((r.category, " ".join(cur)))
+                cur = [sentence]
+            else:
+                cur.append(sentence)
+        if cur and len(tokenizer(" ".join(cur))["input_ids"]) <= max_tokens:
+            rows.append((r.category, " ".join(cur)))
+        if len(rows) >= n:
+            break
+    out = pd.DataFrame(rows[:n], columns=["category", "text"])
+    out.insert(0, "id", [f"p{i}" for i in range(len(out))])
+    path = tmp / "passages.csv"
+    out.to_csv(path, index=False)
+    return path
+
+
+def read_ms(path: Path, n: int, reads: int = 200) -> tuple[float, float]:
+    """Median and p95 of reading one random instance, each with a fresh file handle."""
+    from attviz.store import Store
+
+    rng = np.random.default_rng(0)
+    times = []
+    for k in rng.integers(0, n, size=reads):
+        with Store(path) as s:
+            t = time.perf_counter()
+            s.read_instance(int(k))
+            times.append(1000 * (time.perf_counter() - t))
+    return statistics.median(times), float(np.percentile(times, 95))
+
+
+def row(path: Path, tokens: int, lh2: int) -> dict:
+    from attviz.store import Store
+
+    with Store(path) as s:
+        n = s.n_instances
+    size = os.path.getsize(path)
+    med, p95 = read_ms(path, n)
+    return {"bytes": size, "bytes_per_token": size / tokens, "over_LxHx2": size / tokens / lh2,
+            "read_ms_median": med, "read_ms_p95": p95}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from attviz.precompute.job import PrecomputeConfig, run
+    from attviz.store import merge
+
+    res: dict = {"sizes": {}, "precompute_over_floor": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model_dir, _ = prepare(tmp, 1)
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        corpus = passages(tmp, tok)
+        base = PrecomputeConfig(model=str(model_dir), data=str(corpus), out="",
+                                label_column="category", id_column="id")
+        bs = batches(model_dir, corpus, base)
+        tokens = sum(len(x) for b in bs for x in b)
+        res.update(instances=sum(len(b) for b in bs), tokens=tokens)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        pad = tok.pad_token_id
+        time_floor(model, bs[:2], pad)  # warm-up
+        runs = [(o, "zstd") for o in OPTIONS] + [("default", c) for c in CODECS[1:]]
+        stores = {}
+        for option, codec in runs:
+            floors, loops = [], []
+            for r in range(args.repeats):
+                floors.append(time_floor(model, bs, pad))
+                out = tmp / f"{len(stores)}-{r}.h5"
+                cfg = PrecomputeConfig(**{**base.__dict__, "out": str(out),
+                                          "compression": codec, **OPTIONS[option]})
+                loops.append(run(cfg, progress=False).loop_seconds)
+            res["precompute_over_floor"][f"{option} / {codec}"] = {
+                "best": min(floors) / min(loops),
+                "rounds": [f / a for f, a in zip(floors, loops)]}
+            stores[(option, codec)] = out
+        for option in OPTIONS:
+            for codec in CODECS:
+                path = stores.get((option, codec))
+                if path is None:
+                    path = merge([stores[(option, "zstd")]], tmp / f"m-{len(stores)}.h5",
+                                 compression=codec)
+                    stores[(option, codec)] = path
+                res["sizes"][f"{option} / {codec}"] = row(path, tokens, 6 * 12 * 2)
+    res["load_average"] = os.getloadavg()
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
