@@ -5,6 +5,8 @@ as a Panel object that shows inline in Jupyter.
     corpus = attviz.open("bbc-heldout.h5")
     corpus.instances.query("not correct").head()
     corpus.attention(42).sel(layers=5).mean("heads")
+    corpus.head_stats("importance").mean("instances")    # dL/dg per head (--importance)
+    corpus.ablate([3, 7], heads=[(3, 7), (5, 1)])         # probabilities with heads off
     attviz.explorer("bbc-heldout.h5")
 """
 
@@ -110,6 +112,47 @@ class StoreReader:
                     dims.LAYERS: np.arange(layers), dims.HEADS: np.arange(heads)},
             name="self_attention", attrs={"instance": int(k), "text": inst.text},
         )
+
+    # -- per instance and head --------------------------------------------------------------
+    @property
+    def head_stat_names(self) -> list[str]:
+        """The statistics per instance and head the store holds (``self_mean``, ...,
+        ``importance`` when precomputed with ``--importance``)."""
+        return self.store.head_stat_names
+
+    def head_stats(self, name: str):
+        """Statistic ``name`` of every instance and head, dims (instances, layers, heads).
+
+        With xarray: an ``xarray.DataArray`` whose coordinates are the instance numbers and
+        the model's layer and head numbers; without: a numpy array. ``importance`` is
+        dL/dg (docs/aggregations.md). A statistic the store lacks raises a StoreError
+        saying how to add it.
+        """
+        values = self.store.read_head_stat(name)
+        try:
+            import xarray as xr
+        except ImportError:
+            return values
+        n, layers, heads = values.shape
+        return xr.DataArray(values, dims=(dims.INSTANCES, dims.LAYERS, dims.HEADS),
+                            coords={dims.INSTANCES: np.arange(n), dims.LAYERS: np.arange(layers),
+                                    dims.HEADS: np.arange(heads)}, name=name)
+
+    def ablate(self, instances, heads, *, batch_size: int = 16, device: str = "cpu",
+               model: str | None = None, model_root: str | None = None) -> np.ndarray:
+        """[instances, classes] class probabilities of ``instances`` (an instance number or
+        a sequence of them, in that order) with ``heads`` switched off: a list of (layer,
+        head) pairs, each head's attention context multiplied by 0 before its layer's
+        output projection. Runs the store's model (found as the explorer finds it: as
+        named, beside the store, under ``model_root``; or ``model``), loaded once per
+        reader; needs ``attviz[model]``."""
+        from .relations.store_ablation import ablate_instances, store_model
+
+        key = (model, model_root, device)
+        if getattr(self, "_model_key", None) != key:
+            self._model = store_model(self.store, model, model_root, device)
+            self._model_key = key
+        return ablate_instances(self.store, self._model, instances, heads, batch_size)
 
     def search(self, text: str, case_sensitive: bool = False, inside_words: bool = False
                ) -> np.ndarray:

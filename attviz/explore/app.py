@@ -28,6 +28,7 @@ from .views import (
     SequenceView,
     SeriesView,
 )
+from .views.ablation import InstanceAblationView
 from .views.corpus import CorpusView
 from .views.events import clickable_checkbox_labels, held
 from .views.onscreen import OnScreen
@@ -208,7 +209,9 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
         SequenceView(explorer=ex),
         relations_tabs(
             pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
-                    ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
+                    ("Layers x heads", pn.Column(overview, InstanceAblationView(explorer=ex),
+                                                 sizing_mode="stretch_width")),
+                    dynamic=True, sizing_mode="stretch_width"),
             ex),
         sizing_mode="stretch_width",
     )

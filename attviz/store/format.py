@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMAT_NAME = "attviz"
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 MAJOR, MINOR = (int(x) for x in FORMAT_VERSION.split("."))
 
 STRING_ENCODING = "string-array"

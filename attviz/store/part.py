@@ -35,8 +35,9 @@ class Part:
         document_ids: [documents] strings
         document_row: [documents] int64, the row of the corpus file (0-based)
     Per instance and head (optional; None where not computed):
-        self_mean, self_max, first_mass, last_mass, entropy: [instances, layers, heads]
-        float16; self_argmax: [instances, layers, heads] int16 (docs/format.md)
+        self_mean, self_max, first_mass, last_mass, entropy, importance: [instances,
+        layers, heads] float16; self_argmax: [instances, layers, heads] int16
+        (docs/format.md)
     """
 
     token_count: np.ndarray
@@ -58,6 +59,7 @@ class Part:
     first_mass: np.ndarray | None = None
     last_mass: np.ndarray | None = None
     entropy: np.ndarray | None = None
+    importance: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for d in PART_FIELDS:

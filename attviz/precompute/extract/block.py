@@ -66,18 +66,20 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     """Instances of documents d0:d1: batches in length order, results in corpus order.
 
     labels: [documents] class indices of the corpus (-1 unknown); extractor: an
-    ``attviz.precompute.extract.Extractor`` (or anything called the same way).
+    ``attviz.precompute.extract.Extractor`` (or anything called the same way: token ids of
+    a batch, and ``labels=`` their gold labels, for head importance).
     """
     seg = segment_documents(tokenizer, corpus.texts[d0:d1], settings.max_length, settings.stride)
     n = len(seg)
     lengths = seg.lengths
     order = np.argsort(lengths, kind="stable")
+    gold = labels[d0:d1][seg.document]  # [instances] class index, -1 unknown
     probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
     att: list[np.ndarray | None] = [None] * n
     stats: dict[str, np.ndarray] = {}  # name -> [instances, layers, heads]
     for s in range(0, n, settings.batch_size):
         batch = order[s : s + settings.batch_size]
-        res = extractor([seg.input_ids[i] for i in batch])
+        res = extractor([seg.input_ids[i] for i in batch], labels=gold[batch])
         probs[batch] = res.probabilities
         for i, a in zip(batch, res.attention):
             att[i] = a.astype(np.float16)
@@ -87,7 +89,7 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
             stats[name][batch] = values
     return Part(
         token_count=lengths,
-        label=labels[d0:d1][seg.document],
+        label=gold,
         prediction=probs.argmax(axis=1),
         probabilities=probs,
         document=seg.document,
