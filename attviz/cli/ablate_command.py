@@ -20,10 +20,11 @@ def heads_of(args: argparse.Namespace, num_layers: int, num_heads: int) -> list[
     """The heads ``--heads`` and ``--layer-off`` name, sorted, each once."""
     from ..explore.ablation_data import parse_heads
 
+    text = ",".join(args.heads or [])
     try:
-        heads = set(parse_heads(args.heads or "", num_layers, num_heads))
+        heads = set(parse_heads(text, num_layers, num_heads))
     except ValueError as e:
-        raise UserError(f"--heads {args.heads}: {e}") from None
+        raise UserError(f"--heads {text}: {e}") from None
     for layer in args.layer_off or []:
         if not 0 <= layer < num_layers:
             raise UserError(f"--layer-off {layer}: the model has layers 0-{num_layers - 1}")
@@ -97,8 +98,9 @@ def ablate(args: argparse.Namespace) -> int:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     store_argument(p)
-    p.add_argument("--heads", metavar="L.H,...", help="heads to switch off, layer.head, e.g. "
-                   "3.7,5.1 (layers and heads counted from 0)")
+    p.add_argument("--heads", metavar="L.H,...", action="append",
+                   help="heads to switch off, layer.head, e.g. 3.7,5.1 (layers and heads "
+                   "counted from 0; repeatable)")
     p.add_argument("--layer-off", type=int, action="append", metavar="L",
                    help="switch off every head of layer L (repeatable)")
     p.add_argument("--out", required=True, metavar="CHANGES.csv",

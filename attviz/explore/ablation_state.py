@@ -199,16 +199,16 @@ class AblationState(param.Parameterized):
             self.future.result(timeout=timeout)
 
     # -- the slice ---------------------------------------------------------------------------
-    def run_slice(self, batch_size: int = 16) -> None:
-        """Run the sidebar's slice (up to SLICE_LIMIT instances, else a uniform sample of
-        that many) with the heads off; one run per session at a time (a new one replaces
-        it)."""
+    def run_slice(self, batch_size: int = 16, limit: int | None = None) -> None:
+        """Run the sidebar's slice (up to ``limit``, default SLICE_LIMIT, instances, else a
+        uniform sample of that many) with the heads off; one run per session at a time (a
+        new one replaces it)."""
         ex = self.explorer
         if ex.opened is None or not self.heads_off:
             self.slice_status = "Choose the heads to switch off first."
             return
         self.cancel_slice(quiet=True)
-        idx, sampled = slice_instances(ex.mask)
+        idx, sampled = slice_instances(ex.mask, limit or SLICE_LIMIT)
         if not len(idx):
             self.slice_status = "The slice is empty."
             return
@@ -264,7 +264,7 @@ class AblationState(param.Parameterized):
         f = self.explorer.filters
         f.ablation = res
         self.param.update(slice_busy=False, slice_result=res,
-                          slice_status=f"Ran {len(idx):,} instances in {job.seconds:.1f} s.")
+                          slice_status=f"Ran {len(idx):,} instances in {job.seconds:.2f} s.")
         if f.ablation_changed or f.ablation_cell is not None:
             f.param.trigger("ablation_changed")  # the filter is on: refilter with the result
 

@@ -138,7 +138,10 @@ class gated:  # noqa: N801 - used as a context manager, like torch's no_grad
         if self.before in (gates.SDPA, gates.EAGER):
             return self.model
         name = gates.EAGER if getattr(self.model, "_attviz_gate_eager", False) else gates.SDPA
-        if not gates.set_attention(self.model, name):
+        # a model that refuses SDPA (transformers knows it needs its own attention) runs its
+        # eager attention behind the gate
+        if not gates.set_attention(self.model, name) and not gates.set_attention(
+                self.model, gates.EAGER):
             raise gates.CannotGate("the model does not route attention through transformers' "
                                    "attention interface, so its heads cannot be switched off")
         return self.model

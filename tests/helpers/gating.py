@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# model type -> (the classifier's layers, each layer's output projection, value projection)
-_LAYERS = {
+_LAYERS = {  # the classifier's layers, by model type
     "bert": lambda m: m.bert.encoder.layer,
     "roberta": lambda m: m.roberta.encoder.layer,
     "xlm-roberta": lambda m: m.roberta.encoder.layer,
@@ -30,10 +29,16 @@ _VALUE = {
 
 
 def output_projections(model) -> list:
-    """Each layer's output projection (input: [batch, tokens, heads * head_dim])."""
+    """Each layer's output projection (input: [batch, tokens, heads * head_dim]); ALBERT's
+    one shared layer appears once per use."""
     kind = model.config.model_type
     if kind in _OUTPUT:
         return [_OUTPUT[kind](layer) for layer in _LAYERS[kind](model)]
+    if kind == "albert":
+        shared = model.albert.encoder.albert_layer_groups[0].albert_layers[0].attention.dense
+        return [shared] * model.config.num_hidden_layers
+    if kind == "modernbert":
+        return [layer.attn.Wo for layer in model.model.layers]
     return [layer.self_attn.o_proj for layer in model.model.layers]  # Llama and its kin
 
 
@@ -43,13 +48,17 @@ def gated_logits(model, token_ids, gates):
     import torch
 
     heads = gates.shape[1]
-    hooks = []
+    hooks, uses = [], {}
     for layer, proj in enumerate(output_projections(model)):
-        def pre(module, args, layer=layer):
+        uses.setdefault(proj, []).append(layer)  # a shared module: its layers in call order
+    for proj, layers in uses.items():
+        def pre(module, args, layers=layers, calls=[0]):  # noqa: B006 - a counter per hook
+            layer = layers[calls[0] % len(layers)]
+            calls[0] += 1
             x = args[0]
             b, t, width = x.shape
             g = gates[layer].to(x.dtype).view(1, 1, heads, 1)
-            return ((x.view(b, t, heads, width // heads) * g).view(b, t, width),)
+            return ((x.reshape(b, t, heads, width // heads) * g).reshape(b, t, width),)
 
         hooks.append(proj.register_forward_pre_hook(pre))
     try:

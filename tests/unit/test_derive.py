@@ -174,6 +174,7 @@ def test_index_command_gives_an_older_store_what_a_new_one_has(tmp_path):
     import shutil
 
     from attviz.cli import main
+    from attviz.store import FORMAT_VERSION
     from tests.helpers.paths import ROOT
 
     path = tmp_path / "old.h5"
@@ -181,7 +182,7 @@ def test_index_command_gives_an_older_store_what_a_new_one_has(tmp_path):
     assert main(["index", str(path), "--no-progress"]) == 0
     with h5py.File(ROOT / "tests" / "data" / "store-v1.0.h5", "r") as a, \
             h5py.File(path, "r") as b:
-        assert b.attrs["format_version"] == "1.1" and b.attrs["indexed_by"]
+        assert b.attrs["format_version"] == FORMAT_VERSION and b.attrs["indexed_by"]
         for name in (L.ATTENTION, L.TOKEN_ID, L.LABEL, L.PROBABILITIES, L.TEXT + "/data"):
             np.testing.assert_array_equal(a[name][:], b[name][:])
     rows, _ = _per_instance(path)
