@@ -31,11 +31,10 @@ def set_ranges(xlim: tuple[float, float] | None, ylim: tuple[float, float] | Non
 def layer_head_grid(values: dict[str, np.ndarray], color: str, *, title: str, cmap: str,
                     clim: tuple[float, float] | None = None, logz: bool = False,
                     layer: int | None = None, head: int | None = None, hooks=(),
-                    formats: dict[str, str] | None = None, marks=(), **opts) -> hv.Overlay:
+                    formats: dict[str, str] | None = None, **opts) -> hv.Overlay:
     """A grid of [layers, heads] cells coloured by ``values[color]``; every array of
     ``values`` ([layers, heads]) is shown on hover, formatted by ``formats`` (default four
-    decimals). ``layer`` / ``head``: the row and cell to outline; ``marks``: more elements
-    drawn on top (x: head, y: layer)."""
+    decimals). ``layer`` / ``head``: the row and cell to outline."""
     first = next(iter(values.values()))
     plot_opts = {k: v for k, v in PLOT_OPTS.items() if k != "default_tools"}
     plot_opts.update(opts)
@@ -63,7 +62,7 @@ def layer_head_grid(values: dict[str, np.ndarray], color: str, *, title: str, cm
             outline.append(hv.Bounds((head - 0.5, layer - 0.5, head + 0.5, layer + 0.5)).opts(
                 color="white", line_width=3))
     fit = set_ranges((-0.5, n_heads - 0.5), (-0.5, n_layers - 0.5))
-    return hv.Overlay([cells, *outline, *marks]).opts(hv.opts.Overlay(
+    return hv.Overlay([cells, *outline]).opts(hv.opts.Overlay(
         xticks=[(h, str(h)) for h in range(n_heads)],
         yticks=[(i, str(i)) for i in range(n_layers)], xlabel="head", ylabel="layer",
         title=title, framewise=True, hooks=[*hooks, fit], **plot_opts))

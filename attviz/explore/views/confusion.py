@@ -17,8 +17,9 @@ def cell_at(x: float, y: float, n: int) -> tuple[int, int] | None:
 
 
 def confusion_grid(m: np.ndarray, names: list[str], hooks: list, title: str,
-                   xlabel: str = "predicted") -> hv.Overlay:
-    """[classes (gold), classes (``xlabel``)] counts ``m`` as coloured cells with numbers."""
+                   xlabel: str = "predicted", min_width: int = 0) -> hv.Overlay:
+    """[classes (gold), classes (``xlabel``)] counts ``m`` as coloured cells with numbers;
+    at least ``min_width`` pixels wide (room for a long title)."""
     n = len(names)
     g, p = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     data = {"x0": p.ravel() - 0.5, "x1": p.ravel() + 0.5, "y0": n - 1 - g.ravel() - 0.5,
@@ -40,7 +41,7 @@ def confusion_grid(m: np.ndarray, names: list[str], hooks: list, title: str,
               for sel, color in ((~dark, "#222"), (dark, "white"))]
     size = 60 + 36 * n
     opts = {k: v for k, v in PLOT_OPTS.items() if k not in ("default_tools", "responsive")}
-    opts.update(height=size + 90, width=size + 150)
+    opts.update(height=size + 90, width=max(size + 150, min_width))
     return hv.Overlay([cells, *labels]).opts(hv.opts.Overlay(
         xticks=list(enumerate(names)), yticks=[(n - 1 - k, t) for k, t in enumerate(names)],
         xrotation=45, xlabel=xlabel, ylabel="gold",

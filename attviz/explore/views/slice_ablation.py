@@ -26,9 +26,9 @@ def summary_html(ex: Explorer) -> str:
     ab = ex.ablation
     res = ab.slice_result
     n = int(ex.mask.sum()) if ex.opened is not None else 0
-    plan = (f"The slice holds {n:,} instances: " + (
-        f"a uniform sample of {SLICE_LIMIT:,} of them runs." if n > SLICE_LIMIT
-        else "all of them run."))
+    plan = (f"The sidebar's slice now holds {n:,} instances: “switch off over the slice” "
+            + (f"runs a uniform sample of {SLICE_LIMIT:,} of them." if n > SLICE_LIMIT
+               else "runs all of them."))
     status = f"<div>{html.escape(ab.slice_status)}</div>" if ab.slice_status else ""
     if res is None:
         return f'<div class="av-slice-ablation">{plan}{status}</div>'
@@ -127,7 +127,7 @@ class SliceAblationView(pn.viewable.Viewer):
             return hv.Overlay([hv.Rectangles([])])
         return confusion_grid(res.confusion_after(len(names)), names, [self._hook],
                               "Confusion with the heads off (click: filter)",
-                              xlabel="predicted with the heads off")
+                              xlabel="predicted with the heads off", min_width=440)
 
     def _on_tap(self, x=None, y=None) -> None:
         if x is None or y is None:
