@@ -12,7 +12,7 @@ demo store (precomputed with --importance), as a researcher would use them:
    until the new probabilities show (median of ``--clicks``).
 
     .venv/bin/python benchmarks/ablation_browser.py demo-data/bbc-heldout.h5 \\
-        --screenshot docs/images/ablation.png
+        --grid-screenshot docs/images/importance.png --screenshot docs/images/ablation.png
 
 Exits non-zero only on errors, never on slowness.
 """
@@ -44,7 +44,7 @@ def choose(page: Page, current: str, label: str) -> None:
     select.select_option(label=label)
 
 
-def slice_run(page: Page, out: dict, screenshot: str | None) -> None:
+def slice_run(page: Page, out: dict, screenshots: list) -> None:
     p = page.page
     p.locator(".bk-tab", has_text="Corpus").click()
     p.wait_for_selector(".av-corpus-summary", timeout=60000)
@@ -57,6 +57,9 @@ def slice_run(page: Page, out: dict, screenshot: str | None) -> None:
     box = p.locator(".av-heads-off input")
     until(lambda: box.input_value().count(".") == 3, "three heads in the box")
     out["heads"] = box.input_value()
+    if screenshots[0]:
+        time.sleep(1.0)
+        p.screenshot(path=screenshots[0], full_page=False)
     p.locator(".bk-Checkbox", has_text="misclassified only").locator(
         "input[type=checkbox]").check()
     # the filter applied before the next click (a click right after a box is ticked makes
@@ -79,10 +82,12 @@ def slice_run(page: Page, out: dict, screenshot: str | None) -> None:
                   .replace(",", ""))
     page.wait_text(".av-count", f"{changed:,} of", timeout=60)
     out["count_after_filter"] = page.text_of(".av-count")
+    ticked = p.locator(".bk-Checkbox", has_text="prediction changed by the ablation").locator(
+        "input[type=checkbox]")
+    until(ticked.is_checked, "the sidebar's filter ticked", timeout=30)
     time.sleep(1.0)  # the table's page and the plots settle
-    if screenshot:
-        p.screenshot(path=screenshot, full_page=False)
-        out["screenshot"] = screenshot
+    if screenshots[1]:
+        p.screenshot(path=screenshots[1], full_page=False)
 
 
 def instance_clicks(page: Page, out: dict, clicks: int) -> None:
@@ -116,7 +121,10 @@ def instance_clicks(page: Page, out: dict, clicks: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("store")
-    ap.add_argument("--screenshot")
+    ap.add_argument("--screenshot", help="PNG of the page after the slice run, the changed "
+                    "predictions listed")
+    ap.add_argument("--grid-screenshot", help="PNG of the importance contrast grid, the "
+                    "three heads chosen")
     ap.add_argument("--clicks", type=int, default=10)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -132,7 +140,7 @@ def main() -> int:
                                          args=CHROMIUM_ARGS)
             page = Page(browser, server.url, height=1250)
             page.wait_ready()
-            slice_run(page, out, args.screenshot)
+            slice_run(page, out, [args.grid_screenshot, args.screenshot])
             instance_clicks(page, out, args.clicks)
             out["console_errors"] = page.errors()
             browser.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 
-import holoviews as hv
 import panel as pn
 import param
 
@@ -52,7 +51,6 @@ class SliceAblationView(pn.viewable.Viewer):
 
     explorer = param.ClassSelector(class_=Explorer)
     grid = param.Callable(default=lambda: None, doc="the head grid shown now (corpus_data.Grid)")
-    revision = param.Integer(default=0, precedence=-1)
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -86,9 +84,8 @@ class SliceAblationView(pn.viewable.Viewer):
                                  visible=False, css_classes=["av-show-changed"])
         show.on_click(lambda e: setattr(ex.filters, "ablation_changed", True))
         self.summary = pn.pane.HTML(summary_html(ex), sizing_mode="stretch_width")
-        self.matrix = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._matrix,
-                                                              self.param.revision)),
-                                        visible=False)
+        # a new figure for each result: one first drawn empty would keep its size
+        self.matrix = pn.pane.HoloViews(None, visible=False)
 
         def busy(*_):
             cancel.visible = self.progress.visible = ab.slice_busy
@@ -96,7 +93,7 @@ class SliceAblationView(pn.viewable.Viewer):
 
         def result(*_):
             show.visible = self.matrix.visible = ab.slice_result is not None
-            self.revision += 1
+            self.matrix.object = self._matrix()
 
         ab.param.watch(busy, ["slice_busy", "done", "total"])
         ab.param.watch(result, ["slice_result"])
@@ -124,7 +121,7 @@ class SliceAblationView(pn.viewable.Viewer):
         res = ex.ablation.slice_result
         names = ex.label_names
         if res is None or not names:
-            return hv.Overlay([hv.Rectangles([])])
+            return None
         return confusion_grid(res.confusion_after(len(names)), names, [self._hook],
                               "Confusion with the heads off (click: filter)",
                               xlabel="predicted with the heads off", min_width=440)
