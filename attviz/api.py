@@ -6,6 +6,8 @@ as a Panel object that shows inline in Jupyter.
     corpus.instances.query("not correct").head()
     corpus.attention(42).sel(layers=5).mean("heads")
     corpus.head_stats("self_mean").mean("instances")
+    corpus.head_stats("importance").mean("instances")    # dL/dg per head (--importance)
+    corpus.ablate([3, 7], heads=[(3, 7), (5, 1)])         # probabilities with heads off
     attviz.explorer("bbc-heldout.h5")
 """
 
@@ -94,7 +96,8 @@ class StoreReader:
 
     @property
     def head_stat_names(self) -> list[str]:
-        """The statistics per instance and head the store holds (``self_mean``, ...)."""
+        """The statistics per instance and head the store holds (``self_mean``, ...,
+        ``importance`` when precomputed with ``--importance``)."""
         return self.store.head_stat_names
 
     def head_stats(self, name: str) -> xr.DataArray:
@@ -125,6 +128,21 @@ class StoreReader:
         """The model's layer numbers whose diagonals the store holds (all of them unless
         it was written with ``--layers``)."""
         return self.store.meta.layers
+    def ablate(self, instances, heads, *, batch_size: int = 16, device: str = "cpu",
+               model: str | None = None, model_root: str | None = None) -> np.ndarray:
+        """[instances, classes] class probabilities of ``instances`` (an instance number or
+        a sequence of them, in that order) with ``heads`` switched off: a list of (layer,
+        head) pairs, each head's attention context multiplied by 0 before its layer's
+        output projection. Runs the store's model (found as the explorer finds it: as
+        named, beside the store, under ``model_root``; or ``model``), loaded once per
+        reader; needs ``attviz[model]``."""
+        from .relations.store_ablation import ablate_instances, store_model
+
+        key = (model, model_root, device)
+        if getattr(self, "_model_key", None) != key:
+            self._model = store_model(self.store, model, model_root, device)
+            self._model_key = key
+        return ablate_instances(self.store, self._model, instances, heads, batch_size)
 
     def search(self, text: str, case_sensitive: bool = False, inside_words: bool = False
                ) -> np.ndarray:
@@ -163,6 +181,8 @@ def _how_to_get(name: str) -> str:
         return "`attviz index STORE` adds it"
     if name == "entropy":
         return "`attviz precompute --entropy` writes it"
+    if name == "importance":
+        return "`attviz precompute --importance` writes it (a backward pass of the model)"
     if name in HEAD_STAT_NAMES:
         return "`attviz precompute` writes it (a model run)"
     return (f"the statistics are {', '.join(HEAD_STAT_NAMES)}; `attviz index STORE` adds "

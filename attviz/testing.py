@@ -133,3 +133,45 @@ def make_documents(n: int, seed: int = 0, min_words: int = 5, max_words: int = 1
         words = [rng.choice(vocab) if rng.random() < 0.4 else rng.choice(filler) for _ in range(k)]
         docs.append((" ".join(words).capitalize() + ".", label))
     return docs
+
+
+def train_tiny_classifier(folder: str | Path, labels: list[str] | None = None, *,
+                          steps: int = 40, seed: int = 0, **model_kw) -> Path:
+    """Like :func:`save_tiny_classifier`, but trained for ``steps`` steps (batches of 16
+    documents of up to 32 tokens, AdamW) on :func:`make_documents`, so that its predictions
+    depend on the words and on its heads (switching heads off changes some). One torch
+    thread while training: the same weights on every machine."""
+    import numpy as np
+    import torch
+
+    folder = Path(folder)
+    labels = labels or list(WORDS)
+    tok = make_tokenizer()
+    model = make_model(labels, len(tok), seed=seed, **model_kw)
+    docs = make_documents(400, seed=seed + 5, max_words=25, classes=labels)
+    ids = [np.asarray(tok(t, truncation=True, max_length=32)["input_ids"]) for t, _ in docs]
+    y = torch.tensor([labels.index(label) for _, label in docs])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        model.train()
+        for _ in range(steps):
+            batch = rng.choice(len(ids), 16, replace=False)
+            width = max(len(ids[i]) for i in batch)
+            x = torch.zeros((16, width), dtype=torch.long)
+            mask = torch.zeros_like(x)
+            for j, i in enumerate(batch):
+                x[j, : len(ids[i])] = torch.from_numpy(ids[i])
+                mask[j, : len(ids[i])] = 1
+            model(input_ids=x, attention_mask=mask, labels=y[batch]).loss.backward()
+            opt.step()
+            opt.zero_grad()
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

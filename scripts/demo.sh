@@ -18,7 +18,8 @@ attviz=.venv/bin/attviz
 $attviz finetune --data "$data" --text-column text --label-column category --id-column id \
     --out "$work/bbc-model"
 $attviz precompute --model "$work/bbc-model" --data "$work/bbc-model/heldout.csv" \
-    --out "$work/bbc-heldout.h5" --text-column text --label-column category --id-column id
+    --out "$work/bbc-heldout.h5" --text-column text --label-column category --id-column id \
+    --importance
 $attviz info "$work/bbc-heldout.h5" | head -5
 port="${PORT:-5006}"
 address="${ADDRESS:-127.0.0.1}"

@@ -19,7 +19,7 @@ from tests.helpers.stores import ODD_LABEL_NAMES, precompute_args, synth_store
 
 TIERS = ("unit", "model", "app", "browser", "slurm", "install", "notebook")
 # fixtures that run torch: a test using one (directly or through another fixture) needs it
-TORCH_FIXTURES = {"tiny_model", "tiny_store"}
+TORCH_FIXTURES = {"tiny_model", "tiny_store", "trained_model", "ablation_store"}
 HERE = Path(__file__).resolve().parent
 
 
@@ -62,6 +62,37 @@ def tiny_store(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
 
     out = tmp_path_factory.mktemp("store") / "tiny.h5"
     assert main(precompute_args(tiny_model, tiny_corpus, out)) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """The tiny BERT classifier trained a little (attviz.testing.train_tiny_classifier), so
+    that switching some of its heads off changes predictions."""
+    from attviz.testing import train_tiny_classifier
+
+    return train_tiny_classifier(tmp_path_factory.mktemp("trained") / "model")
+
+
+@pytest.fixture(scope="session")
+def ablation_store(tmp_path_factory, trained_model) -> Path:
+    """40 documents precomputed with --importance by the trained model; every fourth
+    document's gold label is another class's, so about a quarter are misclassified."""
+    from attviz.cli import main
+    from attviz.testing import WORDS, make_documents
+
+    docs = make_documents(40, seed=1, max_words=300)
+    names = list(WORDS)
+    folder = tmp_path_factory.mktemp("ablation")
+    corpus = folder / "corpus.csv"
+    pd.DataFrame({
+        "key": [f"d{i:03d}" for i in range(len(docs))],
+        "body": [t for t, _ in docs],
+        "topic": [names[(names.index(lab) + (i % 4 == 0)) % len(names)]
+                  for i, (_, lab) in enumerate(docs)],
+    }).to_csv(corpus, index=False)
+    out = folder / "trained.h5"
+    assert main([*precompute_args(trained_model, corpus, out), "--importance"]) == 0
     return out
 
 

@@ -173,7 +173,9 @@ INDEX = Command(
 Reads the store once and writes it anew under a temporary name beside it, then renames it
 over the original: a run stopped at any moment leaves the store as it was (it needs free
 disk space for one more copy). Statistics that need the model (first_mass, last_mass,
-entropy) come only from `attviz precompute`.""")
+entropy, and head importance) come only from `attviz precompute`: index cannot derive
+importance (dL/dg per head needs a backward pass through the model); precompute with
+--importance for it. Importance a store already holds is kept.""")
 
 SHARD_NAME = Command(
     "shard-name", "print the file name of shard I of N, as precompute/submit.sh names the "

@@ -3,6 +3,7 @@ is declared once, beside its body (:class:`attviz.cli.command.Command`)."""
 
 from __future__ import annotations
 
+from .ablate_command import ABLATE
 from .command import Command
 from .file_commands import EXPORT_ATTVIZ, IMPORT_ATTVIZ
 from .lab_commands import SERVE, USERS
@@ -10,6 +11,6 @@ from .model_commands import FINETUNE, PRECOMPUTE, VERIFY
 from .store_commands import INDEX, INFO, MERGE, SHARD_NAME, SYNTH
 
 COMMANDS: tuple[Command, ...] = (
-    PRECOMPUTE, INFO, FINETUNE, VERIFY, MERGE, SYNTH, INDEX, EXPORT_ATTVIZ, IMPORT_ATTVIZ,
+    PRECOMPUTE, INFO, FINETUNE, VERIFY, ABLATE, MERGE, SYNTH, INDEX, EXPORT_ATTVIZ, IMPORT_ATTVIZ,
     USERS, SERVE, SHARD_NAME,
 )

@@ -30,6 +30,7 @@ from .views import (
     SequenceView,
     SeriesView,
 )
+from .views.ablation import InstanceAblationView
 from .views.corpus import CorpusView
 from .views.events import clickable_checkbox_labels, frozen, held
 from .views.onscreen import OnScreen
@@ -146,9 +147,9 @@ def _once_per_process() -> None:
 def relations_tabs(tabs: pn.Tabs, ex: Explorer) -> pn.Tabs:
     """``tabs`` with the relations view as its last tab; opening it asks for the relations.
 
-    The view is put into the tab after relations are on, so that its widgets are built
-    with that value rather than changed while the browser builds them."""
-    view = RelationsView(explorer=ex)
+    The view is made when the tab is first opened (a page that never opens it does not pay
+    for it), after relations are on, so that its widgets are built with that value rather
+    than changed while the browser builds them."""
     box = pn.Column(sizing_mode="stretch_width", min_height=200)
     tabs.append(("Relations", box))
     index = len(tabs) - 1
@@ -157,10 +158,42 @@ def relations_tabs(tabs: pn.Tabs, ex: Explorer) -> pn.Tabs:
         if event.new == index:
             ex.relations.enabled = True
             if not box.objects:
-                box.objects = [view]
+                box.objects = [RelationsView(explorer=ex)]
 
     tabs.param.watch(opened, "active")
     return tabs
+
+
+def instance_tab(ex: Explorer) -> pn.Column:
+    """The Instance tab: stepping through the table, the title, the probabilities, the text
+    and the tabs of plots of the selected instance."""
+    # fixed heights: content that changes with the instance never reflows the page
+    title = pn.pane.HTML(pn.bind(lambda *_: _title_html(ex), ex.param.instance, ex.param.error),
+                         sizing_mode="stretch_width", height=48)
+    prev = pn.widgets.Button(name="‹ previous", width=100)
+    nxt = pn.widgets.Button(name="next ›", width=100)
+    prev.on_click(lambda e: held(ex.step, -1))
+    nxt.on_click(lambda e: held(ex.step, 1))
+    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer,
+                                                                ex.words),
+                                  filename="instance.csv", label="this instance (CSV)",
+                                  button_type="light", width=180)
+    heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
+    # below the heatmap, so off screen at load in most windows: built when scrolled to
+    series_view = SeriesView(explorer=ex)
+    series = OnScreen(lambda: series_view, label="series view", height=SERIES_HEIGHT)
+    return pn.Column(
+        pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
+        ProbabilitiesView(explorer=ex),
+        SequenceView(explorer=ex),
+        relations_tabs(
+            pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
+                    ("Layers x heads", pn.Column(overview, InstanceAblationView(explorer=ex),
+                                                 sizing_mode="stretch_width")),
+                    dynamic=True, sizing_mode="stretch_width"),
+            ex),
+        sizing_mode="stretch_width",
+    )
 
 
 def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
@@ -189,21 +222,6 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     _watch_store(ex)
     table = InstanceTable(explorer=ex)
     corpus = CorpusView(explorer=ex)
-    # fixed heights: content that changes with the instance never reflows the page
-    title = pn.pane.HTML(pn.bind(lambda *_: _title_html(ex), ex.param.instance, ex.param.error),
-                         sizing_mode="stretch_width", height=48)
-    prev = pn.widgets.Button(name="‹ previous", width=100)
-    nxt = pn.widgets.Button(name="next ›", width=100)
-    prev.on_click(lambda e: held(ex.step, -1))
-    nxt.on_click(lambda e: held(ex.step, 1))
-    csv = pn.widgets.FileDownload(callback=lambda: instance_csv(ex.current(), ex.layer,
-                                                                ex.words),
-                                  filename="instance.csv", label="this instance (CSV)",
-                                  button_type="light", width=180)
-    heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
-    # below the heatmap, so off screen at load in most windows: built when scrolled to
-    series_view = SeriesView(explorer=ex)
-    series = OnScreen(lambda: series_view, label="series view", height=SERIES_HEIGHT)
     header = pn.pane.HTML(
         '<div class="av-header">attviz <span>self-attention explorer</span>'
         f"{session.header_html()}</div>",
@@ -211,16 +229,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     side = pn.Column(*sidebar(ex, table), width=SIDEBAR_WIDTH, scroll=True,
                      styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
                      css_classes=["av-sidebar"], sizing_mode="stretch_height")
-    instance = pn.Column(
-        pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
-        ProbabilitiesView(explorer=ex),
-        SequenceView(explorer=ex),
-        relations_tabs(
-            pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
-                    ("Layers x heads", overview), dynamic=True, sizing_mode="stretch_width"),
-            ex),
-        sizing_mode="stretch_width",
-    )
+    instance = instance_tab(ex)
     # the corpus view computes only while its tab is open, and builds its figures when first
     # shown; both tabs stay in the page (re-rendering a hidden tab on return costs more)
     views = pn.Tabs(("Instance", instance), ("Corpus", corpus),

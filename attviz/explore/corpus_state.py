@@ -16,6 +16,7 @@ STAT_LABELS = {
     "first_mass": "attention to the first token (first_mass)",
     "last_mass": "attention to the last token (last_mass)",
     "entropy": "row entropy / log n (entropy)",
+    "importance": "head importance dL/dg (importance)",
 }
 NO_CONTRAST, ERRORS, CELLS = "none", "errors", "cells"
 CONTRASTS = {"none: the slice": NO_CONTRAST,

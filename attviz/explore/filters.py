@@ -59,6 +59,10 @@ QUERY_NAMES = {"misclassified_only": "misclassified", "gold": "gold", "predicted
                "cell": "cell", "confidence": "confidence", "tokens": "tokens", "text": "text",
                "case_sensitive": "case", "inside_words": "inwords", "token": "token",
                "head_filters": "head"}
+# filters on a session's own ablation result: not in the address bar, since a link opened
+# elsewhere has no such result (a slice ablation is a minute of model time, not re-run
+# when a page loads); docs/design.md
+SESSION_NAMES = ("ablation_changed", "ablation_cell")
 
 
 class Filters(param.Parameterized):
@@ -92,6 +96,18 @@ class Filters(param.Parameterized):
                           doc="only instances holding this token id (-1: any)")
     head_filters = param.List(default=[], item_type=HeadCondition, label="head statistics",
                               doc="conditions on head statistics; all must hold")
+    ablation_changed = param.Boolean(default=False, label="prediction changed by the ablation",
+                                     doc="only instances of the last slice ablation whose "
+                                     "prediction changed with the heads switched off")
+    ablation_cell = param.Selector(default=None, objects={ANY_CELL: None},
+                                   label="after the ablation (gold → new prediction)",
+                                   doc="instances of the last slice ablation in this cell of "
+                                   "its confusion matrix")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        # the session's last slice ablation (attviz.explore.ablation_data.SliceResult)
+        self.ablation = None
 
     def configure(self, label_names: list[str], max_tokens: int) -> None:
         """The choices and ranges of a store, every filter reset (no event)."""
@@ -99,6 +115,8 @@ class Filters(param.Parameterized):
             self.param.gold.objects = class_choices(label_names)
             self.param.predicted.objects = class_choices(label_names)
             self.param.cell.objects = cell_choices(label_names)
+            self.param.ablation_cell.objects = cell_choices(label_names)
+            self.ablation = None
             self.param.tokens.bounds = (0, max(1, max_tokens))
             self.reset()
 
@@ -107,12 +125,12 @@ class Filters(param.Parameterized):
         self.param.update(misclassified_only=False, gold=[], predicted=[], cell=None,
                           confidence=(0.0, 1.0), tokens=tuple(self.param.tokens.bounds),
                           text="", case_sensitive=False, inside_words=False, token=-1,
-                          head_filters=[])
+                          head_filters=[], ablation_changed=False, ablation_cell=None)
 
     def active(self) -> list[str]:
         """The names of the filters that are on (not at their reset value)."""
-        return [n for n in QUERY_NAMES if n not in ("case_sensitive", "inside_words")
-                and self._on(n)]
+        return [n for n in (*QUERY_NAMES, *SESSION_NAMES)
+                if n not in ("case_sensitive", "inside_words") and self._on(n)]
 
     def _on(self, name: str) -> bool:
         value = getattr(self, name)
@@ -122,7 +140,7 @@ class Filters(param.Parameterized):
             return tuple(value) != (0.0, 1.0)
         if name == "token":
             return value >= 0
-        return bool(value) if name != "cell" else value is not None
+        return bool(value) if name not in ("cell", "ablation_cell") else value is not None
 
     # -- the mask -------------------------------------------------------------------------
     def mask(self, shared: SharedStore) -> np.ndarray:
@@ -151,6 +169,10 @@ class Filters(param.Parameterized):
             mask &= shared.slices.token_mask(self.token)
         for c in self.head_filters:
             mask &= c.holds(shared.slices.column(c.statistic, c.layer, c.head))
+        if self.ablation_changed or self.ablation_cell is not None:
+            if self.ablation is None:  # no result to filter by: nothing passes
+                return np.zeros(len(cols), dtype=bool)
+            mask &= self.ablation.mask(len(cols), self.ablation_changed, self.ablation_cell)
         return mask
 
     # -- the address bar --------------------------------------------------------------------
@@ -159,7 +181,8 @@ class Filters(param.Parameterized):
         cells by the labels the sidebar shows, the token by its string."""
         out: dict[str, list[str]] = {}
         for name in self.active():
-            out[QUERY_NAMES[name]] = self._query_values(name, vocab)
+            if name in QUERY_NAMES:
+                out[QUERY_NAMES[name]] = self._query_values(name, vocab)
         for flag in ("case_sensitive", "inside_words"):
             if self.text and getattr(self, flag):
                 out[QUERY_NAMES[flag]] = ["1"]

@@ -66,6 +66,21 @@ def _clear_button(ex: Explorer) -> pn.widgets.Button:
     return button
 
 
+def _ablation_filters(ex: Explorer) -> pn.Column:
+    """The filters on the session's last slice ablation, shown once there is one."""
+    f = ex.filters.param
+    box = pn.Column(
+        pn.widgets.Checkbox.from_param(f.ablation_changed, css_classes=["av-ablation-changed"]),
+        ChoiceSelect.from_param(f.ablation_cell, sizing_mode="stretch_width"),
+        visible=ex.ablation.slice_result is not None, sizing_mode="stretch_width")
+
+    def show(*_):
+        box.visible = ex.ablation.slice_result is not None
+
+    ex.ablation.param.watch(show, "slice_result")
+    return box
+
+
 def sidebar(ex: Explorer, table: InstanceTable) -> list:
     store = StorePicker.of(ex, name="Store", sizing_mode="stretch_width")
     count = pn.pane.HTML(pn.bind(lambda *_: _count_html(ex), ex.param.count, ex.param.total),
@@ -90,6 +105,7 @@ def sidebar(ex: Explorer, table: InstanceTable) -> list:
                pn.widgets.Checkbox.from_param(f.case_sensitive, margin=(30, 5, 5, 5), width=45),
                pn.widgets.Checkbox.from_param(f.inside_words, margin=(30, 5, 5, 5), width=80)),
         QueryEditor(explorer=ex),
+        _ablation_filters(ex),
         _clear_button(ex),
         sizing_mode="stretch_width",
     )

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..store import BaseStore
+from ..store.layout import how_to_add
 from . import corpus_data as C
 from .lru import LRU
 
@@ -101,5 +102,4 @@ class SliceCache:
 
     def _check(self, stat: str) -> None:
         if stat not in self.statistics:
-            raise UserError(f"this store has no statistic {stat!r}; add the statistics with "
-                            "`attviz index STORE`")
+            raise UserError(f"this store has no statistic {stat!r}; {how_to_add(stat)}")

@@ -17,6 +17,7 @@ import param
 from ..analysis.aggregate import AGGREGATIONS
 from ..errors import UserError
 from ..store import Instance, StoreError
+from .ablation_state import AblationState
 from .catalog import Scope, StoreCatalog
 from .choices import AGGREGATE, SCOPE_HEADS, SCOPES, highlight_choices
 from .filters import Filters
@@ -78,6 +79,7 @@ class Explorer(param.Parameterized):
         self._mask = np.zeros(0, dtype=bool)
         self._views: LRU[ViewData] = LRU(8)  # ViewKey -> ViewData
         self.relations = RelationsState(self)  # token x token attention, rollouts (on demand)
+        self.ablation = AblationState(self)  # heads switched off (on demand)
         # scope: the stores a signed-in user may open (None: every store under the root)
         self.catalog = StoreCatalog.around(root, store, scope)
         self.refresh_store_list()

@@ -91,6 +91,10 @@ class PrecomputeConfig:
         "compression of the store: zstd (Blosc2 and Zstandard; readers need the hdf5plugin "
         "package, which attviz installs), gzip or lzf (HDF5's own, slower or larger), none",
         default=codec.ZSTD)
+    importance: bool = _arg("also store each head's importance dL/dg per instance (a gate g "
+                            "on the head's output; L the cross-entropy of the gold label, else "
+                            "the predicted one): one backward pass per batch, about 2x the "
+                            "time", default=False)
     limit: int | None = _arg("use only the first N rows (documents) of the corpus", default=None)
     skip_bad_rows: bool = _arg("leave out rows with empty or undecodable text, bad ids or "
                                "unknown labels (listed in a summary) instead of stopping",
@@ -133,6 +137,10 @@ class Result:
     reused_blocks: int = 0
     already_complete: bool = False
     loop_seconds: float = 0.0  # tokenising, extracting, writing and assembling; not loading
+
+
+# which label the loss of /instances/head_stats/importance is of (a provenance attribute)
+IMPORTANCE_LABEL = "gold; predicted where the gold label is -1"
 
 
 def _log(msg: str) -> None:
@@ -180,12 +188,16 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     mine = shard_blocks(len(starts) - 1, cfg.shard or 0, cfg.shards)
     prepare(partial, key, asdict(cfg))
     done_blocks = {b for b in mine if block_path(partial, b).exists()}
-    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy)
+    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy,
+                          importance=cfg.importance)
     _log(f"attviz: attention path: {extractor.description}")
     stored = resolve_layers(cfg.layers, extractor.num_layers)
     if stored is not None:
         _log(f"attviz: storing the diagonals of layers {', '.join(map(str, stored))} of "
              f"{extractor.num_layers}")
+    if extractor.gate_problem:
+        _log(f"attviz: --importance: {model.config.model_type}: {extractor.gate_problem}; "
+             "the store gets no importance")
     meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key},
                      stored_layers=stored)
     t_loop = time.time()
@@ -339,6 +351,7 @@ def _provenance(cfg: PrecomputeConfig, corpus: Corpus, key: str, model, tokenize
         "shard": -1 if cfg.shard is None else cfg.shard,
         "shards": cfg.shards,
         "skipped_rows": len(corpus.skipped),
+        **({"importance_label": IMPORTANCE_LABEL} if extractor.importance else {}),
     }
 
 

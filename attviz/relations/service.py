@@ -44,12 +44,41 @@ class Request:
 
 
 @dataclass
+class AblationRequest:
+    """Switch ``heads`` ((layer, head) pairs) off and run the model named by the store's
+    ``provenance`` on the instances' ``token_ids`` (a list of [tokens] arrays, or a function
+    that reads them, called in the worker), a batch of
+    ``batch_size`` at a time; ``progress(done, total)`` after each batch; ``current()``
+    False stops the job before its next batch (cancelled or superseded)."""
+
+    provenance: dict
+    token_ids: list
+    heads: list
+    batch_size: int = 16
+    model_root: str | None = None
+    near: str | None = None
+    current: Callable[[], bool] = field(default=lambda: True)
+    progress: Callable[[int, int], None] | None = None
+
+
+@dataclass
 class Outcome:
-    """A request's result (``relations``) or why there is none (``message``, one sentence)."""
+    """A request's result (``relations``, or ``ablation``: an
+    :class:`attviz.relations.ablation.Ablation` run to the end) or why there is none
+    (``message``, one sentence)."""
 
     relations: object | None = None
     message: str = ""
     model: str = ""
+    ablation: object | None = None
+
+
+def _no_libraries(what: str) -> str:
+    missing = missing_libraries()
+    if not missing:
+        return ""
+    return (f"{what} need the model libraries, which this server lacks "
+            f"({' and '.join(missing)}): pip install 'attviz[model]'.")
 
 
 def release_memory() -> None:
@@ -86,12 +115,71 @@ class RelationsService:
 
         return self._executor.submit(work)
 
+    def submit_ablation(self, request: AblationRequest, done: Callable[[Outcome], None]
+                        ) -> Future:
+        """Run ``request`` in the worker one batch at a time: each batch is a task of its
+        own, so requests of other sessions run between them. ``done(outcome)`` is called
+        at the end unless the request stopped being current; the future returned resolves
+        then (to the outcome, or None when stopped)."""
+        finished: Future = Future()
+
+        def end(outcome: Outcome | None) -> None:
+            if outcome is None:
+                self.dropped += 1
+            else:
+                done(outcome)
+            finished.set_result(outcome)
+
+        def step(job, model_name: str) -> None:
+            if not request.current():
+                return end(None)
+            try:
+                job.step()
+            except Exception as e:  # noqa: BLE001 - shown in the view; the server goes on
+                return end(Outcome(message=_failed(e)))
+            finally:
+                release_memory()
+            if request.progress is not None:
+                request.progress(job.done, job.total)
+            if job.finished:
+                self.runs += 1
+                return end(Outcome(ablation=job, model=model_name)
+                           if request.current() else None)
+            self._executor.submit(step, job, model_name)
+
+        def start() -> None:
+            if not request.current():
+                return end(None)
+            outcome = self._start_ablation(request)
+            if outcome.ablation is None:
+                return end(outcome)
+            step(outcome.ablation, outcome.model)
+
+        self._executor.submit(start)
+        return finished
+
+    def _start_ablation(self, request: AblationRequest) -> Outcome:
+        message = _no_libraries("Switching heads off needs the model; ablations")
+        if message:
+            return Outcome(message=message)
+        try:
+            source = locate(request.provenance, request.model_root, request.near)
+            model = self.models.get(source)
+            from .ablation import Ablation
+
+            ids = request.token_ids() if callable(request.token_ids) else request.token_ids
+            job = Ablation(model, ids, request.heads, request.batch_size)
+        except Unavailable as e:
+            return Outcome(message=str(e))
+        except Exception as e:  # noqa: BLE001 - shown in the view; the server goes on
+            return Outcome(message=_failed(e))
+        return Outcome(ablation=job, model=source.name)
+
     def run(self, request: Request) -> Outcome:
         """Compute ``request`` in the calling thread."""
-        missing = missing_libraries()
-        if missing:
-            return Outcome(message="Relations need the model libraries, which this server "
-                           f"lacks ({' and '.join(missing)}): pip install 'attviz[model]'.")
+        message = _no_libraries("Relations")
+        if message:
+            return Outcome(message=message)
         try:
             source = locate(request.provenance, request.model_root, request.near)
             model = self.models.get(source)
@@ -102,12 +190,18 @@ class RelationsService:
         except Unavailable as e:
             return Outcome(message=str(e))
         except Exception as e:  # noqa: BLE001 - shown in the view; the server goes on
-            return Outcome(message=f"The model failed on this instance ({type(e).__name__}: "
-                           f"{str(e).splitlines()[0] if str(e) else 'no message'}).")
+            return Outcome(message=_failed(e))
         finally:
             release_memory()
         self.runs += 1
         return Outcome(relations=rel, model=source.name)
+
+
+def _failed(e: Exception) -> str:
+    if type(e).__name__ == "CannotGate":  # attviz.precompute.extract.gates (imports torch)
+        return f"The heads of this model cannot be switched off: {e}."
+    return (f"The model failed on this instance ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no message'}).")
 
 
 def _worker_threads() -> None:

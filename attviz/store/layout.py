@@ -39,6 +39,7 @@ SELF_ARGMAX = HEAD_STATS + "/self_argmax"
 FIRST_MASS = HEAD_STATS + "/first_mass"
 LAST_MASS = HEAD_STATS + "/last_mass"
 ENTROPY = HEAD_STATS + "/entropy"
+IMPORTANCE = HEAD_STATS + "/importance"  # 1.2, from precompute --importance
 # Corpus profiles per group of instances (1.1)
 GROUP_KEY = "/profiles/group/key"
 GROUP_COUNT = "/profiles/group/count"
@@ -184,6 +185,11 @@ LAYOUT: tuple[Dataset, ...] = (
             "mean over query tokens i of A[l, h, i, n - 1] (model runs only)", **_STAT),
     Dataset(ENTROPY, _IHL, "float16", "entropy",
             "mean over query tokens of the row entropy / log(n) (precompute --entropy)", **_STAT),
+    # -- 1.2: head importance (precompute --importance) ---------------------------------------
+    Dataset(IMPORTANCE, _IHL, "float16", "importance",
+            "dL/dg at g = 1, g a gate on the head's attention context before the output "
+            "projection, L the cross-entropy of the gold label (the predicted one where none)",
+            **{**_STAT, "since": "1.2"}),
     # -- 1.1: corpus profiles per group of instances -----------------------------------------
     Dataset(GROUP_KEY, (dims.GROUPS, dims.KEY), "int16", None,
             "(gold, predicted), or (gold, correct) with more than 400 cells; gold -1: unlabelled, "
@@ -227,6 +233,18 @@ HEAD_STAT_ROWS = tuple(d for d in APPENDED if d.path.startswith(HEAD_STATS + "/"
 HEAD_STAT_NAMES = tuple(d.name for d in HEAD_STAT_ROWS)
 # from the stored diagonals alone (also for stores written without a model run)
 SELF_STAT_NAMES = ("self_mean", "self_max", "self_argmax")
+# what only a model run gives, and the precompute option that adds it
+MODEL_STAT_OPTIONS = {"first_mass": "", "last_mass": "", "entropy": "--entropy",
+                      "importance": "--importance"}
+
+
+def how_to_add(statistic: str) -> str:
+    """How a store that lacks ``statistic`` gets it, as the end of a sentence."""
+    if statistic in MODEL_STAT_OPTIONS:
+        option = MODEL_STAT_OPTIONS[statistic]
+        return ("it needs the model: precompute the corpus again"
+                + (f" with {option}" if option else "") + " (`attviz index` cannot add it)")
+    return "add it with `attviz index STORE`"
 
 
 def fixed_sizes(num_layers: int, num_heads: int, num_classes: int,

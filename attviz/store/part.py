@@ -36,8 +36,8 @@ class Part:
         document_ids: [documents] strings
         document_row: [documents] int64, the row of the corpus file (0-based)
     Per instance and head (optional; None where not computed):
-        self_mean, self_max, first_mass, last_mass, entropy: [instances, layers, heads]
-        float16; self_argmax: [instances, layers, heads] int16 (docs/format.md)
+        self_mean, self_max, first_mass, last_mass, entropy, importance: [instances,
+        layers, heads] float16; self_argmax: [instances, layers, heads] int16 (docs/format.md)
     Not a dataset of the store:
         profile_sums: the sums over this part's tokens of every layer's diagonals by group
             (:class:`~attviz.store.derive.ProfileSums`), for a store that keeps some layers
@@ -64,6 +64,7 @@ class Part:
     last_mass: np.ndarray | None = None
     entropy: np.ndarray | None = None
     profile_sums: object | None = None
+    importance: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for d in PART_FIELDS:

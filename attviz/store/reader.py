@@ -190,7 +190,7 @@ class Store(BaseStore):
                        ) -> np.ndarray:
         path = f"{L.HEAD_STATS}/{name}"
         if path not in self._shapes:
-            raise StoreError(f"{self.path}: has no {path} (run `attviz index` to add it)")
+            raise StoreError(f"{self.path}: has no {path}; {L.how_to_add(name)}")
         return self._read(path, slice(None) if layer is None else np.s_[:, layer, head])
 
     def profiles(self) -> ProfileTables | None:

@@ -16,11 +16,11 @@ from ..corpus_data import confusion
 from ..corpus_state import CELLS, NO_CONTRAST, CorpusSettings
 from ..slices import digest
 from ..state import Explorer
-from ..style import PLOT_OPTS
-from .cells import set_ranges
+from .confusion import confusion_grid
 from .events import FigureEvents, InSession, WeakHook, frozen
 from .headgrid import HeadPicker, grid_element
 from .profiles import position_element, token_element
+from .slice_ablation import SliceAblationView
 from .widgets import ChoiceSelect
 
 # what makes the slice, the settings or the figures change
@@ -31,35 +31,8 @@ TOP_TOKENS = 30
 
 def confusion_element(ex: Explorer, mask: np.ndarray, hooks: list) -> hv.Overlay:
     """The slice's confusion matrix; clicking a cell sets the confusion filter."""
-    n = len(ex.label_names)
-    m = confusion(ex.opened.cols.label, ex.opened.cols.prediction, mask, n)
-    g, p = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    data = {"x0": p.ravel() - 0.5, "x1": p.ravel() + 0.5, "y0": n - 1 - g.ravel() - 0.5,
-            "y1": n - 1 - g.ravel() + 0.5, "count": m.ravel().astype(float),
-            "gold": [ex.label_names[k] for k in g.ravel()],
-            "predicted": [ex.label_names[k] for k in p.ravel()]}
-    cells = hv.Rectangles(data, kdims=["x0", "y0", "x1", "y1"],
-                          vdims=["count", "gold", "predicted"]).opts(
-        color="count", cmap="Blues", logz=False, colorbar=True, line_color="white",
-        tools=["hover", "tap"], nonselection_alpha=1.0, framewise=True,
-        default_tools=PLOT_OPTS["default_tools"],
-        hover_tooltips=[("gold", "@gold"), ("predicted", "@predicted"),
-                        ("instances", "@count{0,0}")])
-    dark = m.ravel() > 0.55 * max(1, m.max())
-    labels = [hv.Labels({"x": p.ravel()[sel], "y": n - 1 - g.ravel()[sel],
-                         "text": [f"{v:,}" for v in m.ravel()[sel]]},
-                        kdims=["x", "y"], vdims=["text"]).opts(text_font_size="9pt",
-                                                               text_color=color)
-              for sel, color in ((~dark, "#222"), (dark, "white"))]
-    ticks = list(ex.label_names)
-    size = 60 + 36 * n
-    opts = {k: v for k, v in PLOT_OPTS.items() if k not in ("default_tools", "responsive")}
-    opts.update(height=size + 90, width=size + 150)
-    return hv.Overlay([cells, *labels]).opts(hv.opts.Overlay(
-        xticks=list(enumerate(ticks)), yticks=[(n - 1 - k, t) for k, t in enumerate(ticks)],
-        xrotation=45, xlabel="predicted", ylabel="gold",
-        hooks=[*hooks, set_ranges((-0.5, n - 0.5), (-0.5, n - 0.5))],
-        title="Confusion (click: filter)", framewise=True, **opts))
+    m = confusion(ex.opened.cols.label, ex.opened.cols.prediction, mask, len(ex.label_names))
+    return confusion_grid(m, ex.label_names, hooks, "Confusion (click: filter)")
 
 
 FIGURES = ("grid", "auroc", "confusion", "tokens", "positions")
@@ -115,6 +88,7 @@ class CorpusView(pn.viewable.Viewer):
         self.positions = pn.pane.HoloViews(
             hv.DynamicMap(pn.bind(self._positions, rev["positions"])),
             sizing_mode="stretch_width")
+        self.ablation = SliceAblationView(explorer=ex, grid=lambda: self._results.get("grid"))
 
     # -- when to compute --------------------------------------------------------------------
     def show(self) -> None:
@@ -178,6 +152,10 @@ class CorpusView(pn.viewable.Viewer):
             if corpus.groups.tables is None and not corpus.statistics:
                 out["note"] = ("This store has no corpus statistics; add them with "
                                "`attviz index STORE`.")
+            elif "importance" not in corpus.statistics:
+                out["note"] = ("This store has no head importance (dL/dg per head): "
+                               "precompute it with --importance; `attviz index` cannot add "
+                               "it, it needs the model.")
             out["tokens"] = corpus.tokens(a, ex.layer, s.head, b, s.min_count, TOP_TOKENS)
             out["positions"] = corpus.positions(ex.mask, ex.layer)
         except UserError as e:
@@ -278,6 +256,7 @@ class CorpusView(pn.viewable.Viewer):
     def _layout(self) -> list:
         return [self.controls(), self.summary,
                 pn.Row(self.confusion, self.grid, self.auroc, sizing_mode="stretch_width"),
+                self.ablation,
                 self.profile_controls(),
                 pn.Row(self.tokens, self.positions, sizing_mode="stretch_width")]
 

@@ -75,11 +75,12 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     statistics per head come from the float16 diagonals of every layer; the stored layers
     are kept as ``settings`` says (8-bit codes made from the float32 values). With some
     layers stored, the part brings the profile sums of every layer (``profile_sums``).
+    Its ``labels=`` are the gold labels of a batch, for head importance.
     """
     seg = segment_documents(tokenizer, corpus.texts[d0:d1], settings.max_length, settings.stride)
     n = len(seg)
     lengths = seg.lengths
-    gold = labels[d0:d1][seg.document]
+    gold = labels[d0:d1][seg.document]  # [instances] class index, -1 unknown
     order = np.argsort(lengths, kind="stable")
     probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
     att: list[np.ndarray | None] = [None] * n
@@ -88,7 +89,7 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
             if settings.layers is not None else None)
     for s in range(0, n, settings.batch_size):
         batch = order[s : s + settings.batch_size]
-        res = extractor([seg.input_ids[i] for i in batch])
+        res = extractor([seg.input_ids[i] for i in batch], labels=gold[batch])
         probs[batch] = res.probabilities
         # what the statistics are of (C order: the results are views of a permuted tensor)
         full = [np.ascontiguousarray(a, dtype=np.float16) for a in res.attention]

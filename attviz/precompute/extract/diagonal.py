@@ -22,7 +22,8 @@ on CUDA ``aten._scaled_dot_product_efficient_attention(compute_log_sumexp=True)`
 padded to a multiple of 32). Where neither fits (other devices, soft-capping, sinks,
 sliding windows, position bias, training-time dropout, a kernel error) the layer runs
 eagerly and the diagonal is read from its softmax; the calling extractor's ``DiagonalStats``
-counts both.
+counts both. Either way the output goes through the current head gates (:mod:`.gates`), and
+both kernels have a backward pass, so head importance (dL/dg) costs one backward pass.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from . import gates
 
 NAME = "attviz_diagonal"
 
@@ -156,7 +159,8 @@ def _eager(query, key, value, mask, scaling, causal, lengths, entropy):
         scores = scores + mask
     weights = torch.softmax(scores.float(), dim=-1)
     out = torch.matmul(weights.to(value.dtype), value)
-    return out, map_quantities(weights, lengths, entropy)
+    with torch.no_grad():
+        return out, map_quantities(weights, lengths, entropy)
 
 
 def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=None):
@@ -223,7 +227,8 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
         try:
             out, lse = _kernel(query, key, value, mask, scaling, causal)
             if entropy:  # sum_j A_ij k_j: the same kernel with the keys as values
-                out_k, _ = _kernel(query, key, key, mask, scaling, causal)
+                with torch.no_grad():
+                    out_k, _ = _kernel(query, key, key, mask, scaling, causal)
         except torch.cuda.OutOfMemoryError:
             raise  # not a reason to fall back to eager, which needs more memory
         except RuntimeError as e:
@@ -233,10 +238,12 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
     if reason:
         out, quantities = _eager(query, key, value, mask, scaling, causal, lengths, entropy)
     else:
-        quantities = _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k)
+        with torch.no_grad():  # the quantities are read, never differentiated
+            quantities = _fused_quantities(query, key, lse, mask, scaling, causal, lengths,
+                                           out_k)
     if rec is not None:
         rec.stats.record(reason)
-    return out.transpose(1, 2).contiguous(), quantities
+    return gates.apply(out).transpose(1, 2).contiguous(), quantities
 
 
 def _kernel(query, key, value, mask, scaling, causal):

@@ -63,7 +63,7 @@ class BatchResult:
     """probabilities: [batch, classes] float32; attention: per instance [tokens, layers, heads];
     stats: statistic name -> [batch, layers, heads] float32, the means over each instance's
     query tokens of A[l, h, i, 0] (first_mass), A[l, h, i, n - 1] (last_mass) and, when asked,
-    the row entropy / log(n) (entropy)."""
+    the row entropy / log(n) (entropy) and the head importance dL/dg (importance)."""
 
     probabilities: np.ndarray
     attention: list[np.ndarray]
@@ -78,12 +78,17 @@ class Extractor:
 
     ``attention``: ``auto`` (fused where the model routes attention through transformers'
     attention interface, else eager), ``fused`` (fail if it cannot) or ``eager``.
+    ``importance``: also the gradient of each instance's loss to a gate on every head
+    (:mod:`.gates`; one backward pass per batch); where the heads cannot be gated,
+    ``importance`` stays False and ``gate_problem`` says why.
     """
 
     def __init__(self, model, pad_token_id: int | None, attention: str = "auto",
-                 entropy: bool = False) -> None:
+                 entropy: bool = False, importance: bool = False) -> None:
         self.model = model
         self.entropy = entropy
+        self.importance = False  # set below once the heads are known to be gateable
+        self.gate_problem = ""  # why importance was asked for but cannot be computed
         self.device = next(model.parameters()).device
         self.pad_id = int(pad_token_id) if pad_token_id is not None else 0
         self.path = "eager"
@@ -106,6 +111,28 @@ class Extractor:
                                  "attention, so its attention weights cannot be read")
         probe = self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
         self.num_layers, self.num_heads = probe.attention[0].shape[1:]
+        if importance:
+            self._enable_importance()
+
+    def _enable_importance(self) -> None:
+        """Gate every head (or say in ``gate_problem`` why the model's heads cannot be)."""
+        from . import gates
+
+        if self.path == "eager":  # the model's own eager attention, through the gate wrapper
+            gates.register()
+            if not gates.set_attention(self.model, gates.EAGER):
+                self._set("eager")
+                self.gate_problem = ("the model does not route attention through transformers' "
+                                     "attention interface, so its heads cannot be gated")
+                return
+        for p in self.model.parameters():  # gradients for the gates only
+            p.requires_grad_(False)
+        try:
+            self.importance = True
+            self._forward([np.array([self.pad_id] * 4, dtype=np.int64)], probe=True)
+        except gates.CannotGate as e:
+            self.importance = False
+            self.gate_problem = f"its heads cannot be gated ({e})"
 
     def _set(self, name: str) -> None:
         logger = logging.getLogger("transformers")
@@ -148,8 +175,8 @@ class Extractor:
             return text
         return "eager: full attention maps, diagonal taken" + (f" ({self.why})" if self.why else "")
 
-    @torch.inference_mode()
-    def _forward(self, input_ids: list[np.ndarray], probe: bool = False) -> BatchResult:
+    def _forward(self, input_ids: list[np.ndarray], probe: bool = False,
+                 labels: np.ndarray | None = None) -> BatchResult:
         lengths = [len(x) for x in input_ids]
         t = max(lengths)
         ids = np.full((len(input_ids), t), self.pad_id, dtype=np.int64)
@@ -157,14 +184,44 @@ class Extractor:
         for i, x in enumerate(input_ids):
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1
+        inputs = {"input_ids": torch.from_numpy(ids).to(self.device),
+                  "attention_mask": torch.from_numpy(mask).to(self.device),
+                  "output_attentions": True}
         with diagonal.recording_into(self.stats, torch.tensor(lengths, device=self.device),
                                      self.entropy):
-            out = self.model(
-                input_ids=torch.from_numpy(ids).to(self.device),
-                attention_mask=torch.from_numpy(mask).to(self.device),
-                output_attentions=True,
-            )
-        att = out.attentions
+            if self.importance:
+                logits, att, importance = self._with_gradient(inputs, labels)
+            else:
+                with torch.inference_mode():
+                    out = self.model(**inputs)
+                logits, att, importance = out.logits, out.attentions, None
+        with torch.inference_mode():
+            return self._result(logits, att, lengths, importance)
+
+    def _with_gradient(self, inputs: dict, labels: np.ndarray | None):
+        """(logits, attentions, importance [batch, layers, heads]): one forward pass with
+        every head gated (g = 1) and one backward pass of the summed cross-entropy of each
+        instance's label (its gold label, else its prediction) to the gates. Instances are
+        independent in a batch, so each one's gates get the gradient of its own loss."""
+        from . import gates
+
+        b = inputs["input_ids"].shape[0]
+        values = torch.ones((b, self.num_layers, self.num_heads), device=self.device,
+                            requires_grad=True)
+        with torch.enable_grad(), gates.gating(values) as g:
+            out = self.model(**inputs)
+            gates.check_calls(g, self.num_layers)
+            logits = out.logits.float()
+            target = logits.detach().argmax(-1)
+            if labels is not None:
+                gold = torch.as_tensor(np.asarray(labels, dtype=np.int64), device=self.device)
+                target = torch.where(gold >= 0, gold, target)
+            loss = torch.nn.functional.cross_entropy(logits, target, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, values)
+        att = tuple(a.detach() for a in out.attentions)
+        return logits.detach(), att, grad.float().cpu().numpy()
+
+    def _result(self, logits, att, lengths: list[int], importance) -> BatchResult:
         if not att:
             raise RuntimeError("the model returned no attentions")
         if self.model.config._attn_implementation != diagonal.NAME:
@@ -177,16 +234,21 @@ class Extractor:
                             "not supported")
         # [batch, layers, heads, tokens, quantities] -> [batch, tokens, layers, heads, q]
         q = torch.stack([a.float() for a in att], dim=1).permute(0, 3, 1, 2, 4).cpu().numpy()
-        probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         stats = {}
         for j, name in enumerate(diagonal.QUANTITIES[1 : q.shape[-1]], start=1):
             stats[STAT_OF[name]] = np.stack([q[i, :n, :, :, j].mean(axis=0)
                                              for i, n in enumerate(lengths)])
+        if importance is not None:
+            stats["importance"] = importance
         return BatchResult(probs, [q[i, :n, :, :, 0] for i, n in enumerate(lengths)], stats)
 
-    def __call__(self, input_ids: list[np.ndarray]) -> BatchResult:
-        """Probabilities and per-instance diagonals for one batch (padded to its longest)."""
-        return self._forward(input_ids)
+    def __call__(self, input_ids: list[np.ndarray], labels: np.ndarray | None = None
+                 ) -> BatchResult:
+        """Probabilities and per-instance diagonals for one batch (padded to its longest);
+        with importance on, also dL/dg per head, L the cross-entropy of ``labels``
+        ([batch] class indices, -1 or None: the predicted class)."""
+        return self._forward(input_ids, labels=labels)
 
 
 def model_provenance(name: str, model, tokenizer) -> dict:
