@@ -78,9 +78,16 @@ def test_a_filter_change_updates_the_same_figures(tiny_store):
             out[name] = model
         return out
 
+    def cells(fig):
+        (found,) = [r for r in fig.renderers if "count" in getattr(r.data_source, "data", {})]
+        return found
+
     def counts(fig) -> float:
-        (cells,) = [r for r in fig.renderers if "count" in getattr(r.data_source, "data", {})]
-        return sum(cells.data_source.data["count"])
+        return sum(cells(fig).data_source.data["count"])
+
+    def colour_range(fig) -> tuple[float, float]:
+        mapper = cells(fig).glyph.fill_color["transform"]
+        return mapper.low, mapper.high
 
     before = state()
     total = counts(before["confusion"])
@@ -88,3 +95,13 @@ def test_a_filter_change_updates_the_same_figures(tiny_store):
     after = state()
     assert {n: after[n].id for n in after} == {n: before[n].id for n in before}
     assert counts(after["confusion"]) == ex.count < total
+    # the colours follow the counts shown: a range kept from a larger slice paled every
+    # cell of a small one, and the white numbers of its largest cells vanished on them
+    data = cells(after["confusion"]).data_source.data
+    small = min(c for c in data["count"] if c > 0)
+    g, p = next((g, p) for g, p, c in zip(data["gold"], data["predicted"], data["count"])
+                if c == small)
+    names = ex.label_names
+    ex.filters.cell = (names.index(g), names.index(p))
+    assert counts(after["confusion"]) == small
+    assert colour_range(after["confusion"]) == (0, max(1, small))

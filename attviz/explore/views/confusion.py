@@ -30,6 +30,7 @@ def confusion_grid(m: np.ndarray, names: list[str], hooks: list, title: str,
                           vdims=["count", "gold", "predicted"]).opts(
         color="count", cmap="Blues", logz=False, colorbar=True, line_color="white",
         tools=["hover", "tap"], nonselection_alpha=1.0, framewise=True,
+        clim=(0, max(1.0, float(m.max()))),  # this matrix's range: a redraw keeps no other
         default_tools=PLOT_OPTS["default_tools"],
         hover_tooltips=[("gold", "@gold"), (xlabel, "@predicted"),
                         ("instances", "@count{0,0}")])
