@@ -8,7 +8,10 @@ after the one that shows the result): the page render of the long instance and o
 one; scrolling the text and the token grid to their ends until the last tokens are built;
 a zoom of the heatmap until the server's new image is drawn; the relations view from
 opening its tab until the raster of the recomputed map is drawn (the model run
-included); and the server's memory. Screenshots go to --shots.
+included); and the server's memory. Then `attviz verify`'s eager diagonals, the relations
+run and the precompute's extraction of the 4,096-token instance, each in a fresh process
+(benchmarks/many_heads_bench.py's per_instance): time and peak memory. Screenshots go to
+--shots.
 
     .venv/bin/python benchmarks/long_bench.py --shots long-shots --loads 3
 
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from app_bench import DEEP, RENDERED  # noqa: E402 - benchmarks/ is the script's folder
+from many_heads_bench import per_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -177,8 +181,10 @@ def main() -> int:
     shots.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        _, store = make_store(Path(tmp))
+        model, store = make_store(Path(tmp))
         res: dict = {"precompute_s": round(time.perf_counter() - t, 1)}
+        res["per_instance"] = per_instance(str(store), str(model),
+                                           ("relations", "verify", "extraction"))
         with Store(store) as s:
             counts = s.columns.token_count
         long_k = int(np.flatnonzero(counts == 4096)[0])

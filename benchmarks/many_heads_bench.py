@@ -14,8 +14,8 @@ hidden size of 256 (head size 8) so that it runs on 2 CPU cores. At 512 and 2,04
 - the corpus view at 100,000 instances (benchmarks/corpus_bench.py's measurements) on a
   synthetic store of the same 32 x 32 heads (instances of up to 32 tokens: the corpus view
   reads statistics per head, not tokens), written with --precision 8;
-- head importance per instance: a slot, for the importance of issue 19 (not in this
-  version of attviz).
+- head importance per instance (`precompute --importance`: one backward pass to a gate on
+  every head) against the extraction alone: time and peak memory, each in a fresh process.
 
     .venv/bin/python benchmarks/many_heads_bench.py --dir bench-data
 
@@ -177,34 +177,55 @@ import json, resource, sys, time
 import numpy as np
 import torch
 torch.set_num_threads(1)
-from attviz.relations.models import ModelCache, locate
-from attviz.relations.compute import run
-from attviz.precompute.verify import load_eager, eager_diagonals
 from attviz.store import Store
 what, store, model = sys.argv[1:4]
 with Store(store) as s:
-    inst = s.read_instance(0)
-t = time.perf_counter()
+    k = int(np.argmax(s.columns.token_count))  # the longest instance
+    inst = s.read_instance(k)
+    last = s.meta.num_layers - 1
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 if what == "relations":
+    from attviz.relations.compute import run
+    from attviz.relations.models import ModelCache, locate
     m = ModelCache(1).get(locate(s.meta.provenance, None, None))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
-    run(m, inst.token_ids, layer=31)
-else:
+    run(m, inst.token_ids, layer=last)
+elif what == "verify":
+    from attviz.precompute.verify import eager_diagonals, load_eager
     m, light = load_eager(model)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
     eager_diagonals(m, inst.token_ids, light)
+else:  # "importance" or "extraction": attviz's precompute path on this one instance
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from attviz.precompute.extract import Extractor
+    m = AutoModelForSequenceClassification.from_pretrained(model).eval()
+    pad = AutoTokenizer.from_pretrained(model).pad_token_id
+    ex = Extractor(m, pad, importance=what == "importance")
+    ex([inst.token_ids[:16]], labels=np.array([0]))  # warm-up
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    out = ex([inst.token_ids], labels=np.array([max(0, inst.label)]))
+    assert (what == "importance") == ("importance" in out.stats)
 print(json.dumps({"seconds": time.perf_counter() - t, "tokens": int(inst.n_tokens),
+                  "rss_mb_before": before,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+KINDS = ("relations", "verify", "extraction", "importance")
 
-def per_instance(store: str, model: str) -> dict:
+
+def per_instance(store: str, model: str, kinds=KINDS) -> dict:
+    """Time and memory of one instance (the store's longest), each kind in a fresh process
+    with one torch thread: relations (eager maps, the last layer's kept), verify (eager
+    diagonals, one layer's maps at a time), attviz's extraction alone and with head
+    importance (one backward pass)."""
     out = {}
-    for what in ("relations", "verify"):
+    for what in kinds:
         r = subprocess.run([sys.executable, "-c", CHILD, what, store, model], check=True,
                            capture_output=True, text=True, cwd=ROOT)
         out[what] = json.loads(r.stdout.strip().splitlines()[-1])
-    out["importance"] = "not measured: head importance comes with issue 19"
     return out
 
 

@@ -78,6 +78,31 @@ def read_ms(path: Path, n: int, reads: int = 200) -> tuple[float, float]:
     return statistics.median(times), float(np.percentile(times, 95))
 
 
+PARTS = (("attention", ("attention/",)), ("token rows", ("tokens/",)),
+         ("texts", ("instances/text/",)), ("statistics", ("instances/head_stats/",)),
+         ("instance rows", ("instances/", "documents/")), ("profiles", ("profiles/",)),
+         ("token index", ("index/",)), ("vocabulary and tokenizer", ("vocab/", "tokenizer/")))
+
+
+def parts(path: Path) -> dict[str, int]:
+    """Bytes on disk by part of the store (PARTS; the first prefix that matches), and what
+    HDF5 itself takes (object headers, B-trees, free space): the file less the datasets."""
+    import h5py
+    import hdf5plugin  # noqa: F401
+
+    out = dict.fromkeys([name for name, _ in PARTS], 0)
+
+    def visit(name, node):
+        if isinstance(node, h5py.Dataset):
+            part = next(p for p, prefixes in PARTS if name.startswith(prefixes))
+            out[part] += node.id.get_storage_size()
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    out["HDF5 metadata"] = os.path.getsize(path) - sum(out.values())
+    return out
+
+
 def row(path: Path, tokens: int, lh2: int) -> dict:
     from attviz.store import Store
 
@@ -86,7 +111,8 @@ def row(path: Path, tokens: int, lh2: int) -> dict:
     size = os.path.getsize(path)
     med, p95 = read_ms(path, n)
     return {"bytes": size, "bytes_per_token": size / tokens, "over_LxHx2": size / tokens / lh2,
-            "read_ms_median": med, "read_ms_p95": p95}
+            "read_ms_median": med, "read_ms_p95": p95,
+            "parts_over_LxHx2": {k: v / tokens / lh2 for k, v in parts(path).items()}}
 
 
 def main() -> int:
