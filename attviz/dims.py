@@ -19,3 +19,4 @@ KEY = "key"  # 2: what identifies a group, (gold, predicted) or (gold, correct)
 POSITIONS = "positions"  # token positions within an instance, from 0
 ENTRIES = "entries"  # (group, token id) pairs that occur, grouped by group
 POSTINGS = "postings"  # (token id, instance) pairs of the token index, grouped by token id
+OCCURRENCES = "occurrences"  # (token id, token row) pairs of the token index, grouped by token id

@@ -12,6 +12,8 @@ from .. import dims
 from .format import StoreMeta
 from .part import Part
 
+OCCURRENCE_BLOCK = 1 << 20  # token rows of one token id read at a time
+
 
 @dataclass
 class Instance:
@@ -171,6 +173,26 @@ class BaseStore(ABC):
     @abstractmethod
     def postings(self, token_id: int) -> np.ndarray | None:
         """The sorted instances that hold ``token_id``; None when the store has no index."""
+
+    @property
+    @abstractmethod
+    def has_occurrences(self) -> bool:
+        """Whether the token index holds where each token occurs (1.2, optional)."""
+
+    @abstractmethod
+    def occurrence_count(self, token_id: int) -> int:
+        """How many token rows hold ``token_id`` (0 without :attr:`has_occurrences`)."""
+
+    @abstractmethod
+    def occurrences(self, token_id: int, block: int = OCCURRENCE_BLOCK) -> Iterator[np.ndarray]:
+        """The token rows (indices into every per-token dataset) that hold ``token_id``,
+        ascending, in int64 blocks of at most ``block``; none without the index."""
+
+    def read_token_ids(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        """(token_count [instances], token_id [tokens]) of the instances at sorted
+        ``indices``, one after another."""
+        counts, ids, _ = self.read_tokens(indices)
+        return counts, ids
 
     @abstractmethod
     def tokenizer_json(self) -> bytes | None:

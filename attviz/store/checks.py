@@ -53,6 +53,7 @@ def check_layout(file, where, meta: StoreMeta, cols: Columns, is_fragment: bool 
              dims.VOCAB: first.get(L.VOCAB_TOKEN), dims.GROUPS: first.get(L.GROUP_KEY),
              dims.ENTRIES: first.get(L.TOKEN_PROFILE_ID),
              dims.POSTINGS: first.get(L.INDEX_INSTANCES), dims.KEY: 2,
+             dims.OCCURRENCES: first.get(L.INDEX_OCCURRENCES),
              dims.POSITIONS: shapes.get(L.POSITION_COUNT, (0, None))[1],
              **L.fixed_sizes(meta.num_layers, meta.num_heads, meta.num_classes,
                              len(meta.layers))}

@@ -311,3 +311,55 @@ def token_index(read_ids: Callable[[int, int], np.ndarray], token_start: np.ndar
         out[filled[ids] + np.arange(len(u)) - np.repeat(run, size)] = inst
         filled[ids[run]] += size
     return offsets, out
+
+
+# -- where each token occurs (1.2) ------------------------------------------------------------
+OCCURRENCE_BUDGET = 1 << 25  # occurrences gathered in memory at a time (128 MiB of uint32)
+ID_STEP = 1 << 22  # token ids read at a time
+
+
+def occurrence_dtype(n_tokens: int) -> np.dtype:
+    """uint32 token rows, int64 in stores of 2^32 tokens or more."""
+    return np.dtype(np.uint32 if n_tokens < 2**32 else np.int64)
+
+
+def occurrence_index(read_ids: Callable[[int, int], np.ndarray], n_tokens: int,
+                     vocab_size: int, budget: int = OCCURRENCE_BUDGET, step: int = ID_STEP):
+    """(offsets [vocab + 1] int64, pieces): the ascending token rows that hold each token id,
+    grouped by id (ids outside the vocabulary are left out). ``pieces`` yields (start,
+    rows), entries start:start + len(rows) of the whole, in order: the rows of a range of
+    ids at most ``budget`` long (or of one id), each from one more pass over the token ids
+    (``read_ids(t0, t1)``, ``step`` at a time), so memory stays at ``budget`` entries."""
+    counts = np.zeros(vocab_size, np.int64)
+    for t0 in range(0, n_tokens, step):
+        ids = np.asarray(read_ids(t0, min(n_tokens, t0 + step)), np.int64)
+        counts += np.bincount(ids[(ids >= 0) & (ids < vocab_size)], minlength=vocab_size)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return offsets, _occurrence_pieces(read_ids, n_tokens, offsets, budget, step)
+
+
+def _occurrence_pieces(read_ids, n_tokens: int, offsets: np.ndarray, budget: int, step: int):
+    vocab, v0 = len(offsets) - 1, 0
+    while True:
+        v1 = min(vocab, max(v0 + 1, int(np.searchsorted(offsets, offsets[v0] + budget,
+                                                          "right")) - 1))
+        out = np.empty(int(offsets[v1] - offsets[v0]), occurrence_dtype(n_tokens))
+        filled = offsets[v0:v1] - offsets[v0]  # the next free entry of each id
+        for t0 in range(0, n_tokens, step):
+            ids = np.asarray(read_ids(t0, min(n_tokens, t0 + step)), np.int64)
+            rows = np.flatnonzero((ids >= v0) & (ids < v1))
+            local = ids[rows] - v0
+            # stable: each id's rows stay ascending (a radix sort for 16-bit keys)
+            order = np.argsort(local.astype(np.uint16) if v1 - v0 <= 1 << 16 else local,
+                               kind="stable")
+            local, rows = local[order], rows[order] + t0
+            if not len(local):
+                continue
+            run = np.flatnonzero(np.concatenate([[True], local[1:] != local[:-1]]))
+            size = np.diff(np.concatenate([run, [len(local)]]))
+            out[filled[local] + np.arange(len(local)) - np.repeat(run, size)] = rows
+            filled[local[run]] += size
+        yield int(offsets[v0]), out
+        if v1 >= vocab:
+            return
+        v0 = v1

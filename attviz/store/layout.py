@@ -53,6 +53,8 @@ TOKEN_COUNT = "/profiles/token/count"
 # Token index (1.1)
 INDEX_OFFSETS = "/index/token/offsets"
 INDEX_INSTANCES = "/index/token/instances"
+INDEX_OCCURRENCE_OFFSETS = "/index/token/occurrence_offsets"  # 1.2
+INDEX_OCCURRENCES = "/index/token/occurrences"  # 1.2
 # The tokenizer (1.1)
 TOKENIZER_JSON = "/tokenizer/json"
 
@@ -220,6 +222,14 @@ LAYOUT: tuple[Dataset, ...] = (
     Dataset(INDEX_INSTANCES, (dims.POSTINGS,), "uint32", None,
             "sorted instance numbers per token id, each once (int64 from 2^32 instances)",
             **_DERIVED),
+    # -- 1.2: where each token occurs (phrases without reading texts) -------------------------
+    Dataset(INDEX_OCCURRENCE_OFFSETS, (dims.VOCAB,), "int64", None,
+            "CSR offsets: the token rows holding token id v are "
+            "occurrences[occurrence_offsets[v]:occurrence_offsets[v+1]]",
+            encoding=OFFSETS, **{**_DERIVED, "since": "1.2"}),
+    Dataset(INDEX_OCCURRENCES, (dims.OCCURRENCES,), "uint32", None,
+            "ascending token rows (indices into /tokens/id) per token id (int64 from 2^32 "
+            "tokens)", **{**_DERIVED, "since": "1.2"}),
     Dataset(TOKENIZER_JSON, (dims.BYTES,), "uint8", None,
             "the bytes of the tokenizer's tokenizer.json (to tokenize queries)",
             combine=ONCE, since="1.1", required=False, chunk_rows=STRING_CHUNK),

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 from .. import dims
-from . import codec
+from . import base, codec
 from . import format as F
 from . import layout as L
 from .base import BaseStore, Columns, Instance, check_sorted_indices, contiguous_runs
@@ -62,7 +62,7 @@ class Store(BaseStore):
             raise
         self._vocab: list[str] | None = None
         self._profiles: ProfileTables | None = None
-        self._index_offsets: np.ndarray | None = None
+        self._offsets: dict[str, np.ndarray] = {}  # the token index's offsets, once read
 
     # -- opening ----------------------------------------------------------------------------
     @staticmethod
@@ -204,16 +204,33 @@ class Store(BaseStore):
             self._profiles = ProfileTables.read(self._read, names, str(grouping))
         return self._profiles
 
+    def _entries(self, offsets: str, token_id: int) -> tuple[int, int]:
+        """The entries of ``token_id`` in the index whose CSR offsets are ``offsets``."""
+        if offsets not in self._offsets:
+            self._offsets[offsets] = self._read(offsets) if offsets in self._shapes else []
+        off = self._offsets[offsets]
+        ok = 0 <= token_id < len(off) - 1
+        return (int(off[token_id]), int(off[token_id + 1])) if ok else (0, 0)
+
     def postings(self, token_id: int) -> np.ndarray | None:
         if L.INDEX_OFFSETS not in self._shapes:
             return None
-        if self._index_offsets is None:
-            self._index_offsets = self._read(L.INDEX_OFFSETS)
-        off = self._index_offsets
-        if not 0 <= token_id < len(off) - 1:
-            return np.zeros(0, np.int64)
-        return self._read(L.INDEX_INSTANCES, slice(int(off[token_id]), int(off[token_id + 1]))
-                          ).astype(np.int64)
+        a, b = self._entries(L.INDEX_OFFSETS, token_id)
+        return self._read(L.INDEX_INSTANCES, slice(a, b)).astype(np.int64)
+
+    @property
+    def has_occurrences(self) -> bool:
+        return L.INDEX_OCCURRENCES in self._shapes and L.INDEX_OCCURRENCE_OFFSETS in self._shapes
+
+    def occurrence_count(self, token_id: int) -> int:
+        a, b = self._entries(L.INDEX_OCCURRENCE_OFFSETS, token_id)
+        return b - a
+
+    def occurrences(self, token_id: int, block: int = base.OCCURRENCE_BLOCK
+                    ) -> Iterator[np.ndarray]:
+        a, b = self._entries(L.INDEX_OCCURRENCE_OFFSETS, token_id)
+        for lo in range(a, b, block):
+            yield self._read(L.INDEX_OCCURRENCES, slice(lo, min(b, lo + block))).astype(np.int64)
 
     def tokenizer_json(self) -> bytes | None:
         if L.TOKENIZER_JSON not in self._shapes:
@@ -278,12 +295,19 @@ class Store(BaseStore):
                 ))
         return out
 
-    def read_tokens(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _token_runs(self, indices) -> tuple[np.ndarray, list[tuple[int, int]]]:
         idx = check_sorted_indices(indices, self.n_instances)
         ts = self.columns.token_start
-        runs = [(int(ts[a]), int(ts[b])) for a, b in contiguous_runs(idx)]
-        return (np.diff(ts)[idx], self._read_runs(L.TOKEN_ID, runs),
+        return np.diff(ts)[idx], [(int(ts[a]), int(ts[b])) for a, b in contiguous_runs(idx)]
+
+    def read_tokens(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        counts, runs = self._token_runs(indices)
+        return (counts, self._read_runs(L.TOKEN_ID, runs),
                 codec.to_float(self._read_runs(L.ATTENTION, runs)))
+
+    def read_token_ids(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        counts, runs = self._token_runs(indices)
+        return counts, self._read_runs(L.TOKEN_ID, runs)
 
     def _read_runs(self, h5path: str, runs: list[tuple[int, int]]) -> np.ndarray:
         """Rows ``a:b`` of every run (sorted, disjoint), one after another, in one read."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import layout as L
-from .base import BaseStore, Columns, Instance, check_sorted_indices
+from .base import OCCURRENCE_BLOCK, BaseStore, Columns, Instance, check_sorted_indices
 from .errors import StoreError
 from .part import Part
 from .reader import Store
@@ -142,6 +142,21 @@ class ShardedStore(BaseStore):
             return None
         return np.concatenate([x + start for x, start in zip(lists, self._starts)])
 
+    @property
+    def has_occurrences(self) -> bool:
+        return all(s.has_occurrences for s in self.shards)
+
+    def occurrence_count(self, token_id: int) -> int:
+        return sum(s.occurrence_count(token_id) for s in self.shards) if self.has_occurrences \
+            else 0
+
+    def occurrences(self, token_id: int, block: int = OCCURRENCE_BLOCK) -> Iterator[np.ndarray]:
+        if not self.has_occurrences:
+            return
+        for s, base in zip(self.shards, self.columns.token_start[self._starts[:-1]]):
+            for rows in s.occurrences(token_id, block):
+                yield rows + base
+
     def tokenizer_json(self) -> bytes | None:
         return self.shards[0].tokenizer_json()
 
@@ -160,6 +175,12 @@ class ShardedStore(BaseStore):
         if not got:
             return self.shards[0].read_tokens([])
         return tuple(np.concatenate(x) for x in zip(*got))
+
+    def read_token_ids(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        idx = check_sorted_indices(indices, self.n_instances)
+        got = [self.shards[s].read_token_ids(local) for s, local in self._split(idx, self._starts)]
+        return tuple(np.concatenate(x) for x in zip(*got)) if got else \
+            self.shards[0].read_token_ids([])
 
     def _gathered(self, method: str, idx: np.ndarray, starts: np.ndarray) -> list:
         """``method`` of each shard for its part of ``idx``, results one after another."""

@@ -316,16 +316,29 @@ class StoreWriter:
                                        chunks=(rows, *data.shape[1:]) if data.size else None)
         self._mark(ds, d)
 
+    def _write_pieces(self, path: str, total: int, dtype: np.dtype, pieces) -> None:
+        """A derived 1-d dataset of ``total`` entries, written from (start, values) pieces."""
+        chunks = (max(1, min(total, DERIVED_CHUNK_BYTES // dtype.itemsize)),) if total else None
+        ds = self._file.create_dataset(path, shape=(total,), dtype=dtype, chunks=chunks,
+                                       **self._filters(dtype, total))
+        self._mark(ds, L.BY_PATH[path])
+        for start, values in pieces:
+            ds[start : start + len(values)] = values
+
     def _write_derived(self) -> None:
         """The profiles and the token index, from everything appended."""
         for path, data in self._profiles.tables().items():
             self._write_array(path, data)
         self._file[L.GROUP_KEY].parent.parent.attrs["grouping"] = self._profiles.grouping
         ids, start = self._file[L.TOKEN_ID], self._file[L.TOKEN_START][:]
-        offsets, instances = derive.token_index(lambda a, b: ids[a:b], start,
-                                                self._profiles.vocab)
-        self._write_array(L.INDEX_OFFSETS, offsets)
-        self._write_array(L.INDEX_INSTANCES, instances)
+        vocab = self._profiles.vocab
+        offsets, pieces = derive.occurrence_index(lambda a, b: ids[a:b], len(ids), vocab)
+        self._write_array(L.INDEX_OCCURRENCE_OFFSETS, offsets)
+        self._write_pieces(L.INDEX_OCCURRENCES, int(offsets[-1]),
+                           derive.occurrence_dtype(len(ids)), pieces)
+        for path, data in zip((L.INDEX_OFFSETS, L.INDEX_INSTANCES),
+                              derive.token_index(lambda a, b: ids[a:b], start, vocab)):
+            self._write_array(path, data)
 
     # -- finishing --------------------------------------------------------------------------
     def _write_attrs(self) -> None:

@@ -107,6 +107,38 @@ def test_token_index_matches_brute_force(synth):
         assert postings[offsets[v] : offsets[v + 1]].tolist() == want.get(v, [])
 
 
+def test_occurrences_match_brute_force(synth):
+    with h5py.File(synth, "r") as f:
+        offsets, rows = f[L.INDEX_OCCURRENCE_OFFSETS][:], f[L.INDEX_OCCURRENCES][:]
+        ids, vocab = f[L.TOKEN_ID][:], len(_strings(f, L.VOCAB_TOKEN))
+        assert list(f[L.INDEX_OCCURRENCES].attrs["dims"]) == ["occurrences"]
+    assert len(offsets) == vocab + 1 and rows.dtype == np.uint32 and len(rows) == len(ids)
+    for v in range(vocab):
+        assert rows[offsets[v] : offsets[v + 1]].tolist() == np.flatnonzero(ids == v).tolist()
+
+
+def test_occurrences_are_the_same_in_any_pieces():
+    """Ranges of ids gathered one pass at a time (any budget, any step of token ids) give
+    the same occurrences; ids outside the vocabulary are left out; an id may outgrow the
+    budget alone."""
+    from attviz.store.derive import occurrence_index
+
+    rng = np.random.default_rng(3)
+    ids = np.concatenate([rng.integers(-1, 40, 5000), np.full(300, 7), [40, 41]])
+    rng.shuffle(ids)
+    want = [np.flatnonzero(ids == v) for v in range(40)]
+    for budget, step in ((1 << 25, 1 << 22), (100, 64), (1, 999), (5000, 1)):
+        offsets, pieces = occurrence_index(lambda a, b: ids[a:b], len(ids), 40, budget, step)
+        got = np.full(int(offsets[-1]), -1)
+        for start, rows in pieces:
+            assert len(rows) <= max(budget, max(len(w) for w in want))
+            got[start : start + len(rows)] = rows
+        for v in range(40):
+            assert got[offsets[v] : offsets[v + 1]].tolist() == want[v].tolist()
+    offsets, pieces = occurrence_index(lambda a, b: ids[a:b], 0, 40)
+    assert offsets.tolist() == [0] * 41 and [len(r) for _, r in pieces] == [0]
+
+
 def test_many_classes_group_by_correctness():
     assert grouping_for(20) == "cell" and grouping_for(21) == "correctness"
     keys = group_keys(np.array([3, 3, -1, 0]), np.array([3, 1, 4, 0]), "correctness")
