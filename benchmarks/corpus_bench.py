@@ -6,8 +6,9 @@ unless it exists, then measures in a fresh process through the explorer's sessio
 and its corpus view (what a browser session runs on the server): opening; the head grid
 over the whole store, over a filtered slice (first time and repeated) and in contrast mode
 with AUROC; token and position profiles, exact and sampled; text search through the token
-index (first time) against the scan; head-statistic filters and sorting; RSS after opening
-and over 100 corpus-view updates.
+index (first time: a word, phrases of two and three words) against the scan; head-statistic
+filters and sorting; RSS after opening and over 100 corpus-view updates; the token index's
+bytes per token.
 
     .venv/bin/python benchmarks/corpus_bench.py --instances 1000000 --dir bench-data
 
@@ -53,7 +54,20 @@ def measure(path: str) -> dict:
     _queries(ex, (layer, head), ms, res)
     _updates(ex, proc, res)
     res["ms"] = {k: _ms(v) for k, v in ms.items()}
+    _index_sizes(path, res)
     return res
+
+
+def _index_sizes(path: str, res: dict) -> None:
+    """Stored (compressed) bytes per token of the token index's datasets."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        tokens = f["/tokens/id"].shape[0]
+        for name in ("instances", "occurrences"):
+            ds = f.get(f"/index/token/{name}")
+            if ds is not None:
+                res[f"index {name}: bytes per token"] = round(ds.id.get_storage_size() / tokens, 3)
 
 
 def once(fn):
@@ -105,9 +119,11 @@ def _queries(ex, planted: tuple[int, int], ms: dict, res: dict) -> None:
 
     layer, head = planted
 
-    texts = ex.opened.store.texts([5, 77])
+    texts = ex.opened.store.texts([5, 77, 301])
     word, phrase = texts[0].split()[3], " ".join(texts[1].split()[4:6])
+    three = " ".join(texts[2].split()[2:5])
     for label, query, inside in (("word, index", word, False), ("phrase, index", phrase, False),
+                                 ("phrase of 3 words, index", three, False),
                                  ("word, scan", word, True)):
         ex.opened._text_cache.clear()
         ms[f"text search first time: {label}"], _ = once(
