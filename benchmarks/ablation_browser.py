@@ -8,11 +8,16 @@ demo store (precomputed with --importance), as a researcher would use them:
    click until the summary (accuracy after, flips) shows; the confusion matrix after;
 4. "list the changed predictions": the sidebar's filter lists the flipped instances;
    a screenshot of the page (``--screenshot``);
-5. the Instance tab: a head toggled on the layers x heads view: the time from the click
-   until the new probabilities show (median of ``--clicks``).
+5. the sidebar's filters off again: the whole store's contrast grid above the slice's
+   result, which stays until the next run (``--figure``, the README's picture);
+6. the Instance tab: a head toggled on the layers x heads view: the time from the click
+   until the new probabilities show (median of ``--clicks``), timed by Playwright and inside
+   the page (from the click event to the animation frame after the one that showed them:
+   Playwright's waits add their own latency, docs/benchmarks.md section 4); with
+   ``--clicks-first`` before the Corpus tab is opened.
 
     .venv/bin/python benchmarks/ablation_browser.py demo-data/bbc-heldout.h5 \\
-        --grid-screenshot docs/images/importance.png --screenshot docs/images/ablation.png
+        --figure docs/images/ablation.png
 
 Exits non-zero only on errors, never on slowness.
 """
@@ -88,6 +93,65 @@ def slice_run(page: Page, out: dict, screenshots: list) -> None:
     time.sleep(1.0)  # the table's page and the plots settle
     if screenshots[1]:
         p.screenshot(path=screenshots[1], full_page=False)
+    if screenshots[2]:
+        figure(page, screenshots[2])
+
+
+def figure(page: Page, path: str) -> None:
+    """The sidebar's filters off: the whole store's contrast grid (misclassified against
+    correct) above the result of the last slice run, on one screen."""
+    p = page.page
+    for label in ("prediction changed by the ablation", "misclassified only"):
+        box = p.locator(".bk-Checkbox", has_text=label).locator("input[type=checkbox]")
+        box.uncheck()
+        until(lambda b=box: not b.is_checked(), f"{label} unticked", timeout=30)
+    total = page.text_of(".av-count").split()[2]
+    page.wait_text(".av-count", f"{total} of {total}", timeout=60)
+    page.wait_text(".av-corpus-summary", f"{total} of {total}", timeout=60)
+    page.wait_text(".av-slice-ablation", f"holds {total} instances", timeout=60)
+    page.wait_figure("importance: A − B")
+    page.wait_figure("AUROC")
+    page.wait_figure("Confusion with the heads off")
+    time.sleep(2.0)  # the grid redrawn for the whole store
+    p.evaluate("window.scrollTo(0, 0)")
+    p.screenshot(path=path, full_page=False)
+
+
+# Installed once: times a click inside the page, from the click event to the animation frame
+# after the first one in which the ablation pane shows every text of window.__want; and
+# (window.__first) until the frame that first showed the first of them.
+CLICK_TIMER = """() => {
+  const deep = (sel) => {
+    const out = [];
+    const walk = (root) => {
+      root.querySelectorAll(sel).forEach(e => out.push(e));
+      root.querySelectorAll('*').forEach(e => { if (e.shadowRoot) walk(e.shadowRoot); });
+    };
+    walk(document);
+    return out;
+  };
+  const shows = (w) => deep('.av-ablation').some(e => e.textContent.includes(w));
+  const ready = () => window.__want.every(shows);
+  window.__arm = (want) => {
+    window.__want = want; window.__clicked = undefined; window.__shown = undefined;
+    window.__first = undefined;
+  };
+  const frame = () => {
+    if (window.__first === undefined && shows(window.__want[0]))
+      window.__first = (performance.now() - window.__clicked) / 1000;
+    if (ready())
+      requestAnimationFrame(() => {
+        window.__shown = (performance.now() - window.__clicked) / 1000;
+      });
+    else
+      requestAnimationFrame(frame);
+  };
+  window.addEventListener('click', (e) => {
+    if (window.__want && window.__clicked === undefined) {
+      window.__clicked = e.timeStamp; frame();
+    }
+  }, true);
+}"""
 
 
 def instance_clicks(page: Page, out: dict, clicks: int) -> None:
@@ -101,21 +165,31 @@ def instance_clicks(page: Page, out: dict, clicks: int) -> None:
     page.wait_figure(f"{title} (click: switch off")
     p.locator("button", has_text="all heads on").click()
     page.wait_text(".av-ablation", "No head is switched off")
-    times = []
+    p.evaluate(CLICK_TIMER)
+    times, in_page, heads_shown = [], [], []
     for k in range(clicks):
         x, y = page.figure_point(title, k % 12, 5)
         time.sleep(0.6)
+        want = f"Switched off: 5.{k % 12}"
+        p.evaluate("(w) => window.__arm(w)", [want, "Prediction"])
         t0 = time.perf_counter()
         p.mouse.click(x, y)
-        want = f"Switched off: 5.{k % 12}"
         page.wait_text(".av-ablation", want, timeout=60)
         page.wait_text(".av-ablation", "Prediction", timeout=60)
         times.append(time.perf_counter() - t0)
+        p.wait_for_function("() => window.__shown !== undefined", timeout=10000)
+        in_page.append(p.evaluate("() => window.__shown"))
+        heads_shown.append(p.evaluate("() => window.__first"))
+        p.evaluate("() => window.__arm(null)")
         time.sleep(0.6)  # not a double click
         p.mouse.click(*page.figure_point(title, k % 12, 5))  # on again (the page scrolled)
         page.wait_text(".av-ablation", "No head is switched off", timeout=60)
     out["instance_click_to_probabilities_s"] = {
         "median": round(statistics.median(times), 3), "max": round(max(times), 3)}
+    out["instance_click_to_probabilities_in_page_s"] = {
+        "median": round(statistics.median(in_page), 3), "max": round(max(in_page), 3)}
+    out["instance_click_to_heads_off_shown_in_page_s"] = {  # before the model has run
+        "median": round(statistics.median(heads_shown), 3), "max": round(max(heads_shown), 3)}
 
 
 def main() -> int:
@@ -125,7 +199,11 @@ def main() -> int:
                     "predictions listed")
     ap.add_argument("--grid-screenshot", help="PNG of the importance contrast grid, the "
                     "three heads chosen")
+    ap.add_argument("--figure", help="PNG of the page with the filters off again: the "
+                    "whole store's contrast grid and the slice run's result")
     ap.add_argument("--clicks", type=int, default=10)
+    ap.add_argument("--clicks-first", action="store_true",
+                    help="the Instance tab's clicks first, before the Corpus tab is built")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -140,8 +218,11 @@ def main() -> int:
                                          args=CHROMIUM_ARGS)
             page = Page(browser, server.url, height=1250)
             page.wait_ready()
-            slice_run(page, out, [args.grid_screenshot, args.screenshot])
-            instance_clicks(page, out, args.clicks)
+            if args.clicks_first:  # the Corpus tab not yet built
+                instance_clicks(page, out, args.clicks)
+            slice_run(page, out, [args.grid_screenshot, args.screenshot, args.figure])
+            if not args.clicks_first:
+                instance_clicks(page, out, args.clicks)
             out["console_errors"] = page.errors()
             browser.close()
     finally:

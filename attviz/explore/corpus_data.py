@@ -132,7 +132,9 @@ def head_grid(store: BaseStore, groups: Groups, stat: str, a: np.ndarray,
         sums = groups.tables.head_sums.get(stat) if groups.tables is not None else None
         if union is not None and sums is not None:
             n = groups.tables.count[union].sum()
-            return sums[union].sum(axis=0) / max(1, n)
+            if n == 0:  # an empty slice (an empty union of groups) has no mean
+                return np.full(sums.shape[1:], np.nan)
+            return sums[union].sum(axis=0) / n
         m = matrix()
         if not mask.any():
             return np.full(m.shape[1:], np.nan)

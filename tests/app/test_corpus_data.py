@@ -85,6 +85,23 @@ def test_head_grid_means_and_auroc(store, raw, stat):
             assert grid.auroc[layer, head] == pytest.approx(want, abs=1e-12)
 
 
+def test_an_empty_slice_has_no_mean(store, raw):
+    """An empty slice (B empty when slice A is the misclassified only) has no mean, so no
+    contrast: NaN, not 0 (A − 0 would look like a contrast)."""
+    g = C.Groups(store)
+    n = len(raw["label"])
+    wrong = (raw["label"] >= 0) & (raw["label"] != raw["prediction"])
+    none = np.zeros(n, bool)
+    assert C.head_grid(store, g, "self_mean", none).value.shape == (3, 4)
+    assert np.isnan(C.head_grid(store, g, "self_mean", none).value).all()
+    grid = C.head_grid(store, g, "self_mean", wrong, none)
+    assert (grid.n_a, grid.n_b) == (wrong.sum(), 0)
+    np.testing.assert_allclose(grid.mean_a, raw["self_mean"][wrong].astype(np.float64).mean(0),
+                               rtol=1e-9)
+    assert np.isnan(grid.mean_b).all() and np.isnan(grid.value).all()
+    assert np.isnan(grid.auroc).all()
+
+
 def test_the_planted_error_head_stands_out_in_contrast(store, raw):
     g = C.Groups(store)
     wrong = (raw["label"] >= 0) & (raw["label"] != raw["prediction"])

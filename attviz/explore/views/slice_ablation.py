@@ -124,7 +124,7 @@ class SliceAblationView(pn.viewable.Viewer):
             return None
         return confusion_grid(res.confusion_after(len(names)), names, [self._hook],
                               "Confusion with the heads off (click: filter)",
-                              xlabel="predicted with the heads off", min_width=440)
+                              xlabel="predicted with the heads off", min_width=560)
 
     def _on_tap(self, x=None, y=None) -> None:
         if x is None or y is None:
