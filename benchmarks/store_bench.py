@@ -22,7 +22,8 @@ With --synthetic N: synthetic stores of N instances instead (`attviz synth`, 6 x
 70% of instances at 128 tokens), one per option with the default codec, each written to
 --dir, measured (bytes per token by part, the read time of one instance) and deleted:
 
-    .venv/bin/python benchmarks/store_bench.py --synthetic 1000000 --dir bench-data
+    .venv/bin/python benchmarks/store_bench.py --synthetic 1000000 --dir bench-data \
+        [--options default p8 layers layers-p8]   # one per run keeps each run short
 
 Exits non-zero on errors only, never on slowness.
 """
@@ -45,6 +46,8 @@ from precompute_bench import BBC, batches, prepare, time_floor  # benchmarks/ is
 
 OPTIONS = {"default": {}, "--precision 8": {"precision": 8}, "--layers=-2-": {"layers": "-2-"},
            "--layers=-2- --precision 8": {"layers": "-2-", "precision": 8}}
+SHORT = {"default": "default", "p8": "--precision 8", "layers": "--layers=-2-",
+         "layers-p8": "--layers=-2- --precision 8"}  # --options' names of OPTIONS
 CODECS = ("zstd", "gzip", "lzf", "none")
 
 
@@ -125,7 +128,7 @@ def row(path: Path, tokens: int, lh2: int) -> dict:
             "parts_over_LxHx2": {k: v / tokens / lh2 for k, v in parts(path).items()}}
 
 
-def synthetic(instances: int, folder: Path) -> dict:
+def synthetic(instances: int, folder: Path, options=tuple(OPTIONS)) -> dict:
     """One synthetic store per option (default codec): written, measured, deleted."""
     from attviz.precompute.layerspec import resolve
     from attviz.store import Store
@@ -133,7 +136,8 @@ def synthetic(instances: int, folder: Path) -> dict:
 
     folder.mkdir(parents=True, exist_ok=True)
     res: dict = {"instances": instances, "sizes": {}}
-    for option, opts in OPTIONS.items():
+    for option in options:
+        opts = OPTIONS[option]
         path = folder / f"store-bench-synth-{instances}.h5"
         path.unlink(missing_ok=True)
         t = time.perf_counter()
@@ -162,10 +166,13 @@ def main() -> int:
     ap.add_argument("--synthetic", type=int, help="measure synthetic stores of N instances")
     ap.add_argument("--dir", type=Path, default=Path("bench-data"),
                     help="where --synthetic writes its stores")
+    ap.add_argument("--options", nargs="+", choices=list(SHORT), default=list(SHORT),
+                    help="with --synthetic: these options only (p8: --precision 8, layers: "
+                    "--layers=-2-, layers-p8: both)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.synthetic:
-        res = synthetic(args.synthetic, args.dir)
+        res = synthetic(args.synthetic, args.dir, [SHORT[o] for o in args.options])
         res["load_average"] = os.getloadavg()
         print(json.dumps(res, indent=1))
         if args.json:
