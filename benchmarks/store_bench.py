@@ -10,9 +10,11 @@ precompute_bench.py), for
 
 Every (option, codec) store is written; the precompute ratio is measured for each option
 with the default codec and for each codec with the default option (floor and attviz
-alternate, best of --repeats). The other stores are the same instances written again with
-that codec (`attviz.store.merge(..., compression=...)`), which gives the same file as a
-precompute with that codec.
+alternate, best of --repeats), and for each option the forward pass with attviz's
+extraction against the bare one batch by batch (the best of --repeats per batch, so that
+both see the same load of the shared machine). The other stores are the same instances
+written again with that codec (`attviz.store.merge(..., compression=...)`), which gives
+the same file as a precompute with that codec.
 
     .venv/bin/python benchmarks/store_bench.py --repeats 3
     .venv/bin/python benchmarks/store_bench.py --model demo-data/bbc-model \
@@ -42,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from precompute_bench import BBC, batches, prepare, time_floor  # benchmarks/ is on sys.path
+from many_heads_bench import interleaved  # benchmarks/ is on sys.path
+from precompute_bench import BBC, batches, prepare, time_floor
 
 OPTIONS = {"default": {}, "--precision 8": {"precision": 8}, "--layers=-2-": {"layers": "-2-"},
            "--layers=-2- --precision 8": {"layers": "-2-", "precision": 8}}
@@ -183,7 +186,7 @@ def main() -> int:
     from attviz.precompute.job import PrecomputeConfig, run
     from attviz.store import merge
 
-    res: dict = {"sizes": {}, "precompute_over_floor": {}}
+    res: dict = {"sizes": {}, "precompute_over_floor": {}, "extraction_over_floor_per_batch": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model_dir = Path(args.model) if args.model else prepare(tmp, 1)[0]
@@ -210,6 +213,9 @@ def main() -> int:
             res["precompute_over_floor"][f"{option} / {codec}"] = {
                 "best": min(floors) / min(loops),
                 "rounds": [f / a for f, a in zip(floors, loops)]}
+            if codec == "zstd":  # the forward pass with attviz's extraction, batch by batch
+                res["extraction_over_floor_per_batch"][option] = interleaved(
+                    model_dir, base, bs, OPTIONS[option], args.repeats)
             stores[(option, codec)] = out
         for option in OPTIONS:
             for codec in CODECS:
