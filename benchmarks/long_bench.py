@@ -8,7 +8,8 @@ after the one that shows the result): the page render of the long instance and o
 one; scrolling the text and the token grid to their ends until the last tokens are built;
 a zoom of the heatmap until the server's new image is drawn; the relations view from
 opening its tab until the raster of the recomputed map is drawn (the model run
-included); and the server's memory. Then `attviz verify`'s eager diagonals, the relations
+included), first with the model's loading, then in a new page with the model loaded; and
+the server's memory. Then `attviz verify`'s eager diagonals, the relations
 run and the precompute's extraction of the 4,096-token instance, each in a fresh process
 (benchmarks/many_heads_bench.py's per_instance): time and peak memory. Screenshots go to
 --shots.
@@ -159,6 +160,14 @@ def measure(browser, url: str, long_k: int, short_k: int, loads: int, shots: Pat
         "return i && i.x === 99.5 && i.done; }", ["Token x token", 100, 199, 3900, 3999])
     res["relations_zoomed_cells"] = page.evaluate(IMAGE, "Token x token")["cells"]
     shot(page, shots / "long-relations-zoomed.png", "Token x token")
+    page.close()
+    # the same in a new page, the model loaded by the first (the server keeps it)
+    page, _ = load(browser, f"{url}?instance={long_k}")
+    page.evaluate("() => { window.__t0 = performance.now(); }")
+    page.locator(".bk-tab", has_text="Relations").click()
+    res["relations_tab_to_raster_model_loaded_s"] = page.evaluate(
+        AFTER, "() => { const i = (" + IMAGE + ")('Token x token'); "
+        "return i && i.cells > 1 && i.done; }")
     page.close()
     return res
 

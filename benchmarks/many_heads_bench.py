@@ -173,29 +173,43 @@ def precompute_part(tmp: Path, length: int, instances: int, repeats: int) -> dic
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, re, resource, sys, time
 import numpy as np
 import torch
 torch.set_num_threads(1)
 from attviz.store import Store
+
+
+def status(key):  # MiB, from /proc/self/status (Linux)
+    return int(re.search(key + r":\s+(\d+)", open("/proc/self/status").read()).group(1)) / 1024
+
+
+def start():
+    # Linux: clear the process's peak resident set (VmHWM), so that the peak read after the
+    # run is the run's own, not that of loading the model
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return status("VmRSS"), time.perf_counter()
+
+
 what, store, model = sys.argv[1:4]
 with Store(store) as s:
     k = int(np.argmax(s.columns.token_count))  # the longest instance
     inst = s.read_instance(k)
     last = s.meta.num_layers - 1
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 if what == "relations":
     from attviz.relations.compute import run
     from attviz.relations.models import ModelCache, locate
     m = ModelCache(1).get(locate(s.meta.provenance, None, None))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = time.perf_counter()
+    before, t = start()
     run(m, inst.token_ids, layer=last)
 elif what == "verify":
     from attviz.precompute.verify import eager_diagonals, load_eager
     m, light = load_eager(model)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = time.perf_counter()
+    before, t = start()
     eager_diagonals(m, inst.token_ids, light)
 else:  # "importance" or "extraction": attviz's precompute path on this one instance
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -204,13 +218,14 @@ else:  # "importance" or "extraction": attviz's precompute path on this one inst
     pad = AutoTokenizer.from_pretrained(model).pad_token_id
     ex = Extractor(m, pad, importance=what == "importance")
     ex([inst.token_ids[:16]], labels=np.array([0]))  # warm-up
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = time.perf_counter()
+    before, t = start()
     out = ex([inst.token_ids], labels=np.array([max(0, inst.label)]))
     assert (what == "importance") == ("importance" in out.stats)
-print(json.dumps({"seconds": time.perf_counter() - t, "tokens": int(inst.n_tokens),
-                  "rss_mb_before": before,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "tokens": int(inst.n_tokens), "rss_mb_before": before,
+                  "peak_rss_mb": status("VmHWM"),
+                  "process_peak_rss_mb":
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 KINDS = ("relations", "verify", "extraction", "importance")
@@ -220,7 +235,9 @@ def per_instance(store: str, model: str, kinds=KINDS) -> dict:
     """Time and memory of one instance (the store's longest), each kind in a fresh process
     with one torch thread: relations (eager maps, the last layer's kept), verify (eager
     diagonals, one layer's maps at a time), attviz's extraction alone and with head
-    importance (one backward pass)."""
+    importance (one backward pass). Memory: the resident set before the run and its peak
+    during the run (the process's peak cleared after loading, Linux), and the process's
+    peak from its start."""
     out = {}
     for what in kinds:
         r = subprocess.run([sys.executable, "-c", CHILD, what, store, model], check=True,

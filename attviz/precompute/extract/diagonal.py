@@ -80,6 +80,16 @@ class Recording:
     stats: DiagonalStats
     lengths: torch.Tensor | None = None
     entropy: bool = False
+    _mask: tuple = ()  # (the layer's mask, dtype, its additive form): the last one made
+
+    def additive(self, mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+        """``_additive(mask, dtype)``, made once for the layers that get the same mask
+        tensor (transformers builds the mask once per forward pass)."""
+        if self._mask and self._mask[0] is mask and self._mask[1] == dtype:
+            return self._mask[2]
+        out = _additive(mask, dtype)
+        self._mask = (mask, dtype, out)
+        return out
 
 
 # Set by recording_into; layer calls outside it are not counted and give no entropy.
@@ -103,31 +113,22 @@ def _repeat_kv(x: torch.Tensor, n: int) -> torch.Tensor:
     return x[:, :, None].expand(b, h, n, t, d).reshape(b, h * n, t, d)
 
 
-def _mask_diagonal(mask: torch.Tensor | None, t: int) -> torch.Tensor | float:
-    """mask[..., i, i]: [batch or 1, heads or 1, t]; a mask of one query row broadcasts."""
-    if mask is None:
-        return 0.0
-    if mask.shape[-2] == 1:  # [batch, 1, 1, keys]: the same row for every query
-        return mask[..., 0, :t].float()
-    return torch.diagonal(mask[..., :t, :t], dim1=-2, dim2=-1).float()
-
-
 def _causal_mask(t: int, like: torch.Tensor) -> torch.Tensor:
     """Additive [1, 1, t, t] mask letting query i see keys 0..i."""
     keep = torch.ones(t, t, dtype=torch.bool, device=like.device).tril()
     return _additive(keep[None, None], like.dtype)
 
 
-def _entry(mask: torch.Tensor | None, key_index: torch.Tensor, t: int) -> torch.Tensor | float:
-    """mask[b, :, i, key_index[b]] for every query i: [batch or 1, heads or 1, t]."""
-    if mask is None:
-        return 0.0
+def _entries(mask: torch.Tensor, last: torch.Tensor, t: int) -> torch.Tensor:
+    """mask[b, :, i, j] for the keys j = i, 0 and last[b] of every query i: [batch, heads or
+    1, t, 3]; a mask of one query row ([..., 1, keys]) is that row for every query."""
+    b = len(last)
     rows = mask[..., :t, :] if mask.shape[-2] > 1 else mask[..., :1, :].expand(
         *mask.shape[:-2], t, mask.shape[-1])
-    if rows.shape[0] != len(key_index):  # one mask for the whole batch
-        rows = rows.expand(len(key_index), *rows.shape[1:])
-    at = key_index.view(-1, 1, 1, 1).expand(rows.shape[0], rows.shape[1], t, 1)
-    return torch.gather(rows, -1, at)[..., 0].float()
+    rows = rows.expand(b, *rows.shape[1:])
+    i = torch.arange(t, device=mask.device).expand(b, t)
+    keys = torch.stack([i, torch.zeros_like(i), last.view(-1, 1).expand(b, t)], dim=-1)
+    return torch.gather(rows, -1, keys[:, None].expand(b, rows.shape[1], t, 3)).float()
 
 
 def _last_index(lengths: torch.Tensor | None, batch: int, t: int, device) -> torch.Tensor:
@@ -164,26 +165,29 @@ def _eager(query, key, value, mask, scaling, causal, lengths, entropy):
 
 
 def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=None):
-    """The per-query quantities from the kernel's log-sum-exp (no maps)."""
+    """The per-query quantities from the kernel's log-sum-exp (no maps): [batch, heads,
+    tokens, QUANTITIES]."""
     b, _, t, _ = query.shape
     q, k, lse = query.float(), key.float(), lse.float()
-    # dot products without [batch, heads, tokens, head_dim] temporaries
-    qk = torch.linalg.vecdot(q, k) * scaling
-    diag = torch.exp(qk + _mask_diagonal(mask, t) - lse)
-    first = torch.exp((q @ k[:, :, :1].mT)[..., 0] * scaling + _entry(mask, torch.zeros(
-        b, dtype=torch.long, device=q.device), t) - lse)
     last = _last_index(lengths, b, t, q.device)
+    # the keys of the first token and of each instance's last one: [batch, heads, head_dim, 2]
     k_last = torch.gather(k, 2, last.view(-1, 1, 1, 1).expand(b, k.shape[1], 1, k.shape[3]))
-    bias = _entry(mask, last, t)
-    if causal:  # no mask given: query i sees keys 0..i
+    ends = torch.cat([k[:, :, :1], k_last], dim=2).mT
+    # scale * q_i . k_j for the keys j = i, 0, last, in one product each (no [batch, heads,
+    # tokens, head_dim] temporaries): [batch, heads, tokens, 3]
+    scores = torch.cat([torch.linalg.vecdot(q, k)[..., None], q @ ends], dim=-1) * scaling
+    if mask is not None:
+        scores = scores + _entries(mask, last, t)
+    elif causal:  # no mask given: query i sees keys 0..i
         hidden = torch.arange(t, device=q.device).view(1, 1, t) < last.view(-1, 1, 1)
-        bias = torch.where(hidden, float("-inf"), 0.0)
-    out = [diag, first, torch.exp((q @ k_last.mT)[..., 0] * scaling + bias - lse)]
-    if out_k is not None:
-        h = lse - scaling * (q * out_k.float()).sum(-1)
-        n = (last + 1).float().view(-1, 1, 1)
-        out.append(torch.where(n > 1, h / torch.log(n.clamp_min(2)), torch.zeros_like(h)))
-    return torch.stack(out, dim=-1)
+        scores[..., 2] += torch.where(hidden, float("-inf"), 0.0)
+    out = torch.exp(scores - lse[..., None])
+    if out_k is None:
+        return out
+    h = lse - scaling * (q * out_k.float()).sum(-1)
+    n = (last + 1).float().view(-1, 1, 1)
+    entropy = torch.where(n > 1, h / torch.log(n.clamp_min(2)), torch.zeros_like(h))
+    return torch.cat([out, entropy[..., None]], dim=-1)
 
 
 def diagonal_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
@@ -200,7 +204,9 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
     groups = query.shape[1] // key.shape[1]
     key, value = _repeat_kv(key, groups), _repeat_kv(value, groups)
     t = query.shape[2]
-    mask = _additive(attention_mask, query.dtype)
+    rec = _current.get()
+    mask = (rec.additive(attention_mask, query.dtype) if rec is not None
+            else _additive(attention_mask, query.dtype))
     # Decoder models: transformers skips building a causal mask when there is no padding and
     # leaves causality to the kernel (as its own SDPA path does).
     is_causal = kwargs.get("is_causal")
@@ -219,7 +225,6 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
         reason = f"no fused kernel with log-sum-exp on {query.device.type}"
     elif query.device.type == "cuda" and _cuda_broken:
         reason = "the CUDA kernel failed earlier"
-    rec = _current.get()
     lengths = rec.lengths if rec is not None else None
     entropy = rec is not None and rec.entropy
     out = lse = out_k = None
