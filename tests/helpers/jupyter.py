@@ -166,6 +166,23 @@ ALL_RAN = f"""() => {{
   }}
   return w.sessionContext.session.kernel.status === 'idle';
 }}"""
+# every Panel comm of the page can send at once: its client comm is open, nothing waits in
+# its buffer and it is not waiting for the kernel's answer to an earlier message (a change
+# made while it waits is only sent with that answer or with the next change)
+COMMS_SETTLED = """() => {
+  const docs = (window.Bokeh && window.Bokeh.documents) || [];
+  let n = 0;
+  for (const doc of docs) {
+    for (const m of doc.all_models) {
+      if (!('_client_comm' in m) || !('_event_buffer' in m)) continue;
+      n += 1;
+      const c = m._client_comm;
+      if (!c || c.active === false || m._event_buffer.length > 0) return false;
+      if (m._blocked && Date.now() <= m._timeout) return false;
+    }
+  }
+  return n > 0;
+}"""
 # per cell: its source, execution count and outputs (type, mime types, error name and value,
 # stream name and text)
 OUTPUTS = f"""() => {{

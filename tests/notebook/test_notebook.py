@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers.jupyter import (
     ALL_RAN,
+    COMMS_SETTLED,
     KERNEL_READY,
     OUTPUTS,
     RUN_ALL,
@@ -65,6 +66,10 @@ class NotebookPage:
         expect(self.explorer(cell).locator(selector).first).to_contain_text(
             text, use_inner_text=True, timeout=timeout * 1000)
 
+    def settled(self, timeout: float = 30) -> None:
+        """Until the explorers' comms with the kernel can send a change at once."""
+        self.page.wait_for_function(COMMS_SETTLED, timeout=timeout * 1000, polling=100)
+
     def close(self) -> None:
         self.context.close()
 
@@ -108,6 +113,7 @@ def test_explorer_renders_whole_and_filters_offline(lab_page, expected):
         out.locator("canvas").first.wait_for()  # a Bokeh figure
         # the sentence for front ends that cannot run the explorer is gone
         assert out.locator(".av-cannot-run").count() == 0
+    p.settled()
     # ticking "misclassified only" in the first explorer changes its count, not the second's
     box = p.explorer(README_EXPLORER).locator(".bk-Checkbox", has_text="misclassified only")
     box.locator("input[type=checkbox]").check()
@@ -180,6 +186,7 @@ def test_readme_cells_run_in_jupyter_notebook_7(browser, nb_bin, nb_root, readme
         for cell in (README_EXPLORER, SECOND_EXPLORER):
             p.wait_text(cell, ".av-count", count(total, total))
             p.explorer(cell).locator(".tabulator-row").first.wait_for()
+        p.settled()
         box = p.explorer(SECOND_EXPLORER).locator(".bk-Checkbox", has_text="misclassified only")
         box.locator("input[type=checkbox]").check()
         p.wait_text(SECOND_EXPLORER, ".av-count", count(wrong, total))
@@ -280,6 +287,8 @@ def test_relations_in_a_notebook_with_the_model_extra(browser, nb_bin, nb_root, 
                          f"attviz.explorer({str(tiny_store)!r})"])
     p = NotebookPage(browser, lab, nb.name)
     assert failures(p.cells) == [], lab.log()
+    p.explorer(1).locator(".av-count").first.wait_for()
+    p.settled()
     p.explorer(1).locator(".bk-tab", has_text="Relations").click()
     p.wait_text(1, ".av-rel-status", "matches the store (max difference", timeout=90)
     # HoloViews' own load asked the CDN and was refused; every blocked address is one its
