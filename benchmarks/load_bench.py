@@ -73,16 +73,49 @@ def rss_mb(pid: int) -> float:
         return float("nan")
 
 
+def cpu_seconds(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
 class Sampler(threading.Thread):
-    """RSS of the server every second, with the time."""
+    """RSS of the server every second, with the time; and the CPU seconds used so far by the
+    server's processes and by the clients' (this benchmark and its Chromium), each process
+    as last seen, so that where the cores went can be told apart."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.samples, self.stopped = pid, [], threading.Event()
+        self.cpu: dict[int, tuple[str, float]] = {}
+        self.lock = threading.Lock()
 
     def run(self) -> None:
         while not self.stopped.wait(1.0):
             self.samples.append((time.monotonic(), rss_mb(self.pid)))
+            self.count_cpu()
+
+    def count_cpu(self) -> None:
+        me = psutil.Process()
+        try:
+            server = psutil.Process(self.pid)
+            ours = {server.pid, *(q.pid for q in server.children(recursive=True))}
+        except psutil.NoSuchProcess:
+            ours = set()
+        for q in [me, *me.children(recursive=True)]:
+            try:
+                with self.lock:
+                    self.cpu[q.pid] = ("server" if q.pid in ours else "clients", cpu_seconds(q))
+            except psutil.NoSuchProcess:
+                pass
+
+    def cpu_totals(self) -> dict[str, float]:
+        self.count_cpu()
+        out = {"server": 0.0, "clients": 0.0}
+        with self.lock:
+            seen = list(self.cpu.values())
+        for side, seconds in seen:
+            out[side] += seconds
+        return out
 
     def between(self, t0: float, t1: float) -> list[float]:
         return [m for t, m in self.samples if t0 <= t <= t1]
@@ -137,6 +170,9 @@ def summary(results: Results, sampler: Sampler, marks: dict, args, log: str) -> 
               for a, v in results.latencies.items() if a != "open"}
     during = sampler.between(marks["load"], marks["end"])  # the peak of all rounds
     after = sampler.between(marks["closed"], marks["end"])
+    cpu = {side: marks["cpu_closed"][side] - marks["cpu_load"][side]
+           for side in ("server", "clients")}
+    cores = cpu["server"] + cpu["clients"]
     server_errors = [line for line in log.splitlines()
                      if "Traceback" in line or "Exception" in line]
     return {
@@ -149,7 +185,12 @@ def summary(results: Results, sampler: Sampler, marks: dict, args, log: str) -> 
         "latency_s": lat, "latency_once_all_open_s": steady,
         "all_open_after_s": all_open - marks["load"],
         "errors": results.errors + server_errors,
-        "sessions_lost": results.lost, "corpus_view": results.corpus_view,
+        "sessions_lost": results.lost,
+        # CPU seconds of the first round, and the share of both cores they are
+        "cpu_s": {**cpu, "wall": marks["closed"] - marks["load"],
+                  "share_of_cores": cores / ((marks["closed"] - marks["load"])
+                                             * psutil.cpu_count())},
+        "corpus_view": results.corpus_view,
         "browser_checks": results.browser_checks, "browser_wrong": results.browser_wrong,
         "rss_mb": {"start": marks["rss_start"], "baseline": marks["rss_baseline"],
                    "peak_during": max(during) if during else None,
@@ -189,6 +230,7 @@ def main() -> int:
             sampler.start()
             results = Results()
             marks["load"] = time.monotonic()
+            marks["cpu_load"] = sampler.cpu_totals()
             for _ in range(args.rounds):  # the same load again: memory comes back to a plateau
                 load = threading.Thread(target=lambda: asyncio.run(protocol_users(
                     server.base, [(n, PASSWORD) for n in names], args.seconds, args.think,
@@ -196,7 +238,8 @@ def main() -> int:
                 load.start()
                 browsers_run(server.url, viewers, store_path, args.seconds, results)
                 load.join()
-                marks.setdefault("closed", time.monotonic())
+                if "closed" not in marks:
+                    marks["closed"], marks["cpu_closed"] = time.monotonic(), sampler.cpu_totals()
                 time.sleep(args.after)
                 marks.setdefault("rss_after_rounds", []).append(rss_mb(server.proc.pid))
             marks["end"] = time.monotonic()
