@@ -49,3 +49,19 @@ def synth_store(path: Path, instances: int, **kw) -> Path:
     from attviz.store.synth import synthesize
 
     return synthesize(path, instances, progress=False, **kw)
+
+
+def check_indexed_search(path: Path, word: str) -> list[int]:
+    """A store's token index answers a word as a scan of its texts does (case folded);
+    returns the instances found."""
+    import numpy as np
+
+    from attviz.store import Store
+    from attviz.store.search import indexed, search
+
+    with Store(path) as s:
+        assert indexed(s)
+        texts = s.texts(np.arange(s.n_instances))
+        hits = np.flatnonzero(search(s, word)).tolist()
+        assert hits == [k for k, t in enumerate(texts) if word.lower() in t.lower()]
+        return hits

@@ -11,8 +11,8 @@ import numpy as np
 
 from attviz.store import Store
 from attviz.store.derive import group_keys
-from attviz.store.search import indexed, search
 from tests.helpers.paths import ROOT
+from tests.helpers.stores import check_indexed_search
 
 DATA = ROOT / "tests" / "data"
 STORE = DATA / "store-v1.1.h5"
@@ -72,9 +72,4 @@ def test_v1_1_profiles_and_index_agree_with_its_rows():
 
 
 def test_v1_1_text_search_through_its_index():
-    with Store(STORE) as s:
-        assert indexed(s)
-        texts = s.texts(np.arange(s.n_instances))
-        hits = np.flatnonzero(search(s, "CAFÉ"))
-        assert hits.tolist() == [k for k, t in enumerate(texts) if "café" in t.lower()]
-        assert len(hits) == 1
+    assert len(check_indexed_search(STORE, "CAFÉ")) == 1

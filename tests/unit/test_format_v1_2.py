@@ -13,8 +13,8 @@ import hdf5plugin  # noqa: F401 - a plain h5py reader of Blosc2 / Zstandard data
 import numpy as np
 
 from attviz.store import Store
-from attviz.store.search import indexed, search
 from tests.helpers.paths import ROOT
+from tests.helpers.stores import check_indexed_search
 
 DATA = ROOT / "tests" / "data"
 STORE = DATA / "store-v1.2.h5"
@@ -80,9 +80,4 @@ def test_v1_2_profiles_cover_every_layer():
 
 
 def test_v1_2_text_search_through_its_index():
-    with Store(STORE) as s:
-        assert indexed(s)
-        texts = s.texts(np.arange(s.n_instances))
-        hits = np.flatnonzero(search(s, "CAFÉ"))
-        assert hits.tolist() == [k for k, t in enumerate(texts) if "café" in t.lower()]
-        assert len(hits) == 1
+    assert len(check_indexed_search(STORE, "CAFÉ")) == 1
