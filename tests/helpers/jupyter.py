@@ -169,20 +169,29 @@ ALL_RAN = f"""() => {{
 # every Panel comm of the page can send at once: its client comm is open, nothing waits in
 # its buffer and it is not waiting for the kernel's answer to an earlier message (a change
 # made while it waits is only sent with that answer or with the next change)
-COMMS_SETTLED = """() => {
+# Panel's comm manager in the page sends a change at once unless it is blocked: waiting,
+# until its timeout, for the kernel to acknowledge the last message it sent. A change made
+# then is buffered and goes with the next change made after the timeout (or with the
+# acknowledgement), so a click is only sure to be sent while no comm is blocked. A buffer
+# left over from such a wait goes out with the next change.
+COMMS_STATE = """() => {
   const docs = (window.Bokeh && window.Bokeh.documents) || [];
-  let n = 0;
+  const out = [];
   for (const doc of docs) {
     for (const m of doc.all_models) {
       if (!('_client_comm' in m) || !('_event_buffer' in m)) continue;
-      n += 1;
       const c = m._client_comm;
-      if (!c || c.active === false || m._event_buffer.length > 0) return false;
-      if (m._blocked && Date.now() <= m._timeout) return false;
+      out.push({comm: c != null, active: c ? c.active !== false : false,
+                buffered: m._event_buffer.length,
+                wait_ms: m._blocked ? Math.max(0, m._timeout - Date.now() + 1) : 0});
     }
   }
-  return n > 0;
+  return out;
 }"""
+COMMS_SETTLED = f"""() => {{
+  const comms = ({COMMS_STATE})();
+  return comms.length > 0 && comms.every(c => c.comm && c.active && c.wait_ms === 0);
+}}"""
 # per cell: its source, execution count and outputs (type, mime types, error name and value,
 # stream name and text)
 OUTPUTS = f"""() => {{

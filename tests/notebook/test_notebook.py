@@ -18,6 +18,7 @@ import pytest
 from tests.helpers.jupyter import (
     ALL_RAN,
     COMMS_SETTLED,
+    COMMS_STATE,
     KERNEL_READY,
     OUTPUTS,
     RUN_ALL,
@@ -68,7 +69,13 @@ class NotebookPage:
 
     def settled(self, timeout: float = 30) -> None:
         """Until the explorers' comms with the kernel can send a change at once."""
-        self.page.wait_for_function(COMMS_SETTLED, timeout=timeout * 1000, polling=100)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(COMMS_SETTLED, timeout=timeout * 1000, polling=100)
+        except PlaywrightTimeout:
+            raise AssertionError(f"the explorers' comms never settled: "
+                                 f"{self.page.evaluate(COMMS_STATE)}") from None
 
     def close(self) -> None:
         self.context.close()
