@@ -166,9 +166,6 @@ ALL_RAN = f"""() => {{
   }}
   return w.sessionContext.session.kernel.status === 'idle';
 }}"""
-# every Panel comm of the page can send at once: its client comm is open, nothing waits in
-# its buffer and it is not waiting for the kernel's answer to an earlier message (a change
-# made while it waits is only sent with that answer or with the next change)
 # Panel's comm manager in the page sends a change at once unless it is blocked: waiting,
 # until its timeout, for the kernel to acknowledge the last message it sent. A change made
 # then is buffered and goes with the next change made after the timeout (or with the
