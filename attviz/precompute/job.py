@@ -168,7 +168,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     # message names every kind of bad row in the file.
     corpus = read_corpus(cfg.data, cfg.text_column, cfg.label_column, cfg.id_column,
                          skip_bad_rows=True, limit=cfg.limit)
-    key = cfg.job_key(corpus.sha256, model_fingerprint(cfg.model))
+    fingerprint = model_fingerprint(cfg.model)  # hashes the weights: once per run
+    key = cfg.job_key(corpus.sha256, fingerprint)
     partial = partial_folder(out)
     if out.exists():
         done = _already_done(out, cfg, key, corpus)
@@ -204,7 +205,8 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     work = _Blocks(cfg, corpus, labels, starts, mine, partial)
     work.compute(done_blocks, tokenizer, extractor, meta, progress)
 
-    provenance = _provenance(cfg, corpus, key, model, tokenizer, extractor, device)
+    provenance = _provenance(cfg, corpus, key, model, tokenizer, extractor, device,
+                             fingerprint)
     final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance,
                            stored_layers=stored)
     # With --overwrite the old store stays until the new one replaces it (atomic rename).
@@ -328,12 +330,12 @@ class _Blocks:
 
 
 def _provenance(cfg: PrecomputeConfig, corpus: Corpus, key: str, model, tokenizer, extractor,
-                device) -> dict:
+                device, fingerprint: dict) -> dict:
     """What the store records of how it was made."""
     from .extract import model_provenance
 
     return {
-        **model_provenance(cfg.model, model, tokenizer),
+        **model_provenance(cfg.model, model, tokenizer, fingerprint),
         "attviz_version": __version__,
         "attention_path": extractor.description,
         "device": str(device),

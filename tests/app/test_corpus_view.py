@@ -4,6 +4,7 @@ when what it shows changed, into the same Bokeh figure."""
 from __future__ import annotations
 
 import holoviews as hv
+import numpy as np
 from bokeh.document import Document
 
 from attviz.explore.state import Explorer
@@ -105,3 +106,62 @@ def test_a_filter_change_updates_the_same_figures(tiny_store):
     ex.filters.cell = (names.index(g), names.index(p))
     assert counts(after["confusion"]) == small
     assert colour_range(after["confusion"]) == (0, max(1, small))
+
+
+def figure_titles(root) -> list[str]:
+    from bokeh.models import Title
+
+    return [m.text for m in root.references() if isinstance(m, Title) and m.text]
+
+
+def test_the_auroc_figure_is_built_when_a_contrast_is_first_chosen(tiny_store):
+    from attviz.explore.corpus_state import CONTRASTS
+
+    ex = Explorer(store=tiny_store)
+    view = CorpusView(explorer=ex)
+    view.show()
+    doc = Document()
+    root = view.body.get_root(doc)
+    doc.add_root(root)
+    titles = figure_titles(root)
+    assert any(t.startswith("self_mean: mean per head") for t in titles)
+    assert not any("AUROC" in t for t in titles) and view.auroc_box.objects == []
+    view.settings.contrast = CONTRASTS["misclassified against correct"]
+    assert any(t.startswith("AUROC") for t in figure_titles(root))
+    view.settings.contrast = CONTRASTS["none: the slice"]  # hidden again, kept for next time
+    assert view.auroc_box.objects == [view.auroc] and not view.auroc_box.visible
+    # a contrast already set when the view is made (a shared link) places it at once
+    other = CorpusView(explorer=ex)
+    other.settings.contrast = CONTRASTS["misclassified against correct"]
+    assert other.auroc_box.objects == [other.auroc]
+
+
+def test_the_position_figure_draws_the_profile_of_each_shown_head(tiny_store):
+    from bokeh.models import GlyphRenderer, HoverTool, Legend
+
+    ex = Explorer(store=tiny_store)
+    view = CorpusView(explorer=ex)
+    view.settings.per_head = True
+    view.show()
+    prof = view._results["positions"]
+    fig = view.positions.object
+    assert fig.title.text == f"By token position · layer {ex.layer} · exact"
+    (legend,) = [m for m in fig.right if isinstance(m, Legend)]
+    heads = [h for h in ex.heads if h < prof.mean.shape[1]] or list(range(prof.mean.shape[1]))
+    assert [item.label.value for item in legend.items] == [f"head {h}" for h in heads]
+    for item, h in zip(legend.items, heads):
+        (line,) = item.renderers
+        np.testing.assert_array_equal(line.data_source.data["mean"], prof.mean[:, h])
+        assert line.glyph.line_color == ex.head_colors[h % len(ex.head_colors)]
+    (hover,) = [t for t in fig.tools if isinstance(t, HoverTool)]
+    assert ("mean", "@mean{0.0000}") in hover.tooltips
+    view.settings.per_head = False  # the mean of the shown heads, their range as a band
+    fig = view.positions.object
+    (legend,) = [m for m in fig.right if isinstance(m, Legend)]
+    labels = [item.label.value for item in legend.items]
+    assert labels == ["range of the shown heads", "mean of the shown heads"]
+    mean = legend.items[1].renderers[0]
+    np.testing.assert_allclose(mean.data_source.data["mean"], prof.mean[:, heads].mean(axis=1))
+    ex.layer = 0  # another layer: drawn anew with its profile
+    assert view.positions.object.title.text.startswith("By token position · layer 0")
+    assert all(isinstance(r, GlyphRenderer) for r in view.positions.object.renderers)

@@ -19,7 +19,7 @@ from ..state import Explorer
 from .confusion import confusion_grid
 from .events import FigureEvents, InSession, WeakHook, frozen
 from .headgrid import HeadPicker, grid_element
-from .profiles import position_element, token_element
+from .profiles import position_figure, token_element
 from .slice_ablation import SliceAblationView
 from .widgets import ChoiceSelect
 
@@ -78,16 +78,21 @@ class CorpusView(pn.viewable.Viewer):
         self.grid = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._grid, rev["grid"])),
                                       sizing_mode="stretch_width")
         self.auroc = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._auroc, rev["auroc"])),
-                                       sizing_mode="stretch_width",
-                                       visible=pn.bind(lambda c: c != NO_CONTRAST,
-                                                       self.settings.param.contrast))
+                                       sizing_mode="stretch_width")
+        # the AUROC figure goes into the page when a contrast is first chosen: a page that
+        # never contrasts two slices does not build it (~0.1 s of the server's CPU)
+        self.auroc_box = pn.Column(sizing_mode="stretch_width", margin=0,
+                                   visible=pn.bind(lambda c: c != NO_CONTRAST,
+                                                   self.settings.param.contrast))
+        self.settings.param.watch(self._place_auroc, ["contrast"])
+        self._place_auroc()  # a contrast set before the view was made (a shared link)
         self.confusion = pn.pane.HoloViews(
             hv.DynamicMap(pn.bind(self._confusion, rev["confusion"])))
         self.tokens = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tokens, rev["tokens"])),
                                         sizing_mode="stretch_width")
-        self.positions = pn.pane.HoloViews(
-            hv.DynamicMap(pn.bind(self._positions, rev["positions"])),
-            sizing_mode="stretch_width")
+        # a plain Bokeh figure, drawn anew when what it shows changed (positions_rev)
+        self.positions = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=340)
+        self.param.watch(self._draw_positions, ["positions_rev"])
         self.ablation = SliceAblationView(explorer=ex, grid=lambda: self._results.get("grid"))
 
     # -- when to compute --------------------------------------------------------------------
@@ -103,6 +108,12 @@ class CorpusView(pn.viewable.Viewer):
 
     def hide(self) -> None:
         self.active = False
+
+    def _place_auroc(self, *_) -> None:
+        if self.settings.contrast != NO_CONTRAST and not self.auroc_box.objects:
+            # inside a freeze the figure is made with the page's Bokeh theme, as the others
+            with frozen():
+                self.auroc_box.objects = [self.auroc]
 
     def _changed(self, *_) -> None:
         self._stale = True
@@ -205,8 +216,8 @@ class CorpusView(pn.viewable.Viewer):
         return token_element(self.settings, self._results.get("tokens"), vocab,
                              [self._hooks["tokens"]])
 
-    def _positions(self, *_):
-        return position_element(self.settings, self._results.get("positions"), [])
+    def _draw_positions(self, *_) -> None:
+        self.positions.object = position_figure(self.settings, self._results.get("positions"))
 
     # -- clicks -----------------------------------------------------------------------------
     def _on_token_tap(self, x=None, y=None) -> None:
@@ -255,7 +266,7 @@ class CorpusView(pn.viewable.Viewer):
 
     def _layout(self) -> list:
         return [self.controls(), self.summary,
-                pn.Row(self.confusion, self.grid, self.auroc, sizing_mode="stretch_width"),
+                pn.Row(self.confusion, self.grid, self.auroc_box, sizing_mode="stretch_width"),
                 self.ablation,
                 self.profile_controls(),
                 pn.Row(self.tokens, self.positions, sizing_mode="stretch_width")]

@@ -251,7 +251,9 @@ class Extractor:
         return self._forward(input_ids, labels=labels)
 
 
-def model_provenance(name: str, model, tokenizer) -> dict:
+def model_provenance(name: str, model, tokenizer, fingerprint: dict | None = None) -> dict:
+    """What the store records of the model; ``fingerprint``: :func:`model_fingerprint` of
+    ``name`` when the caller made it already (it hashes the weights)."""
     import transformers
 
     prov = {
@@ -261,7 +263,7 @@ def model_provenance(name: str, model, tokenizer) -> dict:
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
     }
-    prov.update(model_fingerprint(name))
+    prov.update(model_fingerprint(name) if fingerprint is None else fingerprint)
     return prov
 
 
