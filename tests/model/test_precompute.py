@@ -382,3 +382,25 @@ def test_blocks_left_by_a_kill_after_assembly_are_removed(tiny_store, tiny_model
     (partial / "block-000000.h5").write_bytes(b"left over")
     assert main(precompute_args(tiny_model, tiny_corpus, tiny_store)) == 0
     assert not partial.exists()
+
+
+def test_a_run_hashes_the_model_weights_once(tiny_model, tiny_corpus, tmp_path, monkeypatch):
+    """The weights' hash (read of every weight file) names the job and goes into the
+    provenance: one read serves both."""
+    from attviz.precompute.extract import fingerprint, runner
+
+    calls = []
+    real = fingerprint.model_fingerprint
+
+    def counted(name):
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(fingerprint, "model_fingerprint", counted)
+    monkeypatch.setattr(runner, "model_fingerprint", counted)
+    out = tmp_path / "s.h5"
+    assert main(precompute_args(tiny_model, tiny_corpus, out)) == 0
+    assert calls == [str(tiny_model)]
+    with Store(out) as s:
+        assert s.meta.provenance["model_weights_sha256"] == real(str(tiny_model))[
+            "model_weights_sha256"]
