@@ -162,6 +162,15 @@ def test_the_position_figure_draws_the_profile_of_each_shown_head(tiny_store):
     assert labels == ["range of the shown heads", "mean of the shown heads"]
     mean = legend.items[1].renderers[0]
     np.testing.assert_allclose(mean.data_source.data["mean"], prof.mean[:, heads].mean(axis=1))
-    ex.layer = 0  # another layer: drawn anew with its profile
-    assert view.positions.object.title.text.startswith("By token position · layer 0")
+    ex.layer = 0  # another layer: its profile into the same figure
+    assert view.positions.object is fig
+    assert fig.title.text.startswith("By token position · layer 0")
+    prof = view._results["positions"]
+    np.testing.assert_allclose(mean.data_source.data["mean"], prof.mean[:, heads].mean(axis=1))
+    ex.filters.misclassified_only = True  # another slice: the same figure, its profile
+    prof = view._results["positions"]
+    assert view.positions.object is fig
+    np.testing.assert_array_equal(mean.data_source.data["count"], prof.count)
+    view.settings.per_head = True  # other lines: a new figure
+    assert view.positions.object is not fig
     assert all(isinstance(r, GlyphRenderer) for r in view.positions.object.renderers)

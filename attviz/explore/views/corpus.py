@@ -19,7 +19,12 @@ from ..state import Explorer
 from .confusion import confusion_grid
 from .events import FigureEvents, InSession, WeakHook, frozen
 from .headgrid import HeadPicker, grid_element
-from .profiles import position_figure, token_element
+from .profiles import (
+    position_figure,
+    position_series,
+    token_element,
+    update_position_figure,
+)
 from .slice_ablation import SliceAblationView
 from .widgets import ChoiceSelect
 
@@ -92,6 +97,7 @@ class CorpusView(pn.viewable.Viewer):
                                         sizing_mode="stretch_width")
         # a plain Bokeh figure, drawn anew when what it shows changed (positions_rev)
         self.positions = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=340)
+        self._positions_makeup: tuple = ()
         self.param.watch(self._draw_positions, ["positions_rev"])
         self.ablation = SliceAblationView(explorer=ex, grid=lambda: self._results.get("grid"))
 
@@ -217,7 +223,14 @@ class CorpusView(pn.viewable.Viewer):
                              [self._hooks["tokens"]])
 
     def _draw_positions(self, *_) -> None:
-        self.positions.object = position_figure(self.settings, self._results.get("positions"))
+        """The position figure: its data changed in place where its make-up (the lines
+        drawn) is the same, else a new figure."""
+        title, makeup, data = position_series(self.settings, self._results.get("positions"))
+        if self.positions.object is not None and makeup == self._positions_makeup:
+            update_position_figure(self.positions.object, title, data)
+        else:
+            self.positions.object = position_figure(title, makeup, data)
+            self._positions_makeup = makeup
 
     # -- clicks -----------------------------------------------------------------------------
     def _on_token_tap(self, x=None, y=None) -> None:

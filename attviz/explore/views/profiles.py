@@ -71,48 +71,67 @@ def token_element(settings: CorpusSettings, prof: TokenProfile | None, vocab: li
         **_plot_opts(height=560)))
 
 
-def position_figure(settings: CorpusSettings, prof: PositionProfile | None):
-    """A line per shown head of the layer, or their mean with the range as a band: a plain
-    Bokeh figure (a HoloViews overlay of a line per head cost ~0.2 s of the server's CPU to
-    build, this ~0.05 s)."""
+def position_series(settings: CorpusSettings, prof: PositionProfile | None
+                    ) -> tuple[str, tuple, list[dict]]:
+    """What the position figure shows: (title, make-up, the data of each glyph in drawing
+    order). The make-up is ("heads", ((head, colour), ...)): a line per shown head;
+    ("mean",): the heads' range as a band, then their mean; ("empty",)."""
+    ex = settings.explorer
+    title = f"By token position · layer {ex.layer}"
+    if prof is None or not len(prof.count):
+        return title, ("empty",), []
+    title += " · " + ("exact" if prof.exact else f"sample of {prof.sample:,}")
+    x = np.arange(len(prof.count))
+    heads = [h for h in ex.heads if h < prof.mean.shape[1]] or list(range(prof.mean.shape[1]))
+    if settings.per_head:
+        colors = ex.head_colors
+        return title, ("heads", tuple((h, colors[h % len(colors)]) for h in heads)), [
+            {"position": x, "mean": prof.mean[:, h], "count": prof.count, "head": [h] * len(x)}
+            for h in heads]
+    vals = prof.mean[:, heads]
+    return title, ("mean",), [
+        {"position": x, "low": vals.min(axis=1), "high": vals.max(axis=1)},
+        {"position": x, "mean": vals.mean(axis=1), "count": prof.count}]
+
+
+def position_figure(title: str, makeup: tuple, data: list[dict]):
+    """The position profile (:func:`position_series`) as a plain Bokeh figure (a HoloViews
+    overlay of a line per head cost ~0.2 s of the server's CPU to build, this ~0.05 s)."""
     from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem
     from bokeh.plotting import figure
 
-    ex = settings.explorer
-    title = f"By token position · layer {ex.layer}"
-    if prof is not None and len(prof.count):
-        title += " · " + ("exact" if prof.exact else f"sample of {prof.sample:,}")
     tools = [t for t in PLOT_OPTS["default_tools"] if isinstance(t, str)]
     fig = figure(title=title, height=340, sizing_mode="stretch_width", toolbar_location="above",
                  tools=tools, active_drag="pan", active_scroll=None,
                  x_axis_label="token position", y_axis_label="mean self-attention")
     fig.add_tools(svg_save_tool())  # a tool of its own: a model lives in one document
-    if prof is None or not len(prof.count):
-        return fig
-    x = np.arange(len(prof.count))
-    heads = [h for h in ex.heads if h < prof.mean.shape[1]] or list(range(prof.mean.shape[1]))
-    items, hovered = [], []
-    if settings.per_head:
-        colors = ex.head_colors
-        for h in heads:
-            src = ColumnDataSource({"position": x, "mean": prof.mean[:, h],
-                                    "count": prof.count, "head": [h] * len(x)})
-            line = fig.line("position", "mean", source=src, line_width=1.5,
-                            color=colors[h % len(colors)])
+    tips = [("position", "@position"), ("mean", "@mean{0.0000}"), ("tokens", "@count{0,0}")]
+    if makeup[0] == "heads":
+        items = []
+        for (h, color), d in zip(makeup[1], data):
+            line = fig.line("position", "mean", source=ColumnDataSource(d), line_width=1.5,
+                            color=color)
             items.append(LegendItem(label=f"head {h}", renderers=[line]))
-            hovered.append(line)
-        tips = [("head", "@head"), ("position", "@position"), ("mean", "@mean{0.0000}"),
-                ("tokens", "@count{0,0}")]
-    else:
-        vals = prof.mean[:, heads]
-        band = fig.varea(x=x, y1=vals.min(axis=1), y2=vals.max(axis=1), fill_color="#9ecae1",
-                         fill_alpha=0.5)
-        src = ColumnDataSource({"position": x, "mean": vals.mean(axis=1), "count": prof.count})
-        mean = fig.line("position", "mean", source=src, line_width=2, color="#1f4e79")
+        hovered = [item.renderers[0] for item in items]
+        tips = [("head", "@head"), *tips]
+    elif makeup[0] == "mean":
+        band = fig.varea(x="position", y1="low", y2="high", source=ColumnDataSource(data[0]),
+                         fill_color="#9ecae1", fill_alpha=0.5)
+        mean = fig.line("position", "mean", source=ColumnDataSource(data[1]), line_width=2,
+                        color="#1f4e79")
         items = [LegendItem(label="range of the shown heads", renderers=[band]),
                  LegendItem(label="mean of the shown heads", renderers=[mean])]
         hovered = [mean]
-        tips = [("position", "@position"), ("mean", "@mean{0.0000}"), ("tokens", "@count{0,0}")]
+    else:
+        return fig
     fig.add_tools(HoverTool(renderers=hovered, tooltips=tips))
     fig.add_layout(Legend(items=items, click_policy="hide"), "right")
     return fig
+
+
+def update_position_figure(fig, title: str, data: list[dict]) -> None:
+    """New data (of the same make-up) into the figure ``fig`` made by :func:`position_figure`:
+    the same models get new values, so the browser keeps the figure."""
+    fig.title.text = title
+    for renderer, d in zip(fig.renderers, data):
+        renderer.data_source.data = d
