@@ -95,7 +95,7 @@ class CorpusView(pn.viewable.Viewer):
             hv.DynamicMap(pn.bind(self._confusion, rev["confusion"])))
         self.tokens = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tokens, rev["tokens"])),
                                         sizing_mode="stretch_width")
-        # a plain Bokeh figure, drawn anew when what it shows changed (positions_rev)
+        # a plain Bokeh figure, redrawn when what it shows changed (positions_rev)
         self.positions = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=340)
         self._positions_makeup: tuple = ()
         self.param.watch(self._draw_positions, ["positions_rev"])
