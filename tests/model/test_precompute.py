@@ -35,6 +35,7 @@ def test_head_statistics_match_eager_maps(tmp_path, tiny_model, tiny_corpus):
         got = {n: f[f"/instances/head_stats/{n}"][:] for n in f["/instances/head_stats"]}
     assert set(got) == {"self_mean", "self_max", "self_argmax", "first_mass", "last_mass",
                         "entropy"}
+    same = 0  # heads whose stored argmax is the position eager's float16 values give
     for k in range(len(start) - 1):
         a, b = start[k], start[k + 1]
         with torch.no_grad():
@@ -53,9 +54,16 @@ def test_head_statistics_match_eager_maps(tmp_path, tiny_model, tiny_corpus):
         for name, value in want.items():
             np.testing.assert_allclose(got[name][k], value, atol=2e-3, rtol=2e-3,
                                        err_msg=f"{name} of instance {k}")
-        pos = np.flatnonzero(use)
-        argmax = pos[diag[..., use].astype(np.float16).argmax(-1)]
-        assert (got["self_argmax"][k] == argmax).mean() > 0.95  # fp16 near-ties may differ
+        # the stored position is a query token holding the largest value; of values tied
+        # within float16's rounding either may be stored
+        stored = got["self_argmax"][k].astype(np.int64)
+        assert use[stored].all()
+        held = np.take_along_axis(diag, stored[..., None], -1)[..., 0]
+        np.testing.assert_allclose(held, diag[..., use].max(-1), atol=2e-3, rtol=2e-3,
+                                   err_msg=f"self_argmax of instance {k}")
+        argmax = np.flatnonzero(use)[diag[..., use].astype(np.float16).argmax(-1)]
+        same += int((stored == argmax).sum())
+    assert same > 0.95 * (len(start) - 1) * stored.size  # near-ties are rare
 
 
 def test_store_matches_eager_rerun(tiny_store, tiny_model, tiny_corpus):
@@ -383,24 +391,3 @@ def test_blocks_left_by_a_kill_after_assembly_are_removed(tiny_store, tiny_model
     assert main(precompute_args(tiny_model, tiny_corpus, tiny_store)) == 0
     assert not partial.exists()
 
-
-def test_a_run_hashes_the_model_weights_once(tiny_model, tiny_corpus, tmp_path, monkeypatch):
-    """The weights' hash (read of every weight file) names the job and goes into the
-    provenance: one read serves both."""
-    from attviz.precompute.extract import fingerprint, runner
-
-    calls = []
-    real = fingerprint.model_fingerprint
-
-    def counted(name):
-        calls.append(name)
-        return real(name)
-
-    monkeypatch.setattr(fingerprint, "model_fingerprint", counted)
-    monkeypatch.setattr(runner, "model_fingerprint", counted)
-    out = tmp_path / "s.h5"
-    assert main(precompute_args(tiny_model, tiny_corpus, out)) == 0
-    assert calls == [str(tiny_model)]
-    with Store(out) as s:
-        assert s.meta.provenance["model_weights_sha256"] == real(str(tiny_model))[
-            "model_weights_sha256"]
