@@ -21,6 +21,35 @@ def corpus_views_of(explorer) -> list:
             if isinstance(o, CorpusView) and o.explorer is explorer]
 
 
+async def server_up(base: str) -> None:
+    """Until the server thread answers."""
+    deadline = time.time() + 60
+    while True:
+        try:
+            await Session(base).page()
+            return
+        except (OSError, Refused):
+            if time.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def corpus_with_contrast(s: Session) -> None:
+    """Open the page, its Corpus tab, and contrast misclassified against correct."""
+    await s.open()
+    await s.wait_for(lambda: s.text_with("av-instance") is not None)
+    tabs, index = next(
+        (t, i) for t in s.find("panel.models.tabs.Tabs", "tabs")
+        for i, ref in enumerate(s.attr(t, "tabs"))
+        if s.models.get(ref["id"], {}).get("attributes", {}).get("title") == "Corpus")
+    await s.set(tabs, "active", index)
+    await s.wait_for(lambda: s.text_with("By token position") is not None)
+    contrast = next(m for m in s.find(None, "options")
+                    if "misclassified against correct" in str(s.attr(m, "options")))
+    await s.set(contrast, "value", "misclassified against correct")
+    await s.wait_for(lambda: s.text_with("AUROC, A against B") is not None)
+
+
 def test_a_closed_session_leaves_none_of_its_objects(tiny_store):
     import panel as pn
 
@@ -59,31 +88,12 @@ def test_a_closed_session_leaves_none_of_its_objects(tiny_store):
             await asyncio.sleep(0.1)
 
     async def run():
-        deadline = time.time() + 60
-        while True:  # the server thread is up
-            try:
-                await Session(base).page()
-                break
-            except (OSError, Refused):
-                if time.time() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+        await server_up(base)
         # the first page of a process sets up what every session shares (and moves it out
         # of the garbage collector's sight, with that session): watch the ones after it
         del made[:]
         s = Session(base)
-        await s.open()
-        await s.wait_for(lambda: s.text_with("av-instance") is not None)
-        tabs, index = next(
-            (t, i) for t in s.find("panel.models.tabs.Tabs", "tabs")
-            for i, ref in enumerate(s.attr(t, "tabs"))
-            if s.models.get(ref["id"], {}).get("attributes", {}).get("title") == "Corpus")
-        await s.set(tabs, "active", index)
-        await s.wait_for(lambda: s.text_with("By token position") is not None)
-        contrast = next(m for m in s.find(None, "options")
-                        if "misclassified against correct" in str(s.attr(m, "options")))
-        await s.set(contrast, "value", "misclassified against correct")
-        await s.wait_for(lambda: s.text_with("AUROC, A against B") is not None)
+        await corpus_with_contrast(s)
         (view,) = [r["corpus view"]() for r in made]
         assert view.settings.contrast == CONTRASTS["misclassified against correct"]
         made[0]["position figure"] = weakref.ref(view.positions.object)
