@@ -23,8 +23,9 @@ from tests.helpers.lab import (
     request,
     signed_in,
 )
-from tests.helpers.served import free_port
-from tests.helpers.wsclient import TOKEN_RE, Refused, Session, picker, sign_in
+from tests.helpers.served import served_here
+from tests.helpers.waiting import until_async
+from tests.helpers.wsclient import TOKEN_RE, Refused, Session, picker, server_up, sign_in
 
 PROTECTED = ["/", "/apps", "/apps?store=bbc/news.h5&instance=3",
              "/apps/autoload.js?bokeh-autoload-element=x&bokeh-app-path=/apps",
@@ -164,8 +165,6 @@ def test_each_user_sees_and_opens_only_their_groups_stores(lab):
 
 def test_a_client_gone_in_the_middle_of_an_update_leaves_no_session_behind(tiny_store):
     """The app served in this process, so that its sessions' objects can be watched."""
-    import panel as pn
-
     from attviz.explore.app import build_app
     from attviz.explore.state import Explorer
 
@@ -176,33 +175,12 @@ def test_a_client_gone_in_the_middle_of_an_update_leaves_no_session_behind(tiny_
         sessions.append(weakref.ref(ex))
         return build_app(explorer=ex)
 
-    port = free_port()
-    server = pn.serve({"apps": app}, port=port, address="127.0.0.1", threaded=True,
-                      show=False, websocket_origin=[f"127.0.0.1:{port}"],
-                      check_unused_sessions_milliseconds=200,
-                      unused_session_lifetime_milliseconds=200)
-    base = f"http://127.0.0.1:{port}"
-
     def others_alive(keep) -> int:
         gc.collect()
         return sum(r() is not None for r in sessions if r is not keep)
 
-    async def until(condition, what: str, timeout: float = 30) -> None:
-        deadline = time.time() + timeout
-        while not condition():
-            assert time.time() < deadline, what
-            await asyncio.sleep(0.1)
-
-    async def run():
-        deadline = time.time() + 60
-        while True:  # the server thread is up
-            try:
-                await Session(base).page()
-                break
-            except (OSError, Refused):
-                if time.time() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+    async def run(base: str):
+        await server_up(base)
         # the first page of a process sets up what every session shares (and moves it out
         # of the garbage collector's sight, with that session): count the ones after it
         del sessions[:]
@@ -220,16 +198,15 @@ def test_a_client_gone_in_the_middle_of_an_update_leaves_no_session_behind(tiny_
         await stays.click(next(m for m in stays.find(None, "label")
                                if stays.attr(m, "label") == "next ›"))
         await stays.wait_for(lambda: stays.text_with("av-instance") != before)
-        await until(lambda: others_alive(keep) == 0, "the dropped session is cleaned up")
+        await until_async(lambda: others_alive(keep) == 0, "the dropped session is cleaned up",
+                          timeout=30)
         assert keep() is not None and not stays.closed  # the connected one is kept
         await stays.close()
-        await until(lambda: others_alive(None) == 0, "the closed session is cleaned up")
+        await until_async(lambda: others_alive(None) == 0, "the closed session is cleaned up",
+                          timeout=30)
 
-    try:
-        asyncio.run(run())
-    finally:
-        server.stop()
-
+    with served_here(app) as base:
+        asyncio.run(run(base))
 
 
 def test_stopping_a_server_of_several_processes_stops_them_all(lab_files):

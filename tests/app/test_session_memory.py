@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 import weakref
 
-from tests.helpers.served import free_port
-from tests.helpers.wsclient import Refused, Session
+from tests.helpers.served import served_here
+from tests.helpers.waiting import until_async
+from tests.helpers.wsclient import Session, server_up
 
 
 def corpus_views_of(explorer) -> list:
@@ -19,19 +19,6 @@ def corpus_views_of(explorer) -> list:
 
     return [o for o in gc.get_objects()
             if isinstance(o, CorpusView) and o.explorer is explorer]
-
-
-async def server_up(base: str) -> None:
-    """Until the server thread answers."""
-    deadline = time.time() + 60
-    while True:
-        try:
-            await Session(base).page()
-            return
-        except (OSError, Refused):
-            if time.time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
 
 
 async def corpus_with_contrast(s: Session) -> None:
@@ -67,13 +54,6 @@ def test_a_closed_session_leaves_none_of_its_objects(tiny_store):
                      "corpus view": weakref.ref(view)})
         return page
 
-    port = free_port()
-    server = pn.serve({"apps": app}, port=port, address="127.0.0.1", threaded=True,
-                      show=False, websocket_origin=[f"127.0.0.1:{port}"],
-                      check_unused_sessions_milliseconds=200,
-                      unused_session_lifetime_milliseconds=200)
-    base = f"http://127.0.0.1:{port}"
-
     def alive_of(refs: dict) -> list[str]:
         gc.collect()
         return [kind for kind, ref in refs.items() if ref() is not None]
@@ -81,13 +61,7 @@ def test_a_closed_session_leaves_none_of_its_objects(tiny_store):
     def alive() -> list[str]:
         return [kind for refs in made for kind in alive_of(refs)]
 
-    async def until(condition, message, timeout: float = 30) -> None:
-        deadline = time.time() + timeout
-        while not condition():
-            assert time.time() < deadline, message()
-            await asyncio.sleep(0.1)
-
-    async def run():
+    async def run(base: str):
         await server_up(base)
         # the first page of a process sets up what every session shares (and moves it out
         # of the garbage collector's sight, with that session): watch the ones after it
@@ -105,12 +79,11 @@ def test_a_closed_session_leaves_none_of_its_objects(tiny_store):
         # still point at the session's document: then it must be destroyed (Bokeh removes
         # its roots and models), an empty shell. Everything else goes.
         first = made[0]
-        await until(lambda: [k for k in alive_of(first) if k != "document"] == [],
-                    lambda: f"left behind: {alive_of(first)}")
+        await until_async(lambda: [k for k in alive_of(first) if k != "document"] == [],
+                          "the session's objects are freed", timeout=30,
+                          on_fail=lambda: alive_of(first))
         doc = first["document"]()
         assert doc is None or not hasattr(doc, "_roots")
 
-    try:
-        asyncio.run(run())
-    finally:
-        server.stop()
+    with served_here(app) as base:
+        asyncio.run(run(base))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .paths import ROOT
@@ -17,6 +19,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def served_here(app: Callable) -> Iterator[str]:
+    """``app`` (a function making a page) served by Panel at /apps in a thread of this
+    process, so that a test can watch its sessions' objects; a session is cleaned up 200 ms
+    after its client left. Yields the base URL (wait for it with ``wsclient.server_up``);
+    the server stops at the end."""
+    import panel as pn
+
+    port = free_port()
+    server = pn.serve({"apps": app}, port=port, address="127.0.0.1", threaded=True,
+                      show=False, websocket_origin=[f"127.0.0.1:{port}"],
+                      check_unused_sessions_milliseconds=200,
+                      unused_session_lifetime_milliseconds=200)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 
@@ -14,3 +15,13 @@ def until(condition, what: str, timeout: float = 20, on_fail=None) -> None:
             seen = f"; last seen: {on_fail()!r}" if on_fail else ""
             raise AssertionError(f"not within {timeout} s: {what}{seen}")
         time.sleep(0.05)
+
+
+async def until_async(condition, what: str, timeout: float = 20, on_fail=None) -> None:
+    """:func:`until` inside an event loop: its other tasks run while this one waits."""
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            seen = f"; last seen: {on_fail()!r}" if on_fail else ""
+            raise AssertionError(f"not within {timeout} s: {what}{seen}")
+        await asyncio.sleep(0.05)

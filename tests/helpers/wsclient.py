@@ -257,3 +257,17 @@ class Session:
 def picker(s: Session) -> str:
     """The id of the store picker in a protocol-level session's document."""
     return next(m for m in s.find(None, "options") if s.attr(m, "title") == "Store")
+
+
+async def server_up(base: str, timeout: float = 60) -> None:
+    """Until the server at ``base`` serves its page (a server starting in a thread or a
+    process refuses connections until then)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            await Session(base).page()
+            return
+        except (OSError, Refused):
+            if time.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
