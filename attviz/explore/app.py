@@ -14,6 +14,7 @@ from typing import Protocol
 import holoviews as hv
 import panel as pn
 import param
+from bokeh.settings import settings as bokeh_settings
 from holoviews.util import extension as hv_extension
 
 from . import notebook
@@ -147,6 +148,31 @@ def _once_per_process() -> None:
         # in a minute of twenty sessions. Collecting young objects every 10,000 allocations
         # instead of 700 made that 8 (server CPU -6%, memory the same; docs/benchmarks.md).
         gc.set_threshold(10_000, 10, 10)
+        # Bokeh checks every new session's document (a walk over all its models: ~40 ms of
+        # each page open) and only logs what it finds; tests/app/test_app.py checks the page
+        # once instead.
+        bokeh_settings.perform_document_validation.set_value(False)
+
+
+class LazyCorpus:
+    """The Corpus tab's content: an empty box until the tab is first shown, then the corpus
+    view. A session that never opens the tab does not pay for the view's widgets (~40 ms of
+    the server's CPU at every page open)."""
+
+    def __init__(self, ex: Explorer) -> None:
+        self.ex = ex
+        self.view: CorpusView | None = None
+        self.box = pn.Column(sizing_mode="stretch_width", margin=0)
+
+    def show(self) -> None:
+        if self.view is None:
+            self.view = CorpusView(explorer=self.ex)
+            self.box.objects = [self.view]
+        self.view.show()
+
+    def hide(self) -> None:
+        if self.view is not None:
+            self.view.hide()
 
 
 def relations_tabs(tabs: pn.Tabs, ex: Explorer) -> pn.Tabs:
@@ -184,9 +210,9 @@ def instance_tab(ex: Explorer) -> pn.Column:
                                   filename="instance.csv", label="this instance (CSV)",
                                   button_type="light", width=180)
     heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
-    # below the heatmap, so off screen at load in most windows: built when scrolled to
-    series_view = SeriesView(explorer=ex)
-    series = OnScreen(lambda: series_view, label="series view", height=SERIES_HEIGHT)
+    # below the heatmap, so off screen at load in most windows: made when scrolled to
+    series = OnScreen(lambda: SeriesView(explorer=ex), label="series view",
+                      height=SERIES_HEIGHT)
     return pn.Column(
         pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
         ProbabilitiesView(explorer=ex),
@@ -226,7 +252,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     instance_error = _message(ex.param.instance_error, "av-unreadable")
     _watch_store(ex)
     table = InstanceTable(explorer=ex)
-    corpus = CorpusView(explorer=ex)
+    corpus = LazyCorpus(ex)
     header = pn.pane.HTML(
         '<div class="av-header">attviz <span>self-attention explorer</span>'
         f"{session.header_html()}</div>",
@@ -235,9 +261,9 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
                      styles={"border-right": "1px solid #ddd", "background": "#fafafa"},
                      css_classes=["av-sidebar"], sizing_mode="stretch_height")
     instance = instance_tab(ex)
-    # the corpus view computes only while its tab is open, and builds its figures when first
-    # shown; both tabs stay in the page (re-rendering a hidden tab on return costs more)
-    views = pn.Tabs(("Instance", instance), ("Corpus", corpus),
+    # the corpus view is made when its tab is first shown and computes only while its tab is
+    # open; both tabs stay in the page (re-rendering a hidden tab on return costs more)
+    views = pn.Tabs(("Instance", instance), ("Corpus", corpus.box),
                     visible=pn.bind(lambda e: not e, ex.param.error),
                     sizing_mode="stretch_width", css_classes=["av-main-tabs"])
 

@@ -47,9 +47,15 @@ def test_the_raster_rows_and_text_show_the_model_s_attention(tiny_store, tiny_mo
     heat, raster, text = HeatmapView(explorer=ex), RelationsView(explorer=ex), SequenceView(
         explorer=ex)
     render(heat, raster)
+    figure = heat._live_plots()[0].state
     ex.relations.enabled = True
     ex.relations.wait()
     inst, maps, roll, _, _ = shown(ex, tiny_model)
+    # the rollout row goes into the heatmap shown: one figure, with a new row and title
+    assert heat._live_plots()[0].state is figure
+    assert figure.title.text.endswith("heads x tokens and token scores")
+    assert figure.yaxis[0].major_label_overrides[3] == "rollout"
+    assert figure.y_range.end == 3.5
     assert "matches the store (max difference" in ex.relations.status
     assert not ex.relations.problem
     # the raster: the mean of the shown heads, row i gives, column j receives

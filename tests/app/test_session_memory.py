@@ -49,9 +49,7 @@ def test_a_closed_session_leaves_none_of_its_objects(tiny_store):
     def app():
         ex = Explorer(store=tiny_store)
         page = build_app(explorer=ex)
-        (view,) = corpus_views_of(ex)
-        made.append({"explorer": weakref.ref(ex), "document": weakref.ref(pn.state.curdoc),
-                     "corpus view": weakref.ref(view)})
+        made.append({"explorer": weakref.ref(ex), "document": weakref.ref(pn.state.curdoc)})
         return page
 
     def alive_of(refs: dict) -> list[str]:
@@ -68,7 +66,8 @@ def test_a_closed_session_leaves_none_of_its_objects(tiny_store):
         del made[:]
         s = Session(base)
         await corpus_with_contrast(s)
-        (view,) = [r["corpus view"]() for r in made]
+        (view,) = corpus_views_of(made[0]["explorer"]())  # made when its tab was shown
+        made[0]["corpus view"] = weakref.ref(view)
         assert view.settings.contrast == CONTRASTS["misclassified against correct"]
         made[0]["position figure"] = weakref.ref(view.positions.object)
         made[0]["AUROC pane"] = weakref.ref(view.auroc)

@@ -9,6 +9,7 @@ from bokeh.document import Document
 
 from attviz.explore.state import Explorer
 from attviz.explore.views import HeatmapView, SeriesView
+from attviz.explore.views.series import legend_label
 
 hv.extension("bokeh")
 
@@ -58,19 +59,20 @@ def test_heatmap_switch_replaces_data_in_the_same_figure(tiny_store):
     before, revision = figure_state(plot), view.revision
     k = other_length(tiny_store, ex.instance)
     ex.instance = k
-    assert view.revision == revision  # no HoloViews re-render
+    assert view.revision == revision  # no new figure
     assert figure_state(plot) == before  # the same figure and data source, new values
     tokens, att = from_file(tiny_store, k)
     data = cells(plot).handles["source"].data
     n = len(tokens)
     np.testing.assert_allclose(data["value"], att[:, 0, [1, 3]].reshape(-1), rtol=1e-6)
-    np.testing.assert_allclose(data["color"], data["value"])
     assert list(data["token"]) == list(np.repeat(tokens, 2))
     np.testing.assert_array_equal(data["head"], np.tile([1, 3], n))
-    np.testing.assert_array_equal(data["left"], np.repeat(np.arange(n), 2) - 0.5)
+    np.testing.assert_array_equal(data["x0"], np.repeat(np.arange(n), 2) - 0.5)
+    fill = plot.state.renderers[0].glyph.fill_color  # coloured by value, through the mapper
+    assert (fill.field, fill.transform) == ("value", cells(plot).handles["color_mapper"])
     assert plot.handles["xaxis"].major_label_overrides[0] == tokens[0]
     assert plot.handles["x_range"].end == n - 0.5
-    mapper = cells(plot).handles["color_color_mapper"]
+    mapper = cells(plot).handles["color_mapper"]
     assert (mapper.low, mapper.high) == (pytest.approx(att[:, 0, [1, 3]].min(), rel=1e-6),
                                          pytest.approx(att[:, 0, [1, 3]].max(), rel=1e-6))
 
@@ -94,6 +96,26 @@ def test_series_switch_replaces_every_layer_in_place(tiny_store):
     assert list(curve["token"]) == tokens
     lo, hi = plot.handles["y_range"].start, plot.handles["y_range"].end
     assert lo < vals.min() and hi > vals.max()
+
+
+def test_an_aggregation_change_renames_the_series_in_the_same_figure(tiny_store):
+    """The aggregation names the curve (legend, hover) and the y axis: all written into the
+    figure shown, with the new curve, rather than a new figure."""
+    ex = Explorer(store=tiny_store)
+    ex.layer, ex.heads = 1, [0, 2, 3]
+    view = SeriesView(explorer=ex)
+    plot = render(view)
+    before, revision = figure_state(plot), view.revision
+    ex.aggregation = "max"
+    assert view.revision == revision and figure_state(view._live_plots()[0]) == before
+    _, att = from_file(tiny_store, ex.instance)
+    curve = SeriesView._glyph_plots(plot)[2].handles["source"].data
+    np.testing.assert_allclose(curve["value"], att[:, 1, [0, 2, 3]].max(axis=1), rtol=1e-6)
+    legend = [legend_label(item) for item in plot.handles["legend"].items]
+    assert legend == ["every head", "min / max", "max"]
+    assert plot.handles["hover"].tooltips[1][0] == "max"
+    assert plot.state.title.text.startswith("max over")
+    assert plot.handles["yaxis"].axis_label == "self-attention"
 
 
 def test_a_layer_or_heads_change_updates_the_same_figure(tiny_store):
@@ -251,3 +273,65 @@ def test_a_setting_that_changes_the_tokens_changes_the_axes(tiny_store, view_cla
     plot = view._live_plots()[0]
     assert plot.handles["x_range"].end == len(tokens) - 2 - 0.5
     assert plot.handles["xaxis"].major_label_overrides[0] == tokens[1]
+
+
+def _page(ex):
+    """The explorer's page in a document, as a served session has it (the document, the page,
+    and the main tabs)."""
+    import panel as pn
+    from panel.io.state import set_curdoc
+
+    from attviz.explore.app import build_app
+
+    doc = Document()
+    with set_curdoc(doc):
+        page = build_app([], explorer=ex)
+        doc.add_root(page.get_root(doc))
+    (tabs,) = [t for t in page.select(pn.Tabs) if "av-main-tabs" in t.css_classes]
+    return doc, page, tabs
+
+
+def test_the_corpus_view_is_made_when_its_tab_is_first_shown(tiny_store):
+    """A session that never opens the Corpus tab has no corpus view: a filter change does no
+    corpus work. Shown, the tab holds one view, which computes for the current filter."""
+    import gc
+
+    from panel.io.state import set_curdoc
+
+    from attviz.explore.views.corpus import CorpusView
+
+    ex = Explorer(store=tiny_store)
+
+    def views():
+        return [o for o in gc.get_objects() if isinstance(o, CorpusView) and o.explorer is ex]
+
+    doc, page, tabs = _page(ex)
+    with set_curdoc(doc):
+        assert views() == [] and tabs[1].objects == []
+        ex.filters.misclassified_only = True  # a filter change while the tab was never shown
+        assert views() == []
+        tabs.active = 1
+        (view,) = views()
+        assert len(tabs[1].objects) == 1  # the view, in the tab
+        assert view.active and view.body.objects  # computed and drawn on showing
+        tabs.active = 0
+        assert not view.active
+        tabs.active = 1
+        assert views() == [view] and view.active  # the same view, shown again
+
+
+def test_the_page_passes_bokehs_checks(tiny_store):
+    """The served app leaves Bokeh's per-session document check off (it only logs); the page,
+    with both main tabs shown, is checked here instead."""
+    from bokeh.core.validation.check import check_integrity
+    from panel.io.state import set_curdoc
+
+    ex = Explorer(store=tiny_store)
+    doc, page, tabs = _page(ex)
+    with set_curdoc(doc):
+        tabs.active = 1
+        tabs.active = 0
+    issues = check_integrity(doc.roots[0].references())
+    assert issues.error == [], issues.error
+    # boxes filled on demand (the relations tab, the AUROC figure) are empty until then
+    assert {w.name for w in issues.warning} <= {"EMPTY_LAYOUT"}, issues.warning

@@ -1,4 +1,4 @@
-"""Heads x tokens heatmap of the selected layer (HoloViews), linked to the marked token;
+"""Heads x tokens heatmap of the selected layer (a plain Bokeh figure), linked to the marked token;
 with relations on, the rollout rows above the heads (:mod:`.scorerows`).
 
 Instances of more than RASTER_FROM shown tokens are drawn as an image aggregated on the
@@ -9,15 +9,14 @@ Their rollout rows are left out (the text still shows them).
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 
 from ..state import Explorer
-from ..style import PLOT_OPTS
 from ..viewdata import ViewData
 from . import raster as R
-from .scorerows import score_columns, score_element, score_row_names
-from .tokenplot import LOG_FLOOR, Frame, TokenPlotView, token_ticks
+from .scorerows import VDIMS as SCORE_VDIMS
+from .scorerows import score_columns, score_row_names
+from .tokenplot import LOG_FLOOR, Drawn, Frame, Glyph, TokenPlotView, token_figure, token_ticks
 
 RASTER_FROM = 512  # more shown tokens than this: an aggregated image instead of cells
 
@@ -42,7 +41,7 @@ def raster_frame(ex: Explorer, vd: ViewData, pixels: int = R.PIXELS) -> Frame:
     img = R.columns(values, pixels=pixels)
     n, k = values.shape[1], values.shape[0]
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-    return Frame(columns=[img.data()], aliases=[{}], xticks=token_ticks(vd.tokens),
+    return Frame(columns=[img.data()], xticks=token_ticks(vd.tokens),
                  xlim=(-0.5, n - 0.5), ylim=(-0.5, k - 0.5), clim=(lo, max(hi, lo + 1e-9)),
                  title=f"Self-attention, layer {vd.layer}: heads x {n:,} tokens (a pixel: its "
                  "tokens' largest; zoom in for each token)",
@@ -63,15 +62,12 @@ def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
     cols = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "value": value,
             "token": list(np.repeat(np.array(vd.tokens, dtype=object), k)),
             "head": np.tile(np.asarray(vd.heads), n)}
-    # the names HoloViews gives the same columns in the figure's data source
-    aliases = {"left": x0, "right": x1, "bottom": y0, "top": y1, "color": value}
     lo, hi = (float(value.min()), float(value.max())) if value.size else (0.0, 1.0)
     extra = len(score_row_names(ex))
     # the relations' token scores, as rows above the heads (none without relations)
-    scores, score_aliases = score_columns(ex, vd, k)
+    scores = score_columns(ex, vd, k)
     rows = score_row_names(ex)
-    return Frame(columns=[cols, scores], aliases=[aliases, score_aliases],
-                 xticks=token_ticks(vd.tokens),
+    return Frame(columns=[cols, scores], xticks=token_ticks(vd.tokens),
                  xlim=(-0.5, n - 0.5), ylim=(-0.5, k + extra - 0.5),
                  clim=(lo, max(hi, lo + 1e-9)),
                  title=f"Self-attention, layer {vd.layer}: heads x tokens"
@@ -80,46 +76,47 @@ def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
                  + [(k + r, name) for r, name in enumerate(rows)])
 
 
-def heatmap_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
-    """The heads' cells and, over them, the rows of token scores (empty without relations)."""
-    vd = ex.view_data()
-    if vd is None or not len(vd.positions):
-        return hv.Rectangles([], kdims=KDIMS, vdims=VDIMS) * score_element([])
-    f = heatmap_frame(ex, vd)
-    if raster_mode(vd):
-        return raster_element(ex, vd, f, hooks)
-    cells = hv.Rectangles(f.columns[0], kdims=KDIMS, vdims=VDIMS).opts(
-        color="value", cmap="viridis", colorbar=True, logz=ex.scale == "log", clim=f.clim,
-        line_alpha=0, tools=["hover", "tap"], nonselection_alpha=1.0, selection_alpha=1.0,
-        hover_tooltips=[("token", "@token"), ("head", "@head"),
-                        ("self-attention", "@value{0.0000}")])
-    figure = dict(
-        xticks=f.xticks, xrotation=90, xlim=f.xlim, ylim=f.ylim, padding=0,
-        yticks=f.yticks, xlabel="", ylabel="heads", framewise=True, title=f.title,
-        hooks=hooks or [])
-    overlay_opts = {k_: v for k_, v in PLOT_OPTS.items() if k_ != "default_tools"}
-    return (cells.opts(default_tools=PLOT_OPTS["default_tools"])
-            * score_element(f.columns[1])).opts(hv.opts.Overlay(**figure, **overlay_opts))
+def heatmap_figure(ex: Explorer, f: Frame, empty: bool = False) -> Drawn:
+    """The heads' cells of ``f`` and, above them, the rows of token scores (none without
+    relations); a long instance's frame: one image (see the module)."""
+    from bokeh.models import (ColorBar, ColumnDataSource, HoverTool, LinearColorMapper,
+                              LogColorMapper, TapTool)
+    from bokeh.palettes import Viridis256
 
-
-def raster_element(ex: Explorer, vd: ViewData, f: Frame, hooks: list | None) -> hv.Overlay:
-    """The heads x tokens image of a long instance (see the module)."""
-    d = f.columns[0]
-    bounds = (d["x"][0], d["y"][0], d["x"][0] + d["dw"][0], d["y"][0] + d["dh"][0])
-    image = hv.Image(np.flipud(d["image"][0]), bounds=bounds, kdims=["token", "head row"],
-                     vdims=["value"]).opts(
-        cmap="viridis", colorbar=True, logz=ex.scale == "log", clim=f.clim,
-        tools=["hover", "tap"],
-        default_tools=PLOT_OPTS["default_tools"])
-    overlay_opts = {k_: v for k_, v in PLOT_OPTS.items() if k_ != "default_tools"}
-    return hv.Overlay([image]).opts(hv.opts.Overlay(
-        xticks=f.xticks, xrotation=90, xlim=f.xlim, ylim=f.ylim, padding=0,
-        yticks=f.yticks, xlabel="", ylabel="heads", framewise=True, hooks=hooks or [],
-        title=f.title, **overlay_opts))
+    fig = token_figure(f, ylabel="heads")
+    fig.xaxis.axis_label = None
+    mapper_type = LogColorMapper if ex.scale == "log" else LinearColorMapper
+    lo, hi = f.clim or ((LOG_FLOOR, 1.0) if ex.scale == "log" else (0.0, 1.0))
+    mapper = mapper_type(palette=Viridis256, low=lo, high=hi)
+    fig.add_layout(ColorBar(color_mapper=mapper, title="self-attention"), "right")
+    if not empty and "image" in f.columns[0]:
+        source = ColumnDataSource(f.columns[0])
+        image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source,
+                          color_mapper=mapper)
+        fig.add_tools(HoverTool(renderers=[image], tooltips=[
+            ("token", "$x{0}"), ("self-attention", "@image{0.0000}")]), TapTool())
+        return Drawn(fig, [Glyph(source, mapper)])
+    cols = ([{k: [] for k in KDIMS + VDIMS}, {k: [] for k in KDIMS + SCORE_VDIMS}] if empty
+            else f.columns)
+    sources = [ColumnDataSource(c) for c in cols]
+    alpha = dict(line_alpha=0, selection_fill_alpha=1.0, nonselection_fill_alpha=1.0)
+    cells = fig.quad(left="x0", right="x1", bottom="y0", top="y1", source=sources[0],
+                     fill_color={"field": "value", "transform": mapper}, **alpha)
+    scores = fig.quad(left="x0", right="x1", bottom="y0", top="y1", source=sources[1],
+                      fill_color="fill", **alpha)
+    fig.add_tools(
+        HoverTool(renderers=[cells], tooltips=[("token", "@token"), ("head", "@head"),
+                                               ("self-attention", "@value{0.0000}")]),
+        HoverTool(renderers=[scores], tooltips=[("token", "@token"), ("", "@row"),
+                                                ("score", "@score{0.0000}")]),
+        TapTool(renderers=[cells]))
+    return Drawn(fig, [Glyph(sources[0], mapper), Glyph(sources[1])])
 
 
 class HeatmapView(TokenPlotView):
     """Heads x tokens of the selected layer."""
+
+    glyphs = 2
 
     depends = ("instance", "layer", "heads", "scale", "hide_special", "words", "error")
 
@@ -130,8 +127,11 @@ class HeatmapView(TokenPlotView):
         rel.param.watch(self._rows_changed, ["enabled", "gradient"])
         rel.param.watch(self._scores_changed, ["result"])
 
-    def _rows_changed(self, *_) -> None:  # rows added or removed: the axes change
-        self.revision += 1
+    def _rows_changed(self, *_) -> None:
+        """Rows of token scores added or removed: new y ticks, range and title, written into
+        the figure shown (its score glyph is there, empty, without relations)."""
+        if not self._update_in_place():
+            self.revision += 1
         self._move_marker()
 
     def _scores_changed(self, *_) -> None:
@@ -139,8 +139,10 @@ class HeatmapView(TokenPlotView):
             self.revision += 1
         self._move_marker()
 
-    def element(self, hooks: list):
-        return heatmap_element(self.explorer, [*hooks, self.zoom.hook])
+    def draw(self, f: Frame, empty: bool) -> Drawn:
+        drawn = heatmap_figure(self.explorer, f, empty)
+        self.zoom.hook(drawn, None)
+        return drawn
 
     def on_zoom(self, plot, x0, x1, y0, y1) -> None:
         """The visible tokens anew at the figure's resolution (long instances only)."""

@@ -4,7 +4,6 @@ leaving out the token the rollout starts from), the value on hover."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 from bokeh.palettes import Oranges256
 
@@ -25,9 +24,8 @@ def score_row_names(ex) -> list[str]:
     return ["rollout", "gradient rollout"] if rel.gradient else ["rollout"]
 
 
-def score_columns(ex, vd: ViewData, first_row: int) -> tuple[dict, dict]:
-    """Columns of the score rectangles (rows from ``first_row`` up; none until computed)
-    and the names HoloViews gives them in the figure's data source."""
+def score_columns(ex, vd: ViewData, first_row: int) -> dict:
+    """Columns of the score rectangles (rows from ``first_row`` up; none until computed)."""
     names = score_row_names(ex)
     scores = ex.relations.scores(vd)
     rel = ex.relations.current()
@@ -50,29 +48,4 @@ def score_columns(ex, vd: ViewData, first_row: int) -> tuple[dict, dict]:
     cols = {"x0": x - 0.5, "y0": y - 0.5, "x1": x + 0.5, "y1": y + 0.5, "fill": fill,
             "score": np.concatenate(value) if value else np.zeros(0), "token": token,
             "row": row}
-    aliases = {"left": cols["x0"], "right": cols["x1"], "bottom": cols["y0"],
-               "top": cols["y1"], "color": fill}
-    return cols, aliases
-
-
-def colours_as_given(plot, element) -> None:
-    """Plot hook: fill each rectangle with the colour in its column as it is (HoloViews puts
-    a colour mapper in between when the first data it sees is empty)."""
-    from bokeh.core.properties import field
-
-    source = plot.handles.get("source")
-    if source is not None and "color" in source.data and not len(source.data["color"]):
-        source.data["color"] = []  # no rectangles yet: not a numeric colour array
-    for name in ("glyph", "selection_glyph", "nonselection_glyph", "hover_glyph",
-                 "muted_glyph"):
-        glyph = plot.handles.get(name) or getattr(plot.handles.get("glyph_renderer"), name,
-                                                  None)
-        if glyph is not None and hasattr(glyph, "fill_color"):
-            glyph.fill_color = field("color")
-
-
-def score_element(cols: dict | list) -> hv.Rectangles:
-    return hv.Rectangles(cols, kdims=KDIMS, vdims=VDIMS).opts(
-        color="fill", line_alpha=0, tools=["hover"], nonselection_alpha=1.0,
-        selection_alpha=1.0, hooks=[colours_as_given],
-        hover_tooltips=[("token", "@token"), ("", "@row"), ("score", "@score{0.0000}")])
+    return cols

@@ -1,16 +1,15 @@
 """AttViz's series view: an aggregate per token as a curve, grey dots for every head's value,
-red dots for each token's minimum and maximum; linear or log scale."""
+red dots for each token's minimum and maximum; linear or log scale (a plain Bokeh figure)."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
+from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, TapTool
 
 from ..choices import SCOPE_HEADS
 from ..state import Explorer
-from ..style import PLOT_OPTS
 from ..viewdata import ViewData
-from .tokenplot import LOG_FLOOR, Frame, TokenPlotView, token_ticks
+from .tokenplot import LOG_FLOOR, Drawn, Frame, Glyph, TokenPlotView, token_figure, token_ticks
 
 
 def series_frame(ex: Explorer, vd: ViewData) -> Frame:
@@ -36,8 +35,7 @@ def series_frame(ex: Explorer, vd: ViewData) -> Frame:
     else:
         pad = 0.05 * (top - bottom) or 0.05 * (abs(top) or 1.0)
         ylim = (bottom - pad, top + pad)
-    return Frame(columns=[heads, extremes, curve], aliases=[{}, {}, {}],
-                 xticks=token_ticks(vd.tokens), xlim=(-0.5, n - 0.5), ylim=ylim,
+    return Frame(columns=[heads, extremes, curve], xticks=token_ticks(vd.tokens), xlim=(-0.5, n - 0.5), ylim=ylim,
                  title=series_title(ex, vd))
 
 
@@ -48,42 +46,60 @@ def series_title(ex: Explorer, vd: ViewData) -> str:
     return f"{ex.aggregation} over {scope} (grey: every value, red: min/max)"
 
 
-def series_element(ex: Explorer, hooks: list | None = None) -> hv.Overlay:
-    vd = ex.view_data()
-    if vd is None or not len(vd.positions):
-        return hv.Overlay([hv.Curve([]), hv.Scatter([]), hv.Scatter([])])
-    f = series_frame(ex, vd)
-    heads_cols, extremes_cols, curve_cols = f.columns
-    kw = dict(kdims=["x"], vdims=["value", "token"])
-    curve = hv.Curve(curve_cols, label=ex.aggregation, **kw).opts(
-        color="#1f4e79", line_width=2, tools=["hover"],
-        hover_tooltips=[("token", "@token"), (ex.aggregation, "@value{0.0000}")])
-    heads = hv.Scatter(heads_cols, label="every head", **kw).opts(
-        color="#9a9a9a", size=3, alpha=0.6)
-    extremes = hv.Scatter(extremes_cols, label="min / max", **kw).opts(color="#d62728", size=5)
-    ylabel = ("self-attention" if ex.aggregation in ("mean", "max", "min", "range", "std")
-              else ex.aggregation)
-    return (heads * extremes * curve).opts(
-        hv.opts.Overlay(
-            xticks=f.xticks, xrotation=90, logy=ex.scale == "log", xlim=f.xlim, ylim=f.ylim,
-            xlabel="", ylabel=ylabel, framewise=True, legend_position="top_right",
-            title=f.title,
-            hooks=hooks or [],
-            **{k_: v for k_, v in PLOT_OPTS.items() if k_ != "default_tools"},
-        ),
-        hv.opts.Curve(default_tools=PLOT_OPTS["default_tools"] + ["tap"]),
-    )
+def series_ylabel(ex: Explorer) -> str:
+    return ("self-attention" if ex.aggregation in ("mean", "max", "min", "range", "std")
+            else ex.aggregation)
+
+
+def series_figure(ex: Explorer, f: Frame, empty: bool = False) -> Drawn:
+    """The three layers of ``f`` (every head, min / max, the aggregate) in one figure."""
+    fig = token_figure(f, ylabel=series_ylabel(ex), log_y=ex.scale == "log")
+    cols = [{"x": [], "value": [], "token": []}] * 3 if empty else f.columns
+    sources = [ColumnDataSource(c) for c in cols]
+    heads = fig.scatter("x", "value", source=sources[0], color="#9a9a9a", size=3, alpha=0.6)
+    extremes = fig.scatter("x", "value", source=sources[1], color="#d62728", size=5)
+    curve = fig.line("x", "value", source=sources[2], color="#1f4e79", line_width=2)
+    hover = HoverTool(renderers=[curve], tooltips=series_tooltips(ex))
+    fig.add_tools(hover, TapTool(renderers=[curve]))
+    legend = Legend(items=[LegendItem(label="every head", renderers=[heads]),
+                           LegendItem(label="min / max", renderers=[extremes]),
+                           LegendItem(label=ex.aggregation, renderers=[curve])],
+                    location="top_right", click_policy="hide")
+    fig.add_layout(legend)
+    drawn = Drawn(fig, [Glyph(s) for s in sources])
+    drawn.handles.update(legend=legend, hover=hover)
+    return drawn
+
+
+def legend_label(item) -> str | None:
+    """A legend item's text (a string, or Bokeh's value spec of one)."""
+    return item.label if isinstance(item.label, str) else getattr(item.label, "value", None)
+
+
+def series_tooltips(ex: Explorer) -> list[tuple[str, str]]:
+    return [("token", "@token"), (ex.aggregation, "@value{0.0000}")]
 
 
 class SeriesView(TokenPlotView):
     """The chosen aggregate per token, every head's value, each token's min and max."""
 
+    glyphs = 3
+
     depends = ("instance", "layer", "heads", "aggregation", "scope", "scale", "hide_special",
                "words", "error")
-    rebuild = ("scale", "error", "aggregation")  # the legend and the y axis name it
 
-    def element(self, hooks: list):
-        return series_element(self.explorer, hooks)
+    def draw(self, f: Frame, empty: bool) -> Drawn:
+        return series_figure(self.explorer, f, empty)
+
+    def _apply(self, plot: Drawn, frame: Frame) -> None:
+        """Also the names of the aggregation: the legend's, the hover's, the y axis'."""
+        super()._apply(plot, frame)
+        ex = self.explorer
+        curve = plot.handles["legend"].items[2]
+        if legend_label(curve) != ex.aggregation:
+            curve.label = ex.aggregation
+            plot.handles["hover"].tooltips = series_tooltips(ex)
+            plot.handles["yaxis"].axis_label = series_ylabel(ex)
 
     def frame(self, vd: ViewData) -> Frame:
         return series_frame(self.explorer, vd)

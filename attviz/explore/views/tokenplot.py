@@ -1,19 +1,23 @@
-"""Token plots: HoloViews plots whose x axis is the shown tokens of the selected instance.
+"""Token plots: Bokeh figures whose x axis is the shown tokens of the selected instance.
 An instance switch writes the new instance into the existing Bokeh figure; a marker follows
 the marked token; pointing at a token marks it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from bokeh.models import FixedTicker, Range1d
+from bokeh.plotting import figure
 
 from ..state import Explorer
+from ..style import PLOT_OPTS
+from ..svgtool import svg_save_tool
 from ..viewdata import ViewData
-from .events import FigureEvents, InSession, WeakHook
+from .events import FigureEvents, InSession
 
 
 def display_index(positions: np.ndarray, marked: int) -> float | None:
@@ -43,26 +47,23 @@ def token_ticks(tokens: list[str], most: int = 64) -> list[tuple[int, str]]:
 class Frame:
     """What one instance puts into a token plot, for building it and for updating it.
 
-    columns: per glyph (overlay order), the element's columns; aliases: the other names
-    HoloViews gives those columns in the figure's data source; xticks, xlim, ylim and clim
-    (colour range, None for none): the axes.
+    columns: per glyph (in drawing order), the columns of its data source; xticks, xlim,
+    ylim and clim (colour range, None for none): the axes.
     """
 
     columns: list[dict]
-    aliases: list[dict]
     xticks: list[tuple[int, str]]
     xlim: tuple[float, float]
     ylim: tuple[float, float]
     clim: tuple[float, float] | None = None
     title: str | None = None  # the figure's title, where it follows the settings
-    yticks: list[tuple[int, str]] | None = None  # the y axis' ticks (None: HoloViews' own)
+    yticks: list[tuple[int, str]] | None = None  # the y axis' ticks (None: Bokeh's own)
 
 
 class TokenMarker:
     """A dashed vertical line at the marked token, drawn into each figure of one view.
 
-    Added to the Bokeh figure through a HoloViews plot hook and moved by setting the line's
-    ``location``: a one-property change, so marking a token never re-renders the plot (a
+    Added to each figure the view draws and moved by setting the line's ``location``: a one-property change, so marking a token never re-renders the plot (a
     marker overlay re-created the figures and lost their sizing).
     """
 
@@ -94,53 +95,114 @@ class TokenMarker:
                 span.visible = True
 
 
+class Glyph:
+    """One glyph's handles: its data source and, where it has one, its colour mapper."""
+
+    def __init__(self, source, mapper=None) -> None:
+        self.handles = {"source": source}
+        if mapper is not None:
+            self.handles["color_mapper"] = mapper
+
+
+class Drawn:
+    """A drawn figure (``state``) with the handles a token plot's update in place writes to:
+    axes and ranges (``handles``), and each glyph's data source and colour mapper
+    (``subplots``)."""
+
+    def __init__(self, fig, glyphs: list[Glyph]) -> None:
+        self.state = fig
+        self.handles = {"xaxis": fig.xaxis[0], "yaxis": fig.yaxis[0],
+                        "x_range": fig.x_range, "y_range": fig.y_range}
+        self.subplots = dict(enumerate(glyphs))
+
+
+def empty_frame(glyphs: int, log: bool = False) -> Frame:
+    """What a token plot shows without an instance: no tokens, unit ranges."""
+    return Frame(columns=[{} for _ in range(glyphs)], xticks=[], xlim=(-0.5, 0.5), ylim=(1e-3, 1.0) if log else (0.0, 1.0))
+
+
+def token_figure(f: Frame, *, ylabel: str, log_y: bool = False):
+    """A figure whose x axis is the tokens of ``f``: the shared tools (wheel zoom present but
+    not active: the wheel scrolls the page), ticks at the tokens, ranges and title of ``f``."""
+    tools = [t for t in PLOT_OPTS["default_tools"] if isinstance(t, str)]
+    fig = figure(title=f.title or "", height=PLOT_OPTS["height"], sizing_mode="stretch_width",
+                 toolbar_location="above", tools=tools, active_drag="pan", active_scroll=None,
+                 x_range=Range1d(*f.xlim, reset_start=f.xlim[0], reset_end=f.xlim[1]),
+                 y_range=Range1d(*f.ylim, reset_start=f.ylim[0], reset_end=f.ylim[1]),
+                 y_axis_type="log" if log_y else "linear", y_axis_label=ylabel)
+    fig.add_tools(svg_save_tool())  # a tool of its own: a model lives in one document
+    fig.xaxis.ticker = FixedTicker(ticks=[t for t, _ in f.xticks])
+    fig.xaxis.major_label_overrides = dict(f.xticks)
+    fig.xaxis.major_label_orientation = math.pi / 2
+    if f.yticks is not None:
+        fig.yaxis.ticker = FixedTicker(ticks=[t for t, _ in f.yticks])
+        fig.yaxis.major_label_overrides = dict(f.yticks)
+    fig.grid.visible = False
+    fig.title.text_font_size = "12pt"  # as the explorer's other figures (HoloViews' size)
+    return fig
+
+
 class TokenPlotView(pn.viewable.Viewer):
-    """A HoloViews plot whose x axis is the shown tokens of the selected instance.
+    """A plain Bokeh figure whose x axis is the shown tokens of the selected instance.
 
     Subclasses name the settings that change the plot (``depends``), those among them that
-    change the figure's make-up (``rebuild``: a log axis, a legend), build the element
-    (``element``) and say what one instance puts into it (``frame``). A change of instance or
-    of a setting outside ``rebuild`` only replaces the data, ticks, ranges and title of the
-    Bokeh figure in place (``_update_in_place``): the same models get new values, so neither
-    the server nor the browser rebuilds the figure; otherwise the plot is re-rendered through
-    HoloViews. This class also
-    keeps the token marker in step with ``explorer.marked`` and turns hovering or tapping the
-    plot into a marked token.
+    change the figure's make-up (``rebuild``: a log axis, a legend), say what one instance
+    puts into it (``frame``) and draw it from a frame (``draw``, also given an empty frame).
+    A change of instance or of a setting outside ``rebuild`` only replaces the data, ticks,
+    ranges and title of the figure in place (``_update_in_place``): the same models get new
+    values, so neither the server nor the browser rebuilds the figure; otherwise
+    ``revision`` goes up and a new figure takes the old one's place. This class also keeps
+    the token marker in step with ``explorer.marked`` and turns hovering or tapping the plot
+    into a marked token.
+
+    (Plain Bokeh rather than HoloViews: the heatmap and the series view are on the page of
+    every session, and building them through HoloViews was most of what a page open cost.)
     """
 
     explorer = param.ClassSelector(class_=Explorer)
-    revision = param.Integer(default=0, precedence=-1, doc="bumped to re-render the plot")
+    revision = param.Integer(default=0, precedence=-1, doc="bumped to draw a new figure")
     depends: tuple[str, ...] = ()
     rebuild: tuple[str, ...] = ("scale", "error")
+    glyphs = 1  # data sources of the figure, in the order of the frame's columns
 
     def __init__(self, **params):
         super().__init__(**params)
         ex = self.explorer
         self._positions = np.zeros(0, dtype=np.int64)
-        self._plots: dict[str, object] = {}  # Bokeh figure id -> its HoloViews plot
-        self._element_instance = -1  # the instance the DynamicMap's last element shows
+        self._drawn: Drawn | None = None  # the figure shown and its handles
+        self._element_instance = -1  # the instance the last figure drawn shows (-1: none)
         self.marker = TokenMarker()
         self.session = InSession()
         self.events = FigureEvents(on_tap=self._on_pointer, on_move=self._on_pointer)
-
-        def render(*_):
-            vd = ex.view_data()
-            self._positions = vd.positions if vd is not None else np.zeros(0, dtype=np.int64)
-            # -1 for the empty element, which has no ticks or ranges to update in place
-            self._element_instance = ex.instance if len(self._positions) else -1
-            return self.element([WeakHook(h) for h in (self.marker.hook, self.events.hook,
-                                                       self._keep_plot, self._axes)])
-
-        self.map = hv.DynamicMap(pn.bind(render, self.param.revision))
         ex.param.watch(self._on_change, list(self.depends))
         ex.param.watch(self._move_marker, ["marked"])
-        self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width")
-
-    def element(self, hooks: list):
-        raise NotImplementedError
+        self.pane = pn.pane.Bokeh(self._draw(), sizing_mode="stretch_width")
+        self.param.watch(self._redraw, "revision")
 
     def frame(self, vd: ViewData) -> Frame:
         raise NotImplementedError
+
+    def draw(self, f: Frame, empty: bool) -> Drawn:
+        raise NotImplementedError
+
+    def _redraw(self, *_) -> None:
+        self.pane.object = self._draw()
+
+    def _draw(self):
+        """A new figure of the selected instance (or an empty one), with marker and events."""
+        ex = self.explorer
+        vd = ex.view_data()
+        empty = vd is None or not len(vd.positions)
+        self._positions = np.zeros(0, dtype=np.int64) if empty else vd.positions
+        self._element_instance = -1 if empty else ex.instance
+        f = empty_frame(self.glyphs, ex.scale == "log") if empty else self.frame(vd)
+        plot = self.draw(f, empty)
+        self.marker.spans = []  # the figure replaced goes with its marker
+        self.marker.hook(plot, None)
+        self.events.hook(plot, None)
+        self._drawn = plot
+        self._move_marker()
+        return plot.state
 
     # -- updates ---------------------------------------------------------------------------
     def _on_change(self, *events) -> None:
@@ -148,36 +210,10 @@ class TokenPlotView(pn.viewable.Viewer):
             self.revision += 1
         self._move_marker()
 
-    def _keep_plot(self, plot, element) -> None:
-        """Plot hook: remember the plot; a plot made anew from an element that an in-place
-        update has since outdated (e.g. a tab shown again) gets the current data."""
-        self._plots[plot.state.id] = plot
-        if self._element_instance != self.explorer.instance:
-            vd = self.explorer.view_data()
-            if vd is not None and len(vd.positions):
-                self._apply(plot, self.frame(vd))
-
-    def _axes(self, plot, element) -> None:
-        """Plot hook: the axes of what is drawn now. An overlay keeps the ranges and ticks
-        of its first element through later renders, e.g. after a setting that changes the
-        shown tokens."""
-        vd = self.explorer.view_data()
-        if vd is None or not len(vd.positions) or "xaxis" not in plot.handles:
-            return
-        f = self.frame(vd)
-        for axis, ticks in (("xaxis", f.xticks), ("yaxis", f.yticks)):
-            ax = plot.handles.get(axis)
-            if ticks is not None and ax is not None and hasattr(ax.ticker, "ticks"):
-                ax.ticker.ticks = [t for t, _ in ticks]
-                ax.major_label_overrides = dict(ticks)
-        for name, lim in (("x_range", f.xlim), ("y_range", f.ylim)):
-            r = plot.handles.get(name)
-            if r is not None:
-                r.update(start=lim[0], end=lim[1], reset_start=lim[0], reset_end=lim[1])
-
-    def _live_plots(self) -> list:
-        self._plots = {k: p for k, p in self._plots.items() if p.state.document is not None}
-        return list(self._plots.values())
+    def _live_plots(self) -> list[Drawn]:
+        """The figure shown: kept up to date also while it is off the page (a hidden tab),
+        so that showing it again sends the figure as it is, with no redraw."""
+        return [self._drawn] if self._drawn is not None else []
 
     def _update_in_place(self) -> bool:
         """Show the selected instance without re-rendering; False when it cannot be done."""
@@ -197,28 +233,27 @@ class TokenPlotView(pn.viewable.Viewer):
         return True
 
     @staticmethod
-    def _glyph_plots(plot) -> list:
-        return list(plot.subplots.values()) if getattr(plot, "subplots", None) else [plot]
+    def _glyph_plots(plot: Drawn) -> list[Glyph]:
+        return list(plot.subplots.values())
 
     def _fits(self, plot, frame: Frame) -> bool:
         """Every column of the figure's data sources is one that ``frame`` provides."""
         glyphs = self._glyph_plots(plot)
         if len(glyphs) != len(frame.columns):
             return False
-        for g, cols, aliases in zip(glyphs, frame.columns, frame.aliases):
+        for g, cols in zip(glyphs, frame.columns):
             source = g.handles.get("source")
-            if source is None or not set(source.data) <= set(cols) | set(aliases):
+            if source is None or not set(source.data) <= set(cols):
                 return False
         axis = plot.handles.get("xaxis")
         return axis is not None and hasattr(axis.ticker, "ticks") and "x_range" in plot.handles
 
     def _apply(self, plot, frame: Frame) -> None:
-        for g, cols, aliases in zip(self._glyph_plots(plot), frame.columns, frame.aliases):
+        for g, cols in zip(self._glyph_plots(plot), frame.columns):
             source = g.handles["source"]
-            both = {**cols, **aliases}
             source.selected.indices = []
-            source.data = {name: both[name] for name in source.data}
-            mapper = g.handles.get("color_color_mapper") or g.handles.get("color_mapper")
+            source.data = {name: cols[name] for name in source.data}
+            mapper = g.handles.get("color_mapper")
             if mapper is not None and frame.clim is not None:
                 mapper.update(low=frame.clim[0], high=frame.clim[1])
         for name, ticks in (("xaxis", frame.xticks), ("yaxis", frame.yticks)):
