@@ -79,8 +79,14 @@ def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
 def heatmap_figure(ex: Explorer, f: Frame, empty: bool = False) -> Drawn:
     """The heads' cells of ``f`` and, above them, the rows of token scores (none without
     relations); a long instance's frame: one image (see the module)."""
-    from bokeh.models import (ColorBar, ColumnDataSource, HoverTool, LinearColorMapper,
-                              LogColorMapper, TapTool)
+    from bokeh.models import (
+        ColorBar,
+        ColumnDataSource,
+        HoverTool,
+        LinearColorMapper,
+        LogColorMapper,
+        TapTool,
+    )
     from bokeh.palettes import Viridis256
 
     fig = token_figure(f, ylabel="heads")

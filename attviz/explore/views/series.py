@@ -35,8 +35,8 @@ def series_frame(ex: Explorer, vd: ViewData) -> Frame:
     else:
         pad = 0.05 * (top - bottom) or 0.05 * (abs(top) or 1.0)
         ylim = (bottom - pad, top + pad)
-    return Frame(columns=[heads, extremes, curve], xticks=token_ticks(vd.tokens), xlim=(-0.5, n - 0.5), ylim=ylim,
-                 title=series_title(ex, vd))
+    return Frame(columns=[heads, extremes, curve], xticks=token_ticks(vd.tokens),
+                 xlim=(-0.5, n - 0.5), ylim=ylim, title=series_title(ex, vd))
 
 
 def series_title(ex: Explorer, vd: ViewData) -> str:

@@ -63,8 +63,8 @@ class Frame:
 class TokenMarker:
     """A dashed vertical line at the marked token, drawn into each figure of one view.
 
-    Added to each figure the view draws and moved by setting the line's ``location``: a one-property change, so marking a token never re-renders the plot (a
-    marker overlay re-created the figures and lost their sizing).
+    Added to each figure the view draws and moved by setting the line's ``location``: a
+    one-property change, so marking a token never redraws the figure.
     """
 
     NAME = "attviz-token-marker"
@@ -118,7 +118,8 @@ class Drawn:
 
 def empty_frame(glyphs: int, log: bool = False) -> Frame:
     """What a token plot shows without an instance: no tokens, unit ranges."""
-    return Frame(columns=[{} for _ in range(glyphs)], xticks=[], xlim=(-0.5, 0.5), ylim=(1e-3, 1.0) if log else (0.0, 1.0))
+    return Frame(columns=[{} for _ in range(glyphs)], xticks=[], xlim=(-0.5, 0.5),
+                 ylim=(1e-3, 1.0) if log else (0.0, 1.0))
 
 
 def token_figure(f: Frame, *, ylabel: str, log_y: bool = False):
