@@ -149,7 +149,7 @@ def _once_per_process() -> None:
         # instead of 700 made that 8 (server CPU -6%, memory the same; docs/benchmarks.md).
         gc.set_threshold(10_000, 10, 10)
         # Bokeh checks every new session's document (a walk over all its models: ~40 ms of
-        # each page open) and only logs what it finds; tests/app/test_app.py checks the page
+        # each page open) and only logs what it finds; tests/app/test_views.py checks the page
         # once instead.
         bokeh_settings.perform_document_validation.set_value(False)
 

@@ -10,6 +10,15 @@ Their rollout rows are left out (the text still shows them).
 from __future__ import annotations
 
 import numpy as np
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    HoverTool,
+    LinearColorMapper,
+    LogColorMapper,
+    TapTool,
+)
+from bokeh.palettes import Viridis256
 
 from ..state import Explorer
 from ..viewdata import ViewData
@@ -76,35 +85,23 @@ def heatmap_frame(ex: Explorer, vd: ViewData) -> Frame:
                  + [(k + r, name) for r, name in enumerate(rows)])
 
 
-def heatmap_figure(ex: Explorer, f: Frame, empty: bool = False) -> Drawn:
+def heatmap_figure(ex: Explorer, f: Frame) -> Drawn:
     """The heads' cells of ``f`` and, above them, the rows of token scores (none without
     relations); a long instance's frame: one image (see the module)."""
-    from bokeh.models import (
-        ColorBar,
-        ColumnDataSource,
-        HoverTool,
-        LinearColorMapper,
-        LogColorMapper,
-        TapTool,
-    )
-    from bokeh.palettes import Viridis256
-
     fig = token_figure(f, ylabel="heads")
     fig.xaxis.axis_label = None
     mapper_type = LogColorMapper if ex.scale == "log" else LinearColorMapper
     lo, hi = f.clim or ((LOG_FLOOR, 1.0) if ex.scale == "log" else (0.0, 1.0))
     mapper = mapper_type(palette=Viridis256, low=lo, high=hi)
     fig.add_layout(ColorBar(color_mapper=mapper, title="self-attention"), "right")
-    if not empty and "image" in f.columns[0]:
+    if "image" in f.columns[0]:
         source = ColumnDataSource(f.columns[0])
         image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source,
                           color_mapper=mapper)
         fig.add_tools(HoverTool(renderers=[image], tooltips=[
             ("token", "$x{0}"), ("self-attention", "@image{0.0000}")]), TapTool())
         return Drawn(fig, [Glyph(source, mapper)])
-    cols = ([{k: [] for k in KDIMS + VDIMS}, {k: [] for k in KDIMS + SCORE_VDIMS}] if empty
-            else f.columns)
-    sources = [ColumnDataSource(c) for c in cols]
+    sources = [ColumnDataSource(c) for c in f.columns]
     alpha = dict(line_alpha=0, selection_fill_alpha=1.0, nonselection_fill_alpha=1.0)
     cells = fig.quad(left="x0", right="x1", bottom="y0", top="y1", source=sources[0],
                      fill_color={"field": "value", "transform": mapper}, **alpha)
@@ -122,7 +119,7 @@ def heatmap_figure(ex: Explorer, f: Frame, empty: bool = False) -> Drawn:
 class HeatmapView(TokenPlotView):
     """Heads x tokens of the selected layer."""
 
-    glyphs = 2
+    column_names = (tuple(KDIMS + VDIMS), tuple(KDIMS + SCORE_VDIMS))
 
     depends = ("instance", "layer", "heads", "scale", "hide_special", "words", "error")
 
@@ -145,8 +142,8 @@ class HeatmapView(TokenPlotView):
             self.revision += 1
         self._move_marker()
 
-    def draw(self, f: Frame, empty: bool) -> Drawn:
-        drawn = heatmap_figure(self.explorer, f, empty)
+    def draw(self, f: Frame) -> Drawn:
+        drawn = heatmap_figure(self.explorer, f)
         self.zoom.hook(drawn, None)
         return drawn
 

@@ -51,11 +51,10 @@ def series_ylabel(ex: Explorer) -> str:
             else ex.aggregation)
 
 
-def series_figure(ex: Explorer, f: Frame, empty: bool = False) -> Drawn:
+def series_figure(ex: Explorer, f: Frame) -> Drawn:
     """The three layers of ``f`` (every head, min / max, the aggregate) in one figure."""
     fig = token_figure(f, ylabel=series_ylabel(ex), log_y=ex.scale == "log")
-    cols = [{"x": [], "value": [], "token": []}] * 3 if empty else f.columns
-    sources = [ColumnDataSource(c) for c in cols]
+    sources = [ColumnDataSource(c) for c in f.columns]
     heads = fig.scatter("x", "value", source=sources[0], color="#9a9a9a", size=3, alpha=0.6)
     extremes = fig.scatter("x", "value", source=sources[1], color="#d62728", size=5)
     curve = fig.line("x", "value", source=sources[2], color="#1f4e79", line_width=2)
@@ -83,13 +82,13 @@ def series_tooltips(ex: Explorer) -> list[tuple[str, str]]:
 class SeriesView(TokenPlotView):
     """The chosen aggregate per token, every head's value, each token's min and max."""
 
-    glyphs = 3
+    column_names = (("x", "value", "token"),) * 3  # every head, min / max, the aggregate
 
     depends = ("instance", "layer", "heads", "aggregation", "scope", "scale", "hide_special",
                "words", "error")
 
-    def draw(self, f: Frame, empty: bool) -> Drawn:
-        return series_figure(self.explorer, f, empty)
+    def draw(self, f: Frame) -> Drawn:
+        return series_figure(self.explorer, f)
 
     def _apply(self, plot: Drawn, frame: Frame) -> None:
         """Also the names of the aggregation: the legend's, the hover's, the y axis'."""

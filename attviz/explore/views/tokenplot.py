@@ -116,10 +116,11 @@ class Drawn:
         self.subplots = dict(enumerate(glyphs))
 
 
-def empty_frame(glyphs: int, log: bool = False) -> Frame:
-    """What a token plot shows without an instance: no tokens, unit ranges."""
-    return Frame(columns=[{} for _ in range(glyphs)], xticks=[], xlim=(-0.5, 0.5),
-                 ylim=(1e-3, 1.0) if log else (0.0, 1.0))
+def empty_frame(column_names: tuple, log: bool = False) -> Frame:
+    """What a token plot shows without an instance: each glyph's columns, empty; no tokens,
+    unit ranges."""
+    return Frame(columns=[{name: [] for name in names} for names in column_names], xticks=[],
+                 xlim=(-0.5, 0.5), ylim=(1e-3, 1.0) if log else (0.0, 1.0))
 
 
 def token_figure(f: Frame, *, ylabel: str, log_y: bool = False):
@@ -148,7 +149,8 @@ class TokenPlotView(pn.viewable.Viewer):
 
     Subclasses name the settings that change the plot (``depends``), those among them that
     change the figure's make-up (``rebuild``: a log axis, a legend), say what one instance
-    puts into it (``frame``) and draw it from a frame (``draw``, also given an empty frame).
+    puts into it (``frame``), name each glyph's columns (``column_names``: what an empty
+    figure has) and draw the figure from a frame (``draw``).
     A change of instance or of a setting outside ``rebuild`` only replaces the data, ticks,
     ranges and title of the figure in place (``_update_in_place``): the same models get new
     values, so neither the server nor the browser rebuilds the figure; otherwise
@@ -164,7 +166,7 @@ class TokenPlotView(pn.viewable.Viewer):
     revision = param.Integer(default=0, precedence=-1, doc="bumped to draw a new figure")
     depends: tuple[str, ...] = ()
     rebuild: tuple[str, ...] = ("scale", "error")
-    glyphs = 1  # data sources of the figure, in the order of the frame's columns
+    column_names: tuple[tuple[str, ...], ...] = ()  # per glyph, in the frame's order
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -183,7 +185,7 @@ class TokenPlotView(pn.viewable.Viewer):
     def frame(self, vd: ViewData) -> Frame:
         raise NotImplementedError
 
-    def draw(self, f: Frame, empty: bool) -> Drawn:
+    def draw(self, f: Frame) -> Drawn:
         raise NotImplementedError
 
     def _redraw(self, *_) -> None:
@@ -196,8 +198,8 @@ class TokenPlotView(pn.viewable.Viewer):
         empty = vd is None or not len(vd.positions)
         self._positions = np.zeros(0, dtype=np.int64) if empty else vd.positions
         self._element_instance = -1 if empty else ex.instance
-        f = empty_frame(self.glyphs, ex.scale == "log") if empty else self.frame(vd)
-        plot = self.draw(f, empty)
+        f = empty_frame(self.column_names, ex.scale == "log") if empty else self.frame(vd)
+        plot = self.draw(f)
         self.marker.spans = []  # the figure replaced goes with its marker
         self.marker.hook(plot, None)
         self.events.hook(plot, None)
@@ -223,7 +225,7 @@ class TokenPlotView(pn.viewable.Viewer):
         vd = ex.view_data()
         if not plots or ex.error or vd is None or not len(vd.positions):
             return False
-        if self._element_instance < 0:  # the figure shows the empty element
+        if self._element_instance < 0:  # the figure drawn is an empty one
             return False
         frame = self.frame(vd)
         if not all(self._fits(p, frame) for p in plots):
@@ -237,17 +239,11 @@ class TokenPlotView(pn.viewable.Viewer):
     def _glyph_plots(plot: Drawn) -> list[Glyph]:
         return list(plot.subplots.values())
 
-    def _fits(self, plot, frame: Frame) -> bool:
+    def _fits(self, plot: Drawn, frame: Frame) -> bool:
         """Every column of the figure's data sources is one that ``frame`` provides."""
         glyphs = self._glyph_plots(plot)
-        if len(glyphs) != len(frame.columns):
-            return False
-        for g, cols in zip(glyphs, frame.columns):
-            source = g.handles.get("source")
-            if source is None or not set(source.data) <= set(cols):
-                return False
-        axis = plot.handles.get("xaxis")
-        return axis is not None and hasattr(axis.ticker, "ticks") and "x_range" in plot.handles
+        return len(glyphs) == len(frame.columns) and all(
+            set(g.handles["source"].data) <= set(cols) for g, cols in zip(glyphs, frame.columns))
 
     def _apply(self, plot, frame: Frame) -> None:
         for g, cols in zip(self._glyph_plots(plot), frame.columns):
