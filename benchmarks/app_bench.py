@@ -96,7 +96,7 @@ RENDERED = """
   };
   const frame = () => {
     if (heatmap_drawn() && on_page('.av-tok') && on_page('.av-verdict') &&
-        on_page('.tabulator-row'))
+        on_page('.av-table-row'))
       requestAnimationFrame(() => { window.__rendered = performance.now() / 1000; });
     else
       requestAnimationFrame(frame);

@@ -239,7 +239,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     if notebook.in_kernel():
         notebook.load()  # once per kernel, inlined: pn.extension would publish it again
     else:
-        pn.extension("tabulator", notifications=False)
+        pn.extension(notifications=False)
     if explorer is None:
         args = server_args(argv)
         # scope: the stores of a signed-in user's groups when the server has an access file

@@ -5,11 +5,11 @@ Panel's notebook output loads Bokeh's and Panel's JavaScript and CSS from a CDN 
 to inline them, and each ``hv.extension(...)`` or ``pn.extension(...)`` call in a kernel
 publishes the resources again (HoloViews' in CDN mode unless given ``inline=True``). So in a
 kernel the explorer loads them itself, once, inlined (``pn.extension(..., inline=True)``:
-Bokeh, its widgets, tables and WebGL parts, Panel with its bundled Tabulator, luxon and
-es-module-shims), and builds its pages without calling either extension again. A reloaded
-page runs the saved output that holds them (a notebook saved after the run); a restarted
-kernel publishes them again. Panel inlines the stylesheets of a first render only: what later
-updates send goes through :class:`InlineStyleSheets`, as data: URLs.
+Bokeh, its widgets, tables and WebGL parts, Panel with es-module-shims), and builds its
+pages without calling either extension again. A reloaded page runs the saved output that
+holds them (a notebook saved after the run); a restarted kernel publishes them again. Panel
+inlines the stylesheets of a first render only: what later updates send goes through
+:class:`InlineStyleSheets`, as data: URLs.
 
 The output starts with one sentence saying what to do where the explorer cannot run (a
 front end that runs no scripts, or lacks Bokeh): shown after a few seconds, removed by the
@@ -77,7 +77,7 @@ def load() -> None:
     # pn.extension then sends only Panel's part, so Bokeh is published here once more, inlined
     earlier = getattr(hv.extension, "_loaded", False)
     pn.config.inline = True
-    pn.extension("tabulator", inline=True, notifications=False)
+    pn.extension(inline=True, notifications=False)
     if earlier:
         from panel.io.notebook import load_notebook
 

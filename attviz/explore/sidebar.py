@@ -67,17 +67,22 @@ def _clear_button(ex: Explorer) -> pn.widgets.Button:
 
 
 def _ablation_filters(ex: Explorer) -> pn.Column:
-    """The filters on the session's last slice ablation, shown once there is one."""
+    """The filters on the session's last slice ablation, made and shown once there is one
+    (most sessions never run one: their pages do without these widgets)."""
     f = ex.filters.param
-    box = pn.Column(
-        pn.widgets.Checkbox.from_param(f.ablation_changed, css_classes=["av-ablation-changed"]),
-        ChoiceSelect.from_param(f.ablation_cell, sizing_mode="stretch_width"),
-        visible=ex.ablation.slice_result is not None, sizing_mode="stretch_width")
+    box = pn.Column(visible=False, sizing_mode="stretch_width")
 
     def show(*_):
-        box.visible = ex.ablation.slice_result is not None
+        there = ex.ablation.slice_result is not None
+        if there and not box.objects:
+            box.objects = [
+                pn.widgets.Checkbox.from_param(f.ablation_changed,
+                                               css_classes=["av-ablation-changed"]),
+                ChoiceSelect.from_param(f.ablation_cell, sizing_mode="stretch_width")]
+        box.visible = there
 
     ex.ablation.param.watch(show, "slice_result")
+    show()
     return box
 
 

@@ -335,3 +335,17 @@ def test_the_page_passes_bokehs_checks(tiny_store):
     assert issues.error == [], issues.error
     # boxes filled on demand (the relations tab, the AUROC figure) are empty until then
     assert {w.name for w in issues.warning} <= {"EMPTY_LAYOUT"}, issues.warning
+
+
+def test_token_plots_draw_selected_and_other_points_alike_with_one_glyph_each(tiny_store):
+    """A tap marks a token; it must not fade the rest of the plot. Each renderer draws its
+    points not selected with its own glyph (one glyph model, none copied per state)."""
+    ex = Explorer(store=tiny_store)
+    for view in (HeatmapView(explorer=ex), SeriesView(explorer=ex)):
+        fig = render(view).state
+        renderers = [r for r in fig.renderers if hasattr(r, "glyph")]
+        assert len(renderers) >= 2
+        for r in renderers:
+            assert r.nonselection_glyph is r.glyph
+            assert r.selection_glyph == "auto" and r.muted_glyph == "auto"
+        assert not [c for c in fig.center if type(c).__name__ == "Grid"]

@@ -19,7 +19,7 @@ def test_page_renders_without_console_errors(browser, server):
     page = Page(browser, server.url)
     page.wait_ready()
     page.wait_figure("Self-attention")
-    page.page.wait_for_selector(".tabulator-row")
+    page.page.wait_for_selector(".av-table-row")
     assert page.errors() == []
     body = page.text_of(".av-count")
     assert " of " in body
@@ -55,7 +55,7 @@ def test_selecting_an_instance_updates_tokens_heatmap_and_probabilities(browser,
     page.show_series()
     page.wait_text(".av-instance", "instance 0 ")
     assert page.tokens() == tokens[0]
-    row = page.page.locator(".tabulator-row").nth(5)
+    row = page.page.locator(".av-table-row").nth(5)
     row.click()
     page.wait_text(".av-instance", "instance 5 ")
     until(lambda: page.tokens() == tokens[5], "instance 5's tokens are shown")
@@ -217,17 +217,17 @@ def test_corpus_strings_are_shown_as_text_and_no_script_runs(browser, hostile_se
     # every part that shows corpus strings has rendered
     page.wait_text(".av-instance", XSS_ID)
     page.wait_text(".av-probs", XSS_LABELS[1])
-    page.wait_text(".tabulator", XSS_ID)
+    page.wait_text(".av-table", XSS_ID)
     text = page.text_of(".av-text")
     assert ('<img src=x onerror="window.__xss=1">' in text
             and "<script>window.__xss=2</script>" in text)
     assert XSS_ID in page.text_of(".av-instance")
     assert XSS_LABELS[1] in page.text_of(".av-probs")
-    assert XSS_ID in page.text_of(".tabulator")
+    assert XSS_ID in page.text_of(".av-table")
     # hover everything that could carry an injected handler
     page.page.locator(".av-instance").hover()
-    page.page.locator(".tabulator-row").first.hover()
-    page.page.locator(".tabulator-cell").nth(1).hover()
+    page.page.locator(".av-table-row").first.hover()
+    page.page.locator(".av-table-cell").nth(1).hover()
     hovered = page.page.locator(".av-tok").all()[:5]
     for tok in hovered:
         tok.hover()
@@ -240,7 +240,7 @@ def test_corpus_strings_are_shown_as_text_and_no_script_runs(browser, hostile_se
     assert ran is None, f"injected script {ran} ran"
     assert page.dialogs == []
     assert page.page.locator("img[src=x], img[src=y]").count() == 0
-    assert page.page.locator(".tabulator b, .av-probs i, .av-instance b[onmouseover]").count() == 0
+    assert page.page.locator(".av-table b, .av-probs i, .av-instance b[onmouseover]").count() == 0
     assert page.errors() == []
     page.close()
 

@@ -26,7 +26,7 @@ def test_a_copied_link_opens_the_same_slice(browser, server, tiny_store):
     boxes.locator("input[type=checkbox]").nth(gold).check()
     page.wait_text(".av-count", f"{int(want.sum()):,} of {total:,} instances")
     row = min(1, int(want.sum()) - 1)
-    page.page.locator(".tabulator-row").nth(row).click()
+    page.page.locator(".av-table-row").nth(row).click()
     chosen = int(np.flatnonzero(want)[row])
     page.wait_text(".av-instance", f"instance {chosen:,} ")
 

@@ -56,10 +56,10 @@ def test_contrast_grid_then_a_head_sorts_the_table_by_it(browser, server, raw):
     page.wait_text(".av-sorted", f"self_mean of layer {layer} head {head}, largest first")
     values = raw["self_mean"][:, layer, head].astype(np.float64)
     top = int(np.argsort(-values, kind="stable")[0])  # the table shows every instance
-    first_row = page.page.locator(".tabulator-row").first
+    first_row = page.page.locator(".av-table-row").first
     until(lambda: first_row.inner_text().split()[0] == str(top),
           f"instance {top} on the first row", on_fail=lambda: first_row.inner_text())
-    page.page.locator(".tabulator-row").first.click()
+    page.page.locator(".av-table-row").first.click()
     page.wait_text(".av-instance", f"instance {top:,}")  # the Instance tab is shown again
     assert page.page.locator(".bk-tab.bk-active", has_text="Instance").count() == 1
     page.wait_text(".av-seq .av-title", f"layer {layer} head {head}")

@@ -127,7 +127,7 @@ def test_another_selection_redraws_the_raster_in_place(browser, server, tiny_sto
     open_relations(page, k)
     page.wait_figure(RASTER)
     page.page.evaluate(f"""() => {{ window.__raster = ({FIND_FIGURE})('{RASTER}').model; }}""")
-    page.page.locator(".tabulator-row").nth(other).click()
+    page.page.locator(".av-table-row").nth(other).click()
     page.wait_text(".av-instance", f"instance {other} ")
     page.wait_figure_xend(RASTER, len(tokens[other]) - 0.5)
     assert page.page.evaluate(f"() => ({FIND_FIGURE})('{RASTER}').model === window.__raster")

@@ -116,7 +116,7 @@ def test_explorer_renders_whole_and_filters_offline(lab_page, expected):
         p.wait_text(cell, ".av-instance", "instance 0 ")
         out = p.explorer(cell)
         out.locator(".av-tok").first.wait_for()  # the coloured text
-        out.locator(".tabulator-row").first.wait_for()  # the table (Panel's Tabulator)
+        out.locator(".av-table-row").first.wait_for()  # the instance table
         out.locator("canvas").first.wait_for()  # a Bokeh figure
         # the sentence for front ends that cannot run the explorer is gone
         assert out.locator(".av-cannot-run").count() == 0
@@ -128,7 +128,7 @@ def test_explorer_renders_whole_and_filters_offline(lab_page, expected):
     assert wrong < total
     p.wait_text(SECOND_EXPLORER, ".av-count", count(total, total))
     # a row of the second explorer's table selects that instance there
-    p.explorer(SECOND_EXPLORER).locator(".tabulator-row").nth(5).click()
+    p.explorer(SECOND_EXPLORER).locator(".av-table-row").nth(5).click()
     p.wait_text(SECOND_EXPLORER, ".av-instance", "instance 5 ")
     # the Corpus tab summarises the first explorer's filtered slice
     p.explorer(README_EXPLORER).locator(".bk-tab", has_text="Corpus").click()
@@ -192,7 +192,7 @@ def test_readme_cells_run_in_jupyter_notebook_7(browser, nb_bin, nb_root, readme
         total, wrong = expected["total"], expected["wrong"]
         for cell in (README_EXPLORER, SECOND_EXPLORER):
             p.wait_text(cell, ".av-count", count(total, total))
-            p.explorer(cell).locator(".tabulator-row").first.wait_for()
+            p.explorer(cell).locator(".av-table-row").first.wait_for()
         p.settled()
         box = p.explorer(SECOND_EXPLORER).locator(".bk-Checkbox", has_text="misclassified only")
         box.locator("input[type=checkbox]").check()
@@ -249,7 +249,7 @@ def check_served_page(browser, url: str, expected: dict, log) -> None:
     from playwright.sync_api import expect
 
     expect(page.locator(".av-count").first).to_contain_text(count(total, total), timeout=60_000)
-    page.locator(".tabulator-row").first.wait_for()
+    page.locator(".av-table-row").first.wait_for()
     page.locator(".bk-Checkbox", has_text="misclassified only").locator(
         "input[type=checkbox]").check()
     expect(page.locator(".av-count").first).to_contain_text(count(wrong, total))

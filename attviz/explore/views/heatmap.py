@@ -16,6 +16,7 @@ from bokeh.models import (
     HoverTool,
     LinearColorMapper,
     LogColorMapper,
+    Quad,
     TapTool,
 )
 from bokeh.palettes import Viridis256
@@ -25,7 +26,16 @@ from ..viewdata import ViewData
 from . import raster as R
 from .scorerows import VDIMS as SCORE_VDIMS
 from .scorerows import score_columns, score_row_names
-from .tokenplot import LOG_FLOOR, Drawn, Frame, Glyph, TokenPlotView, token_figure, token_ticks
+from .tokenplot import (
+    LOG_FLOOR,
+    Drawn,
+    Frame,
+    Glyph,
+    TokenPlotView,
+    add_glyph,
+    token_figure,
+    token_ticks,
+)
 
 RASTER_FROM = 512  # more shown tokens than this: an aggregated image instead of cells
 
@@ -102,11 +112,10 @@ def heatmap_figure(ex: Explorer, f: Frame) -> Drawn:
             ("token", "$x{0}"), ("self-attention", "@image{0.0000}")]), TapTool())
         return Drawn(fig, [Glyph(source, mapper)])
     sources = [ColumnDataSource(c) for c in f.columns]
-    alpha = dict(line_alpha=0, selection_fill_alpha=1.0, nonselection_fill_alpha=1.0)
-    cells = fig.quad(left="x0", right="x1", bottom="y0", top="y1", source=sources[0],
-                     fill_color={"field": "value", "transform": mapper}, **alpha)
-    scores = fig.quad(left="x0", right="x1", bottom="y0", top="y1", source=sources[1],
-                      fill_color="fill", **alpha)
+    cells = add_glyph(fig, Quad(left="x0", right="x1", bottom="y0", top="y1", line_alpha=0,
+                                fill_color={"field": "value", "transform": mapper}), sources[0])
+    scores = add_glyph(fig, Quad(left="x0", right="x1", bottom="y0", top="y1", line_alpha=0,
+                                 fill_color={"field": "fill"}), sources[1])
     fig.add_tools(
         HoverTool(renderers=[cells], tooltips=[("token", "@token"), ("head", "@head"),
                                                ("self-attention", "@value{0.0000}")]),

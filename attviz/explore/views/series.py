@@ -4,12 +4,29 @@ red dots for each token's minimum and maximum; linear or log scale (a plain Boke
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, TapTool
+from bokeh.models import (
+    ColumnDataSource,
+    HoverTool,
+    Legend,
+    LegendItem,
+    Line,
+    Scatter,
+    TapTool,
+)
 
 from ..choices import SCOPE_HEADS
 from ..state import Explorer
 from ..viewdata import ViewData
-from .tokenplot import LOG_FLOOR, Drawn, Frame, Glyph, TokenPlotView, token_figure, token_ticks
+from .tokenplot import (
+    LOG_FLOOR,
+    Drawn,
+    Frame,
+    Glyph,
+    TokenPlotView,
+    add_glyph,
+    token_figure,
+    token_ticks,
+)
 
 
 def series_frame(ex: Explorer, vd: ViewData) -> Frame:
@@ -55,9 +72,13 @@ def series_figure(ex: Explorer, f: Frame) -> Drawn:
     """The three layers of ``f`` (every head, min / max, the aggregate) in one figure."""
     fig = token_figure(f, ylabel=series_ylabel(ex), log_y=ex.scale == "log")
     sources = [ColumnDataSource(c) for c in f.columns]
-    heads = fig.scatter("x", "value", source=sources[0], color="#9a9a9a", size=3, alpha=0.6)
-    extremes = fig.scatter("x", "value", source=sources[1], color="#d62728", size=5)
-    curve = fig.line("x", "value", source=sources[2], color="#1f4e79", line_width=2)
+    grey, red = dict(fill_color="#9a9a9a", line_color="#9a9a9a"), dict(fill_color="#d62728",
+                                                                       line_color="#d62728")
+    heads = add_glyph(fig, Scatter(x="x", y="value", size=3, fill_alpha=0.6, line_alpha=0.6,
+                                   **grey), sources[0])
+    extremes = add_glyph(fig, Scatter(x="x", y="value", size=5, **red), sources[1])
+    curve = add_glyph(fig, Line(x="x", y="value", line_color="#1f4e79", line_width=2),
+                      sources[2])
     hover = HoverTool(renderers=[curve], tooltips=series_tooltips(ex))
     fig.add_tools(hover, TapTool(renderers=[curve]))
     legend = Legend(items=[LegendItem(label="every head", renderers=[heads]),

@@ -8,11 +8,23 @@ import html
 import numpy as np
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from ..rows import HEAD_STATISTIC, SORT_KEYS, table_csv, table_frame
 from ..state import Explorer
 from .events import held
+from .rowtable import RowTable, table_payload
+
+# the table's columns: their titles, widths (px) and alignment
+COLUMNS = [
+    {"name": "id", "title": "id", "width": 44, "align": "right"},
+    {"name": "document", "title": "document", "width": 106, "align": "left"},
+    {"name": "segment", "title": "seg", "width": 32, "align": "right"},
+    {"name": "gold", "title": "gold", "width": 66, "align": "left"},
+    {"name": "predicted", "title": "pred", "width": 66, "align": "left"},
+    {"name": "confidence", "title": "conf", "width": 42, "align": "right", "format": "0.000"},
+    {"name": "correct", "title": "ok", "width": 30, "align": "center"},
+    {"name": "tokens", "title": "tok", "width": 30, "align": "right"},
+]
 
 
 class InstanceTable(pn.viewable.Viewer):
@@ -24,24 +36,9 @@ class InstanceTable(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         ex = self.explorer
-        self.table = pn.widgets.Tabulator(
-            table_frame(ex.opened, ex.page_indices()), disabled=True, show_index=False,
-            selectable=1, sortable=False,
-            # fixed column widths: fitting columns to their data measures every cell in the
-            # browser, a quarter of the page's first render
-            pagination=None, sizing_mode="stretch_width", height=390, layout="fit_columns",
-            widths={"id": 44, "document": 112, "segment": 32, "gold": 66, "predicted": 66,
-                    "confidence": 42, "correct": 24, "tokens": 30},
-            titles={"segment": "seg", "predicted": "pred", "confidence": "conf",
-                    "correct": "ok", "tokens": "tok"},
-            text_align={"confidence": "right", "tokens": "right", "segment": "right"},
-            formatters={"confidence": NumberFormatter(format="0.000")},
-            stylesheets=[".tabulator, .tabulator-row, .tabulator-header { font-size: 12px; } "
-                         ".tabulator .tabulator-row .tabulator-cell { padding: 4px 3px; } "
-                         ".tabulator .tabulator-header .tabulator-col .tabulator-col-content "
-                         "{ padding: 4px 3px; }"],
-        )
-        self.table.param.watch(self._on_select, "selection")
+        # the server sorts and pages; the browser shows one page of rows as text
+        self.table = RowTable(height=390, sizing_mode="stretch_width", margin=(5, 10))
+        self.table.param.watch(self._on_pick, "picked")
         self.first = pn.widgets.Button(name="«", width=40, margin=(2, 2))
         self.prev = pn.widgets.Button(name="‹", width=40, margin=(2, 2))
         self.next = pn.widgets.Button(name="›", width=40, margin=(2, 2))
@@ -62,7 +59,7 @@ class InstanceTable(pn.viewable.Viewer):
         self.sorted_by = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10))
         ex.param.watch(self._refresh, ["page", "count", "instance", "sort_by", "descending",
                                        "sort_head", "error"])
-        self._syncing = False
+        self.opened, self.ids = None, None
         self._refresh()
 
     def _goto(self, page: int) -> None:
@@ -72,18 +69,12 @@ class InstanceTable(pn.viewable.Viewer):
     def _refresh(self, *_) -> None:
         ex = self.explorer
         ids = ex.page_indices()
-        shown = self.table.value
-        self._syncing = True
-        try:
-            if (len(shown) != len(ids)
-                    or (len(ids) and not np.array_equal(shown["id"].to_numpy(), ids))):
-                # a new page; else only the selection moves
-                self.table.value = table_frame(ex.opened, ids)
-            frame = self.table.value
-            rows = frame.index[frame["id"] == ex.instance].tolist() if len(frame) else []
-            self.table.selection = rows[:1]
-        finally:
-            self._syncing = False
+        if (self.ids is None or ex.opened is not self.opened or len(ids) != len(self.ids)
+                or not np.array_equal(ids, self.ids)):  # a new page: its rows are sent
+            self.opened, self.ids = ex.opened, ids
+            self.table.payload = table_payload(table_frame(ex.opened, ids), COLUMNS)
+        rows = np.flatnonzero(self.ids == ex.instance)  # else only the selection moves
+        self.table.selected = int(rows[0]) if len(rows) else -1
         self.where.object = (f"page {min(ex.page, ex.pages)} of {ex.pages:,} "
                              f"({ex.count:,} instances)")
         self.sorted_by.object = ""
@@ -94,10 +85,10 @@ class InstanceTable(pn.viewable.Viewer):
                                      f"{html.escape(stat)} of layer {layer} head {head}, "
                                      f"{first} first</span>")
 
-    def _on_select(self, event) -> None:
-        if self._syncing or not event.new:
+    def _on_pick(self, event) -> None:
+        if event.new < 0:
             return
-        held(self.explorer.select_row, event.new[0])
+        held(self.explorer.select_row, event.new)
         if self.on_pick is not None:
             self.on_pick()
 

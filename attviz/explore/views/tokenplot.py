@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import FixedTicker, Range1d
+from bokeh.models import FixedTicker, GlyphRenderer, Grid, Range1d
 from bokeh.plotting import figure
 
 from ..state import Explorer
@@ -139,9 +139,19 @@ def token_figure(f: Frame, *, ylabel: str, log_y: bool = False):
     if f.yticks is not None:
         fig.yaxis.ticker = FixedTicker(ticks=[t for t, _ in f.yticks])
         fig.yaxis.major_label_overrides = dict(f.yticks)
-    fig.grid.visible = False
+    fig.center = [c for c in fig.center if not isinstance(c, Grid)]  # no grid lines, no models
     fig.title.text_font_size = "12pt"  # as the explorer's other figures (HoloViews' size)
     return fig
+
+
+def add_glyph(fig, glyph, source) -> GlyphRenderer:
+    """``glyph`` drawn from ``source`` in ``fig``, as one glyph model: Bokeh's plotting
+    methods add two copies to each renderer (for points not selected and for muted ones)
+    that these plots never show differently; here points not selected look as the others
+    and a muted renderer is left to BokehJS's default."""
+    renderer = GlyphRenderer(data_source=source, glyph=glyph, nonselection_glyph=glyph)
+    fig.renderers.append(renderer)
+    return renderer
 
 
 class TokenPlotView(pn.viewable.Viewer):
