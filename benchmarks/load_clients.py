@@ -12,7 +12,9 @@ and tokens against the store.
 from __future__ import annotations
 
 import asyncio
+import html
 import random
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +40,19 @@ def _model(s: Session, attr: str, value, kind: str | None = None) -> str:
     return next(m for m in s.find(kind, attr) if s.attr(m, attr) == value)
 
 
+def _first_number(text: str | None) -> int | None:
+    m = re.search(r"<b>([\d,]+)</b>", html.unescape(text or ""))  # Panel sends HTML escaped
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def _corpus_shows_the_slice(s: Session) -> bool:
+    """The corpus view shows the slice the sidebar counts (its summary's first number is the
+    count): true at once when the view already holds that slice (a second visit with the
+    same filters: nothing to send), else when the server's update has arrived."""
+    count = _first_number(s.text_with("av-count"))
+    return count is not None and _first_number(s.text_with("av-corpus-summary")) == count
+
+
 def _tab_index(s: Session, title: str) -> tuple[str, int] | None:
     for tabs in s.find("panel.models.tabs.Tabs", "tabs"):
         for i, ref in enumerate(s.attr(tabs, "tabs")):
@@ -50,8 +65,11 @@ async def protocol_user(base: str, name: str, password: str, deadline: float, th
                         corpus_tab: str, results: Results, rng: random.Random) -> None:
     """One person's session, until ``deadline`` (time.monotonic)."""
 
+    doing = ["sign-in"]  # the action under way, named in an error
+
     async def act(action: str, send, done) -> None:
         """Time ``send`` (a coroutine not yet run) until ``done()`` holds."""
+        doing[0] = action
         when, start = time.monotonic(), time.perf_counter()
         await send
         await s.wait_for(done, ACTION_TIMEOUT)
@@ -62,6 +80,7 @@ async def protocol_user(base: str, name: str, password: str, deadline: float, th
     try:
         cookie = await sign_in(base, name, password)
         s = Session(base, cookie=cookie)
+        doing[0] = "open"
         when, start = time.monotonic(), time.perf_counter()
         await s.open()
         await s.wait_for(lambda: s.text_with("av-instance") is not None, ACTION_TIMEOUT)
@@ -88,7 +107,7 @@ async def protocol_user(base: str, name: str, password: str, deadline: float, th
             results.corpus_view = tab is not None
             if tab is not None:
                 await act("corpus view", s.set(tab[0], "active", tab[1]),
-                          lambda seen=len(s.models): len(s.models) > seen)
+                          lambda: _corpus_shows_the_slice(s))
                 await s.set(tab[0], "active", 0)
             steps.reverse()
             count = s.text_with("av-count")
@@ -96,7 +115,7 @@ async def protocol_user(base: str, name: str, password: str, deadline: float, th
                       lambda c=count: s.text_with("av-count") != c)
     except (Refused, TimeoutError, OSError, StopIteration) as e:
         results.lost += 1
-        results.errors.append(f"{name}: {type(e).__name__}: {e}")
+        results.errors.append(f"{name}, {doing[0]}: {type(e).__name__}: {e}")
     finally:
         if s is not None:
             results.errors.extend(f"{name}: server error {e}" for e in s.errors)
