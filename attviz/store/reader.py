@@ -16,6 +16,7 @@ from . import format as F
 from . import layout as L
 from .base import BaseStore, Columns, Instance, check_sorted_indices, contiguous_runs
 from .checks import check_layout
+from .datasets import OpenDatasets, read_runs
 from .errors import StoreError, reading
 from .part import Part
 from .strings import StringArray
@@ -54,6 +55,7 @@ class Store(BaseStore):
     def __init__(self, path: str | os.PathLike, *, fragment: bool = False) -> None:
         self.path = Path(path)
         self._file = self._open(self.path)
+        self._datasets = OpenDatasets(self._file)
         try:
             self.meta = self._read_meta(fragment)
             self.columns = self._read_columns()
@@ -146,11 +148,9 @@ class Store(BaseStore):
         """Dataset ``h5path`` (rows ``sel``); 8-bit codes decoded to float32 unless not
         ``decode``."""
         with reading(self.path, h5path):
-            ds = self._file[h5path]
+            ds, log8 = self._datasets.get(h5path)
             value = ds[sel]
-            if decode and ds.dtype == np.uint8 and codec.is_log8(ds.attrs):
-                value = codec.decode_log8(value)
-            return value
+            return codec.decode_log8(value) if decode and log8 else value
 
     def _read_columns(self) -> Columns:
         cols = Columns(**{d.name: self._read(d.path) for d in L.IN_MEMORY})
@@ -312,19 +312,7 @@ class Store(BaseStore):
     def _read_runs(self, h5path: str, runs: list[tuple[int, int]]) -> np.ndarray:
         """Rows ``a:b`` of every run (sorted, disjoint), one after another, in one read."""
         with reading(self.path, h5path):
-            ds = self._file[h5path]
-            tail = ds.shape[1:]
-            total = sum(b - a for a, b in runs)
-            out = np.empty((total, *tail), dtype=ds.dtype)
-            if total == 0:
-                return out
-            space = ds.id.get_space()
-            space.select_none()
-            for a, b in runs:
-                space.select_hyperslab((a, *(0 for _ in tail)), (b - a, *tail),
-                                       op=h5py.h5s.SELECT_OR)
-            ds.id.read(h5py.h5s.create_simple(out.shape), space, out)
-            return out
+            return read_runs(self._datasets.get(h5path)[0], runs)
 
     def texts(self, indices) -> list[str]:
         """The texts of the instances at sorted ``indices`` (contiguous ones read as one
