@@ -164,7 +164,7 @@ class Store(BaseStore):
     def precision(self) -> int:
         """Bits per stored self-attention value: 16 (float16) or 8 (log8 codes)."""
         with reading(self.path, L.ATTENTION):
-            return 8 if self._file[L.ATTENTION].dtype == np.uint8 else 16
+            return 8 if self._datasets.get(L.ATTENTION)[0].dtype == np.uint8 else 16
 
     @property
     def n_documents(self) -> int:
@@ -332,7 +332,7 @@ class Store(BaseStore):
         as long), uncompressed ones in one read."""
         path = L.TEXT + "/data"
         with reading(self.path, path):
-            ds = self._file[path]
+            ds = self._datasets.get(path)[0]
             if ds.id.get_create_plist().get_nfilters() == 0:
                 return self._read_runs(path, runs).tobytes()
             return b"".join(ds[a:b].tobytes() for a, b in runs)
@@ -346,7 +346,7 @@ class Store(BaseStore):
 
     def search_text(self, query: str, case_sensitive: bool = False) -> np.ndarray:
         with reading(self.path, L.TEXT + "/data"):
-            return scan_texts(self._file[L.TEXT + "/data"], self._text_offsets, query,
+            return scan_texts(self._datasets.get(L.TEXT + "/data")[0], self._text_offsets, query,
                               case_sensitive)
 
     def profile_sums(self) -> list:

@@ -69,7 +69,7 @@ class InstanceTable(pn.viewable.Viewer):
     def _refresh(self, *_) -> None:
         ex = self.explorer
         ids = ex.page_indices()
-        if (self.ids is None or ex.opened is not self.opened or len(ids) != len(self.ids)
+        if (self.ids is None or ex.opened is not self.opened
                 or not np.array_equal(ids, self.ids)):  # a new page: its rows are sent
             self.opened, self.ids = ex.opened, ids
             self.table.payload = table_payload(table_frame(ex.opened, ids), COLUMNS)
