@@ -209,20 +209,26 @@ def instance_tab(ex: Explorer) -> pn.Column:
                                                                 ex.words),
                                   filename="instance.csv", label="this instance (CSV)",
                                   button_type="light", width=180)
-    heatmap, overview = HeatmapView(explorer=ex), OverviewView(explorer=ex)
+    heatmap = HeatmapView(explorer=ex)
     # below the heatmap, so off screen at load in most windows: made when scrolled to
     series = OnScreen(lambda: SeriesView(explorer=ex), label="series view",
                       height=SERIES_HEIGHT)
+    # the layers x heads view and the instance ablation are made when their tab is first
+    # opened (a page that never opens it does not pay for them)
+    layers = pn.Column(sizing_mode="stretch_width", min_height=200)
+    tabs = pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
+                   ("Layers x heads", layers), dynamic=True, sizing_mode="stretch_width")
+
+    def opened(event) -> None:
+        if event.new == 1 and not layers.objects:
+            layers.objects = [OverviewView(explorer=ex), InstanceAblationView(explorer=ex)]
+
+    tabs.param.watch(opened, "active")
     return pn.Column(
         pn.Row(prev, nxt, title, csv, sizing_mode="stretch_width"),
         ProbabilitiesView(explorer=ex),
         SequenceView(explorer=ex),
-        relations_tabs(
-            pn.Tabs(("Heads x tokens", pn.Column(heatmap, series, sizing_mode="stretch_width")),
-                    ("Layers x heads", pn.Column(overview, InstanceAblationView(explorer=ex),
-                                                 sizing_mode="stretch_width")),
-                    dynamic=True, sizing_mode="stretch_width"),
-            ex),
+        relations_tabs(tabs, ex),
         sizing_mode="stretch_width",
     )
 

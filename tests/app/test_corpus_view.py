@@ -151,10 +151,14 @@ def test_the_position_figure_draws_the_profile_of_each_shown_head(tiny_store):
     assert [item.label.value for item in legend.items] == [f"head {h}" for h in heads]
     for item, h in zip(legend.items, heads):
         (line,) = item.renderers
-        np.testing.assert_array_equal(line.data_source.data["mean"], prof.mean[:, h])
+        np.testing.assert_array_equal(line.data_source.data[line.glyph.y], prof.mean[:, h])
         assert line.glyph.line_color == ex.head_colors[h % len(ex.head_colors)]
+        assert line.name == f"head {h}"  # shown on hover as $name
     (hover,) = [t for t in fig.tools if isinstance(t, HoverTool)]
-    assert ("mean", "@mean{0.0000}") in hover.tooltips
+    assert ("mean", "$snap_y{0.0000}") in hover.tooltips and ("head", "$name") in hover.tooltips
+    # one data source and one glyph model per line
+    assert len({id(r.data_source) for r in fig.renderers}) == 1
+    assert all(r.nonselection_glyph is r.glyph for r in fig.renderers)
     view.settings.per_head = False  # the mean of the shown heads, their range as a band
     fig = view.positions.object
     (legend,) = [m for m in fig.right if isinstance(m, Legend)]

@@ -10,7 +10,7 @@ from attviz.explore import corpus_data as C
 from attviz.explore.filters import HeadCondition
 from attviz.explore.sidebar import _layer_slider
 from attviz.explore.state import Explorer
-from attviz.explore.views.overview import overview_element
+from attviz.explore.views.overview import overview_cells
 from attviz.store import Store
 from attviz.store.synth import synthesize
 
@@ -53,11 +53,9 @@ def test_clicking_a_layer_that_is_not_stored(some):
 def test_the_overview_rows_are_the_stored_layers(some):
     ex = Explorer(store=some)
     ex.instance = 3
-    el = overview_element(ex)
-    opts = el.opts.get("plot").kwargs
-    assert opts["yticks"] == [(0, "1"), (1, "3")]
-    cells = el.get(0)
-    assert sorted(set(cells.dimension_values("layer").tolist())) == [1, 3]
+    shown = overview_cells(ex)
+    assert shown.yticks == [(0, "1"), (1, "3")]
+    assert sorted(set(shown.columns["layer"].tolist())) == [1, 3]
 
 
 def test_filters_and_profiles_use_model_layers(some):

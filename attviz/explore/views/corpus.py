@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
@@ -16,16 +15,13 @@ from ..corpus_data import confusion
 from ..corpus_state import CELLS, NO_CONTRAST, CorpusSettings
 from ..slices import digest
 from ..state import Explorer
-from .confusion import confusion_grid
-from .events import FigureEvents, InSession, WeakHook, frozen
-from .headgrid import HeadPicker, grid_element
-from .profiles import (
-    position_figure,
-    position_series,
-    token_element,
-    update_position_figure,
-)
+from .cellfigure import Cells, CellFigure
+from .confusion import cell_at, confusion_cells, confusion_figure
+from .events import InSession, frozen
+from .headgrid import GRID_HEIGHT, HeadPicker, grid_cells
+from .profiles import position_figure, position_series, update_position_figure
 from .slice_ablation import SliceAblationView
+from .tokenprofile import TokenBars, TokenProfileFigure, token_bars
 from .widgets import ChoiceSelect
 
 # what makes the slice, the settings or the figures change
@@ -34,10 +30,12 @@ LOOK = ("layer", "heads", "head_colors", "highlight")
 TOP_TOKENS = 30
 
 
-def confusion_element(ex: Explorer, mask: np.ndarray, hooks: list) -> hv.Overlay:
+def confusion_shown(ex: Explorer, mask: np.ndarray) -> Cells:
     """The slice's confusion matrix; clicking a cell sets the confusion filter."""
-    m = confusion(ex.opened.cols.label, ex.opened.cols.prediction, mask, len(ex.label_names))
-    return confusion_grid(m, ex.label_names, hooks, "Confusion (click: filter)")
+    names = ex.label_names if ex.opened is not None else []
+    m = (confusion(ex.opened.cols.label, ex.opened.cols.prediction, mask, len(names))
+         if names else np.zeros((0, 0), dtype=np.int64))
+    return confusion_cells(m, names, "Confusion (click: filter)")
 
 
 FIGURES = ("grid", "auroc", "confusion", "tokens", "positions")
@@ -68,37 +66,27 @@ class CorpusView(pn.viewable.Viewer):
         self._held: dict = {}  # the results those keys name (their ids stay theirs)
         self.session = InSession()
         self.heads = HeadPicker(self.settings)
-        self.token_events = FigureEvents(on_tap=self._on_token_tap)
-        self.cell_events = FigureEvents(on_tap=self._on_cell_tap)
-        # held weakly: HoloViews keeps hooks in a process-wide registry (events.WeakHook)
-        self._hooks = {"grid": WeakHook(self.heads.hook),
-                       "tokens": WeakHook(self.token_events.hook),
-                       "cells": WeakHook(self.cell_events.hook)}
+        self._figs: dict = {}  # figure name -> its CellFigure / TokenProfileFigure
         ex.param.watch(self._changed, [*SLICE, *LOOK])
         self.settings.param.watch(self._changed, ["statistic", "contrast", "cell_a", "cell_b",
                                                   "head", "min_count", "per_head"])
         self.body = pn.Column(sizing_mode="stretch_width")  # filled when first shown
-        rev = {name: self.param[f"{name}_rev"] for name in FIGURES}
         self.summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
-        self.grid = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._grid, rev["grid"])),
-                                      sizing_mode="stretch_width")
-        self.auroc = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._auroc, rev["auroc"])),
-                                       sizing_mode="stretch_width")
+        # plain Bokeh figures, made when first drawn and then updated in place
+        self.grid = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=GRID_HEIGHT)
+        self.auroc = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=GRID_HEIGHT)
         # the AUROC figure goes into the page when a contrast is first chosen: a page that
-        # never contrasts two slices does not build it (~0.1 s of the server's CPU)
+        # never contrasts two slices does not build it
         self.auroc_box = pn.Column(sizing_mode="stretch_width", margin=0,
                                    visible=pn.bind(lambda c: c != NO_CONTRAST,
                                                    self.settings.param.contrast))
         self.settings.param.watch(self._place_auroc, ["contrast"])
-        self._place_auroc()  # a contrast set before the view was made (a shared link)
-        self.confusion = pn.pane.HoloViews(
-            hv.DynamicMap(pn.bind(self._confusion, rev["confusion"])))
-        self.tokens = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tokens, rev["tokens"])),
-                                        sizing_mode="stretch_width")
-        # a plain Bokeh figure, redrawn when what it shows changed (positions_rev)
+        self.confusion = pn.pane.Bokeh(None)
+        self.tokens = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=340)
         self.positions = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=340)
         self._positions_makeup: tuple = ()
-        self.param.watch(self._draw_positions, ["positions_rev"])
+        self.param.watch(self._draw, [f"{name}_rev" for name in FIGURES])
+        self._place_auroc()  # a contrast set before the view was made (a shared link)
         self.ablation = SliceAblationView(explorer=ex, grid=lambda: self._results.get("grid"))
 
     # -- when to compute --------------------------------------------------------------------
@@ -117,7 +105,7 @@ class CorpusView(pn.viewable.Viewer):
 
     def _place_auroc(self, *_) -> None:
         if self.settings.contrast != NO_CONTRAST and not self.auroc_box.objects:
-            # inside a freeze the figure is made with the page's Bokeh theme, as the others
+            self._draw_figure("auroc", placing=True)
             with frozen():
                 self.auroc_box.objects = [self.auroc]
 
@@ -203,24 +191,43 @@ class CorpusView(pn.viewable.Viewer):
         return (f'<div class="av-corpus-summary" style="font-size:14px">Slice: '
                 f'{" · ".join(parts)}</div>{note}')
 
-    def _grid(self, *_):
-        return grid_element(self.settings, self._results.get("grid"), [self._hooks["grid"]])
+    def _draw(self, *events) -> None:
+        for e in events:
+            self._draw_figure(e.name[: -len("_rev")])
 
-    def _auroc(self, *_):
-        return grid_element(self.settings, self._results.get("grid"), [self._hooks["grid"]],
-                            auroc=True)
+    def _draw_figure(self, name: str, placing: bool = False) -> None:
+        """Figure ``name`` shows the current results: new values into its figure, or its
+        first figure (a token profile with another number of bar series: a new one)."""
+        if name == "positions":
+            self._draw_positions()
+            return
+        if name == "auroc" and not (placing or self.auroc_box.objects):
+            return  # drawn when placed
+        shown = self._shown_data(name)
+        fig = self._figs.get(name)
+        if fig is not None and (not isinstance(shown, TokenBars) or fig.fits(shown)):
+            fig.update(shown)
+            return
+        if name == "confusion":
+            fig = confusion_figure(shown, len(shown.xticks), self._on_cell_tap)
+        elif name == "tokens":
+            fig = TokenProfileFigure(shown, self._on_token_tap)
+        else:
+            fig = CellFigure(shown, height=GRID_HEIGHT, xlabel="head", ylabel="layer",
+                             on_tap=self.heads.tap)
+        self._figs[name] = fig
+        getattr(self, name).object = fig.fig
 
-    def _confusion(self, *_):
-        ex = self.explorer
-        if ex.opened is None:
-            return hv.Overlay([hv.Rectangles([])])
-        return confusion_element(ex, ex.mask, [self._hooks["cells"]])
-
-    def _tokens(self, *_):
-        ex = self.explorer
+    def _shown_data(self, name: str) -> Cells | TokenBars:
+        ex, grid = self.explorer, self._results.get("grid")
+        if name == "grid":
+            return grid_cells(self.settings, grid)
+        if name == "auroc":
+            return grid_cells(self.settings, grid, auroc=True)
+        if name == "confusion":
+            return confusion_shown(ex, ex.mask)
         vocab = ex.opened.store.vocab if ex.opened is not None else []
-        return token_element(self.settings, self._results.get("tokens"), vocab,
-                             [self._hooks["tokens"]])
+        return token_bars(self.settings, self._results.get("tokens"), vocab)
 
     def _draw_positions(self, *_) -> None:
         """The position figure: its data changed in place where its make-up (the lines
@@ -247,9 +254,9 @@ class CorpusView(pn.viewable.Viewer):
         n = len(ex.label_names)
         if x is None or y is None:
             return
-        gold, predicted = n - 1 - int(round(y)), int(round(x))
-        if 0 <= gold < n and 0 <= predicted < n:
-            self.session.run(lambda: self.pick_cell(gold, predicted))
+        cell = cell_at(x, y, n)
+        if cell is not None:
+            self.session.run(lambda: self.pick_cell(*cell))
 
     def pick_cell(self, gold: int, predicted: int) -> None:
         """What clicking a cell of the confusion matrix does: filter to that cell."""

@@ -4,12 +4,12 @@ telling them apart. Clicking a head selects it and sorts the table by it."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 
 from ..corpus_data import Grid
 from ..corpus_state import CorpusSettings
-from .cells import CellPicker, layer_head_grid
+from .cellfigure import Cells
+from .cells import CellPicker, layer_head_cells
 
 GRID_HEIGHT = 300
 AUROC_TITLE = "AUROC, A against B"
@@ -23,32 +23,30 @@ def _counts(grid: Grid) -> dict[str, np.ndarray]:
     return out
 
 
-def grid_element(settings: CorpusSettings, grid: Grid | None, hooks: list,
-                 auroc: bool = False) -> hv.Overlay:
+def grid_cells(settings: CorpusSettings, grid: Grid | None, auroc: bool = False) -> Cells:
     """The mean per head; in contrast mode the difference of means, or (``auroc``) each
     head's AUROC of telling A from B."""
     ex = settings.explorer
     stat = settings.statistic or ""
-    where = dict(layer=ex.layer, head=ex.highlight, hooks=hooks, height=GRID_HEIGHT,
-                 formats={"n A": "0,0", "n B": "0,0"})
+    where = dict(layer=ex.layer, head=ex.highlight, formats={"n A": "0,0", "n B": "0,0"})
     if grid is None:
-        return layer_head_grid({"mean": np.zeros((0, 0))}, "mean", cmap="viridis",
+        return layer_head_cells({"mean": np.zeros((0, 0))}, "mean", cmap="viridis",
                                title="no statistics in this store", **where)
     if auroc and grid.auroc is None:  # hidden; the same figure as in contrast mode
         blank = np.full(grid.value.shape, np.nan)
-        return layer_head_grid({"AUROC": blank}, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
+        return layer_head_cells({"AUROC": blank}, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
                                title=AUROC_TITLE, **where)
     if grid.mean_b is None:
-        return layer_head_grid({"mean": grid.value, **_counts(grid)}, "mean", cmap="viridis",
+        return layer_head_cells({"mean": grid.value, **_counts(grid)}, "mean", cmap="viridis",
                                title=f"{stat}: mean per head (click: select)", **where)
     values = {"difference": grid.value, "mean A": grid.mean_a, "mean B": grid.mean_b,
               "AUROC": grid.auroc, **_counts(grid)}
     if auroc:
-        return layer_head_grid(values, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
+        return layer_head_cells(values, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
                                title=AUROC_TITLE, **where)
     finite = np.abs(grid.value[np.isfinite(grid.value)])
     span = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    return layer_head_grid(values, "difference", cmap="RdBu_r", clim=(-span, span),
+    return layer_head_cells(values, "difference", cmap="RdBu_r", clim=(-span, span),
                            title=f"{stat}: A − B (click: select)", **where)
 
 

@@ -12,8 +12,8 @@ import param
 
 from ..ablation_data import SLICE_LIMIT, heads_text
 from ..state import Explorer
-from .confusion import cell_at, confusion_grid
-from .events import FigureEvents, InSession, WeakHook
+from .confusion import cell_at, confusion_cells, confusion_figure
+from .events import InSession
 
 
 def _share(a: int, b: int) -> str:
@@ -57,8 +57,7 @@ class SliceAblationView(pn.viewable.Viewer):
         ex = self.explorer
         ab = ex.ablation
         self.session = InSession()
-        self.events = FigureEvents(on_tap=self._on_tap)
-        self._hook = WeakHook(self.events.hook)
+        self._figure = None  # the matrix's CellFigure, made for the first result
         self.heads = pn.widgets.TextInput(name="heads off (layer.head, e.g. 3.7, 5.1)",
                                           value=ab.text, width=300,
                                           css_classes=["av-heads-off"])
@@ -84,8 +83,7 @@ class SliceAblationView(pn.viewable.Viewer):
                                  visible=False, css_classes=["av-show-changed"])
         show.on_click(lambda e: setattr(ex.filters, "ablation_changed", True))
         self.summary = pn.pane.HTML(summary_html(ex), sizing_mode="stretch_width")
-        # a new figure for each result: one first drawn empty would keep its size
-        self.matrix = pn.pane.HoloViews(None, visible=False)
+        self.matrix = pn.pane.Bokeh(None, visible=False)
 
         def busy(*_):
             cancel.visible = self.progress.visible = ab.slice_busy
@@ -93,7 +91,7 @@ class SliceAblationView(pn.viewable.Viewer):
 
         def result(*_):
             show.visible = self.matrix.visible = ab.slice_result is not None
-            self.matrix.object = self._matrix()
+            self._draw_matrix()
 
         ab.param.watch(busy, ["slice_busy", "done", "total"])
         ab.param.watch(result, ["slice_result"])
@@ -116,15 +114,22 @@ class SliceAblationView(pn.viewable.Viewer):
     def _summary(self, *_) -> None:
         self.summary.object = summary_html(self.explorer)
 
-    def _matrix(self, *_):
+    def _draw_matrix(self) -> None:
+        """The confusion matrix after the run: its first figure, then new values into it."""
         ex = self.explorer
         res = ex.ablation.slice_result
         names = ex.label_names
         if res is None or not names:
-            return None
-        return confusion_grid(res.confusion_after(len(names)), names, [self._hook],
-                              "Confusion with the heads off (click: filter)",
-                              xlabel="predicted with the heads off", min_width=560)
+            return
+        xlabel = "predicted with the heads off"
+        shown = confusion_cells(res.confusion_after(len(names)), names,
+                                "Confusion with the heads off (click: filter)", xlabel=xlabel)
+        if self._figure is not None and len(self._figure.shown.xticks) == len(names):
+            self._figure.update(shown)
+        else:
+            self._figure = confusion_figure(shown, len(names), self._on_tap, xlabel=xlabel,
+                                            min_width=560)
+            self.matrix.object = self._figure.fig
 
     def _on_tap(self, x=None, y=None) -> None:
         if x is None or y is None:
