@@ -34,7 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attviz.lab.users import Users  # noqa: E402
-from benchmarks.load_clients import BrowserUser, Results, protocol_users  # noqa: E402
+from benchmarks.load_clients import (  # noqa: E402
+    BrowserUser,
+    Results,
+    _corpus_shows_the_slice,
+    _tab_index,
+    protocol_users,
+)
 from tests.helpers.browser import CHROMIUM_ARGS  # noqa: E402
 from tests.helpers.lab import LabServer  # noqa: E402
 from tests.helpers.wsclient import Session, sign_in  # noqa: E402
@@ -121,15 +127,36 @@ class Sampler(threading.Thread):
         return [m for t, m in self.samples if t0 <= t <= t1]
 
 
-async def warm_up(base: str, name: str) -> None:
-    """One session that opens the app, steps three times and closes, as a first visitor."""
+async def warm_up(base: str, name: str, corpus_tab: str) -> None:
+    """One session that does once what a load user does (misclassified only, three steps, a
+    layer, the corpus view when the app has it, misclassified only off) and closes, as a
+    first visitor: the baseline then holds what the server keeps per store once any
+    session used a feature (indexes of the corpus view's groups, chunk caches), and what
+    stays above it is what sessions leave behind."""
     s = Session(base, cookie=await sign_in(base, name, PASSWORD))
     await s.open()
-    nxt = next(m for m in s.find(None, "label") if s.attr(m, "label") == "next ›")
+    await s.wait_for(lambda: s.text_with("av-instance") is not None)
+    labels = {s.attr(m, "label"): m for m in s.find(None, "label")}
+    count = s.text_with("av-count")
+    await s.set(labels["misclassified only"], "active", True)
+    await s.wait_for(lambda: s.text_with("av-count") != count)
     for _ in range(3):
         title = s.text_with("av-instance")
-        await s.click(nxt)
+        await s.click(labels["next ›"])
         await s.wait_for(lambda t=title: s.text_with("av-instance") != t)
+    layer = next(m for m in s.find("Slider", "title") if s.attr(m, "title") == "layer")
+    new = (s.attr(layer, "value") - 1) % ((s.attr(layer, "end") or 0) + 1)
+    await s.set(layer, "value", new)
+    await s.wait_for(lambda: any(str(s.attr(m, "text")).startswith(
+        f"Self-attention, layer {new}:") for m in s.find("Title", "text")))
+    tab = _tab_index(s, corpus_tab)
+    if tab is not None:
+        await s.set(tab[0], "active", tab[1])
+        await s.wait_for(lambda: _corpus_shows_the_slice(s))
+        await s.set(tab[0], "active", 0)
+    count = s.text_with("av-count")
+    await s.set(labels["misclassified only"], "active", False)
+    await s.wait_for(lambda: s.text_with("av-count") != count)
     await s.close()
 
 
@@ -224,7 +251,7 @@ def main() -> int:
         sampler = Sampler(server.proc.pid)
         marks = {"rss_start": rss_mb(server.proc.pid)}
         try:
-            asyncio.run(warm_up(server.base, "warm"))
+            asyncio.run(warm_up(server.base, "warm", args.corpus_tab))
             time.sleep(40)  # the warm-up session is closed and cleaned (30 s unused + 5 s check)
             marks["rss_baseline"] = rss_mb(server.proc.pid)
             sampler.start()

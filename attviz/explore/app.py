@@ -20,6 +20,7 @@ from holoviews.util import extension as hv_extension
 from . import notebook
 from .address import sync_address
 from .catalog import Scope
+from .release import release_after_close
 from .sidebar import sidebar
 from .state import Explorer
 from .viewdata import instance_csv
@@ -257,6 +258,7 @@ def build_app(argv: list[str] | None = None, explorer: Explorer | None = None,
     error = _message(ex.param.error, "av-error")
     instance_error = _message(ex.param.instance_error, "av-unreadable")
     _watch_store(ex)
+    release_after_close()
     table = InstanceTable(explorer=ex)
     corpus = LazyCorpus(ex)
     header = pn.pane.HTML(

@@ -38,6 +38,12 @@ class SliceCache:
         self._results: LRU[object] = LRU(64)
         self._samples: LRU[tuple] = LRU(2)  # what profiles of slices read, by slice
 
+    def drop(self) -> None:
+        """Forget every cached read and result (the groups stay: they cost a pass over the
+        store and are what any corpus view needs first)."""
+        for cache in (self._matrix, self._columns, self._tokens, self._results, self._samples):
+            cache.clear()
+
     @property
     def groups(self) -> C.Groups:
         if self._groups is None:

@@ -108,6 +108,13 @@ class SharedStore:
             self._failed[index] = str(e)
             raise
 
+    def drop_caches(self) -> None:
+        """Forget the cached instances, text searches and corpus results."""
+        self._text_cache.clear()
+        self._instances.clear()
+        if self._slices is not None:
+            self._slices.drop()
+
     def gone(self) -> bool:
         """Whether the store was deleted from disk (the open handle still reads it)."""
         return not self.path.exists()
@@ -135,6 +142,14 @@ class StoreRegistry:
                                                  DerivedColumns.from_columns(store.columns),
                                                  identity=now)
             return self._stores[path]
+
+
+    def drop_caches(self) -> None:
+        """Every open store's caches forgotten (see :meth:`SharedStore.drop_caches`)."""
+        with self._lock:
+            stores = list(self._stores.values())
+        for store in stores:
+            store.drop_caches()
 
 
 _registry: StoreRegistry | None = None

@@ -22,17 +22,21 @@ token holds the query.
 from __future__ import annotations
 
 import json
+import weakref
 
 import numpy as np
 
 from . import BaseStore
 
-_tokenizers: dict[int, object] = {}  # id(store) -> tokenizers.Tokenizer (or None)
+# store -> tokenizers.Tokenizer (or None), for as long as the store object lives: keyed by
+# id(store), a store opened after another was freed could get its address, and so the
+# other's tokenizer
+_tokenizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def tokenizer_of(store: BaseStore):
     """The store's tokenizer (a ``tokenizers.Tokenizer``), or None without one."""
-    key = id(store)
+    key = store
     if key not in _tokenizers:
         tok = None
         raw = store.tokenizer_json()

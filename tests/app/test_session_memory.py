@@ -1,6 +1,6 @@
 """What a closed session leaves behind: nothing of its own. The app served in this process
-and driven at Bokeh's protocol level through the Corpus tab (its HoloViews figures, the AUROC
-grid built on demand and the plain Bokeh position figure); after the session closed, a weak
+and driven at Bokeh's protocol level through the Corpus tab (its figures, the AUROC grid built on
+demand); after the session closed, a weak
 reference to each kind of object it made is dead (its document at most an emptied shell)."""
 
 from __future__ import annotations

@@ -258,3 +258,21 @@ def test_the_index_command_adds_occurrences_to_an_older_store(tmp_path):
         for q in queries:
             np.testing.assert_array_equal(search(s, q), before[q], err_msg=q)
         assert search(s, "to be be").sum() == 2 and search(s, "be be").sum() == 2
+
+
+def test_a_store_keeps_its_own_tokenizer_and_the_cache_forgets_closed_stores(synth):
+    import gc
+
+    from attviz.store import search as S
+
+    gc.collect()
+    before = len(S._tokenizers)
+    with Store(synth) as s:
+        tok = S.tokenizer_of(s)
+        assert tok is not None and S.tokenizer_of(s) is tok
+        assert len(S._tokenizers) == before + 1
+    del s
+    gc.collect()
+    # keyed by the store object, not its address: a store opened later at the same address
+    # cannot get this one's tokenizer, and closed stores leave nothing behind
+    assert len(S._tokenizers) == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cellfigure import Cells, CellFigure
+from .cellfigure import CellFigure, Cells
 
 DARK_TEXT, LIGHT_TEXT = "#222", "white"
 

@@ -15,7 +15,7 @@ from ..corpus_data import confusion
 from ..corpus_state import CELLS, NO_CONTRAST, CorpusSettings
 from ..slices import digest
 from ..state import Explorer
-from .cellfigure import Cells, CellFigure
+from .cellfigure import CellFigure, Cells
 from .confusion import cell_at, confusion_cells, confusion_figure
 from .events import InSession, frozen
 from .headgrid import GRID_HEIGHT, HeadPicker, grid_cells
