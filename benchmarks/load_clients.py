@@ -45,12 +45,20 @@ def _first_number(text: str | None) -> int | None:
     return int(m.group(1).replace(",", "")) if m else None
 
 
+# the titles of the corpus view's figures (the head grid's: "<statistic>: mean per head ...")
+CORPUS_FIGURES = ("Confusion", "per head (click", "Tokens", "By token position")
+
+
 def _corpus_shows_the_slice(s: Session) -> bool:
     """The corpus view shows the slice the sidebar counts (its summary's first number is the
-    count): true at once when the view already holds that slice (a second visit with the
-    same filters: nothing to send), else when the server's update has arrived."""
+    count) and all its figures: true at once when the view already holds that slice (a
+    second visit with the same filters: nothing to send), else when the server's update
+    has arrived (the first visit: the figures too, which come after the summary)."""
     count = _first_number(s.text_with("av-count"))
-    return count is not None and _first_number(s.text_with("av-corpus-summary")) == count
+    if count is None or _first_number(s.text_with("av-corpus-summary")) != count:
+        return False
+    titles = [str(s.attr(m, "text")) for m in s.find("Title", "text")]
+    return all(any(part in t for t in titles) for part in CORPUS_FIGURES)
 
 
 def _tab_index(s: Session, title: str) -> tuple[str, int] | None:
