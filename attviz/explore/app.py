@@ -17,7 +17,7 @@ import param
 from bokeh.settings import settings as bokeh_settings
 from holoviews.util import extension as hv_extension
 
-from . import notebook
+from . import bokehdefaults, notebook
 from .address import sync_address
 from .catalog import Scope
 from .release import release_after_close
@@ -136,6 +136,7 @@ def _once_per_process() -> None:
     # ``hv.extension`` in a Jupyter kernel would also publish Bokeh's resources from a CDN
     # into the notebook (see notebook.py).
     hv_extension("bokeh")
+    bokehdefaults.install()  # Bokeh's property defaults computed once (~20% of a page)
     # Canvas, not WebGL: a few thousand glyphs at most, and WebGL only adds start-up cost
     # (emulated in software where there is no GPU: 0.4 s of a page load).
     hv.renderer("bokeh").webgl = False
