@@ -115,20 +115,25 @@ async def one_session(base: str, proc: psutil.Process, repeats: int) -> dict:
     return costs.table()
 
 
+def on_idle_server(store: Path, drive):
+    """What ``drive(base, proc)`` (a coroutine function: the server's URL and process)
+    returns, run against an `attviz serve` of ``store`` with one user, user-00."""
+    with tempfile.TemporaryDirectory(prefix="attviz-cost-") as tmp:
+        root, users, access = lab(Path(tmp), store.resolve(), ["user-00"])
+        server = LabServer(root, users, access)
+        try:
+            return asyncio.run(drive(server.base, psutil.Process(server.proc.pid)))
+        finally:
+            server.stop()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("store", type=Path)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="attviz-cost-") as tmp:
-        root, users, access = lab(Path(tmp), args.store.resolve(), ["user-00"])
-        server = LabServer(root, users, access)
-        try:
-            proc = psutil.Process(server.proc.pid)
-            out = asyncio.run(one_session(server.base, proc, args.repeats))
-        finally:
-            server.stop()
+    out = on_idle_server(args.store, lambda base, proc: one_session(base, proc, args.repeats))
     print("| action | n | wall p50 (s) | wall max (s) | server CPU p50 (ms) | max (ms) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in out.items():

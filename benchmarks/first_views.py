@@ -9,10 +9,8 @@ idle again; the first session, which also warms the server's caches, reported ap
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import psutil
@@ -20,10 +18,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.action_cost import Costs  # noqa: E402
-from benchmarks.load_bench import PASSWORD, lab  # noqa: E402
+from benchmarks.action_cost import Costs, on_idle_server  # noqa: E402
+from benchmarks.load_bench import PASSWORD  # noqa: E402
 from benchmarks.load_clients import _corpus_shows_the_slice, _tab_index  # noqa: E402
-from tests.helpers.lab import LabServer  # noqa: E402
 from tests.helpers.wsclient import Session, sign_in  # noqa: E402
 
 
@@ -48,14 +45,7 @@ def main() -> int:
     p.add_argument("--sessions", type=int, default=6)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="attviz-first-") as tmp:
-        root, users, access = lab(Path(tmp), args.store.resolve(), ["user-00"])
-        server = LabServer(root, users, access)
-        try:
-            costs = asyncio.run(sessions(server.base, psutil.Process(server.proc.pid),
-                                         args.sessions))
-        finally:
-            server.stop()
+    costs = on_idle_server(args.store, lambda base, proc: sessions(base, proc, args.sessions))
     out = {name: {"cpu_ms": sorted(round(c) for _, c in v),
                   "wall_s": sorted(round(w, 3) for w, _ in v)} for name, v in costs.seen.items()}
     for name, r in out.items():
