@@ -26,7 +26,7 @@ _IMMUTABLE = (type(None), bool, int, float, str, bytes)
 def _immutable(value: Any) -> bool:
     if isinstance(value, tuple):
         return all(_immutable(v) for v in value)
-    return type(value) in _IMMUTABLE or isinstance(value, str)  # enums are str subclasses
+    return isinstance(value, _IMMUTABLE)  # str subclasses too: Bokeh's enum values
 
 
 def install() -> None:

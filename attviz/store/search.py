@@ -36,8 +36,7 @@ _tokenizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def tokenizer_of(store: BaseStore):
     """The store's tokenizer (a ``tokenizers.Tokenizer``), or None without one."""
-    key = store
-    if key not in _tokenizers:
+    if store not in _tokenizers:
         tok = None
         raw = store.tokenizer_json()
         if raw:
@@ -47,8 +46,8 @@ def tokenizer_of(store: BaseStore):
                 tok = Tokenizer.from_str(raw.decode("utf-8"))
             except Exception:  # noqa: BLE001 - no package or an unreadable file: scan instead
                 tok = None
-        _tokenizers[key] = tok
-    return _tokenizers[key]
+        _tokenizers[store] = tok
+    return _tokenizers[store]
 
 
 def indexed(store: BaseStore) -> bool:

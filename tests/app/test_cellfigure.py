@@ -83,3 +83,15 @@ def test_colour_ranges():
     assert color_range(c) == (-1.0, 1.0)
     fig = CellFigure(c, height=200)
     assert (fig.mapper.low, fig.mapper.high) == (-1.0, 1.0)
+
+
+def test_a_confusion_figure_fits_only_as_many_classes():
+    from attviz.explore.views.confusion import confusion_cells, confusion_figure
+
+    three = confusion_cells(np.eye(3, dtype=int), ["a", "b", "c"], "t")
+    fig = confusion_figure(three, 3, on_tap=lambda x, y: None)
+    assert fig.fits(confusion_cells(2 * np.eye(3, dtype=int), ["a", "b", "c"], "t"))
+    # sized by its cells: another store's four classes need a new figure
+    assert not fig.fits(confusion_cells(np.eye(4, dtype=int), list("abcd"), "t"))
+    grid = CellFigure(three, height=200)  # a figure that stretches takes any shape
+    assert grid.fits(confusion_cells(np.eye(4, dtype=int), list("abcd"), "t"))

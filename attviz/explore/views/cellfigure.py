@@ -20,8 +20,6 @@ from bokeh.models import (
     ColorBar,
     ColumnDataSource,
     FixedTicker,
-    GlyphRenderer,
-    Grid,
     HoverTool,
     LinearColorMapper,
     LogColorMapper,
@@ -30,10 +28,8 @@ from bokeh.models import (
     Text,
 )
 from bokeh.palettes import Blues256, Magma256, PuOr11, RdBu11, Viridis256, interp_palette
-from bokeh.plotting import figure
 
-from ..style import PLOT_OPTS
-from ..svgtool import svg_save_tool
+from .tokenplot import add_glyph, plain_figure
 
 # colour maps by name, low values first (as matplotlib's of the same name)
 PALETTES = {"Blues": tuple(reversed(Blues256)), "viridis": Viridis256, "magma": Magma256,
@@ -99,30 +95,24 @@ class CellFigure:
     def __init__(self, c: Cells, *, height: int, width: int | None = None,
                  xlabel: str = "", ylabel: str = "", xrotation: float = 0.0,
                  on_tap: Callable[[float, float], None] | None = None) -> None:
-        tools = [t for t in PLOT_OPTS["default_tools"] if isinstance(t, str)]
         size = ({"width": width, "sizing_mode": "fixed"} if width
                 else {"sizing_mode": "stretch_width"})
-        fig = figure(title=c.title, height=height, toolbar_location="above", tools=tools,
-                     active_drag="pan", active_scroll=None, x_axis_label=xlabel,
-                     y_axis_label=ylabel, x_range=Range1d(*c.xlim), y_range=Range1d(*c.ylim),
-                     **size)
-        fig.add_tools(svg_save_tool())  # a tool of its own: a model lives in one document
-        fig.center = [m for m in fig.center if not isinstance(m, Grid)]  # cells need no grid
-        fig.title.text_font_size = "12pt"
+        fig = plain_figure(c.title, height=height, x_axis_label=xlabel, y_axis_label=ylabel,
+                           x_range=Range1d(*c.xlim), y_range=Range1d(*c.ylim), **size)
         fig.xaxis.ticker, fig.yaxis.ticker = FixedTicker(), FixedTicker()
         fig.xaxis.major_label_orientation = math.radians(xrotation)
+        # the data, colours, ticks and ranges are written by update(c) below
         self.mapper = _mapper(c)
-        self.cells = ColumnDataSource(dict(c.columns))
+        self.cells, self.outlines = ColumnDataSource(), ColumnDataSource()
         quad = Quad(left="x0", right="x1", bottom="y0", top="y1", line_alpha=0,
                     fill_color={"field": c.color, "transform": self.mapper})
-        self.renderer = self._add(fig, quad, self.cells)
-        self.outlines = ColumnDataSource(dict(c.outlines))
-        self._add(fig, Quad(left="x0", right="x1", bottom="y0", top="y1", fill_alpha=0,
+        self.renderer = add_glyph(fig, quad, self.cells)
+        add_glyph(fig, Quad(left="x0", right="x1", bottom="y0", top="y1", fill_alpha=0,
                             line_color="color", line_width="width"), self.outlines)
         self.labels = None
         if c.labels is not None:
-            self.labels = ColumnDataSource(dict(c.labels))
-            self._add(fig, Text(x="x", y="y", text="text", text_color="color",
+            self.labels = ColumnDataSource()
+            add_glyph(fig, Text(x="x", y="y", text="text", text_color="color",
                                 text_align="center", text_baseline="middle",
                                 text_font_size="9pt"), self.labels)
         self.hover = HoverTool(renderers=[self.renderer], tooltips=c.tooltips)
@@ -132,26 +122,24 @@ class CellFigure:
         if on_tap is not None:
             fig.on_event(events.Tap, lambda e: on_tap(e.x, e.y))
         self.fig = fig
+        # a figure of a fixed width is sized by its cells: it fits only as many
+        self.fixed_shape = (len(c.xticks), len(c.yticks)) if width else None
         self.shown = c
         self.update(c)
 
-    @staticmethod
-    def _add(fig, glyph, source) -> GlyphRenderer:
-        """One glyph model per renderer (see tokenplot.add_glyph)."""
-        renderer = GlyphRenderer(data_source=source, glyph=glyph, nonselection_glyph=glyph)
-        fig.renderers.append(renderer)
-        return renderer
+    def fits(self, c: Cells) -> bool:
+        """Whether :meth:`update` can show ``c`` (else a new figure is needed)."""
+        return self.fixed_shape is None or self.fixed_shape == (len(c.xticks), len(c.yticks))
 
     def update(self, c: Cells) -> None:
         """Show ``c`` in the same figure: new values into the same models."""
         fig = self.fig
         if isinstance(self.mapper, LogColorMapper) != c.log:  # another scale: a new mapper
-            self.mapper = _mapper(c)
-            self.renderer.glyph.fill_color = {"field": c.color, "transform": self.mapper}
-            self.colorbar.color_mapper = self.mapper
+            self.mapper = self.colorbar.color_mapper = _mapper(c)
         low, high = color_range(c)
         self.mapper.update(palette=PALETTES[c.cmap], low=low, high=high)
-        if self.shown.color != c.color:
+        fill = self.renderer.glyph.fill_color
+        if fill.field != c.color or fill.transform is not self.mapper:
             self.renderer.glyph.fill_color = {"field": c.color, "transform": self.mapper}
         self.cells.data = dict(c.columns)
         self.outlines.data = dict(c.outlines)

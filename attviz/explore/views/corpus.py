@@ -196,8 +196,9 @@ class CorpusView(pn.viewable.Viewer):
             self._draw_figure(e.name[: -len("_rev")])
 
     def _draw_figure(self, name: str, placing: bool = False) -> None:
-        """Figure ``name`` shows the current results: new values into its figure, or its
-        first figure (a token profile with another number of bar series: a new one)."""
+        """Figure ``name`` shows the current results: new values into its figure, or a new
+        figure where that one cannot show them (its first; a token profile with another
+        number of bar series; a confusion matrix of another number of classes)."""
         if name == "positions":
             self._draw_positions()
             return
@@ -205,7 +206,7 @@ class CorpusView(pn.viewable.Viewer):
             return  # drawn when placed
         shown = self._shown_data(name)
         fig = self._figs.get(name)
-        if fig is not None and (not isinstance(shown, TokenBars) or fig.fits(shown)):
+        if fig is not None and fig.fits(shown):
             fig.update(shown)
             return
         if name == "confusion":

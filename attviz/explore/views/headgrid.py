@@ -31,23 +31,23 @@ def grid_cells(settings: CorpusSettings, grid: Grid | None, auroc: bool = False)
     where = dict(layer=ex.layer, head=ex.highlight, formats={"n A": "0,0", "n B": "0,0"})
     if grid is None:
         return layer_head_cells({"mean": np.zeros((0, 0))}, "mean", cmap="viridis",
-                               title="no statistics in this store", **where)
+                                title="no statistics in this store", **where)
     if auroc and grid.auroc is None:  # hidden; the same figure as in contrast mode
         blank = np.full(grid.value.shape, np.nan)
         return layer_head_cells({"AUROC": blank}, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
-                               title=AUROC_TITLE, **where)
+                                title=AUROC_TITLE, **where)
     if grid.mean_b is None:
         return layer_head_cells({"mean": grid.value, **_counts(grid)}, "mean", cmap="viridis",
-                               title=f"{stat}: mean per head (click: select)", **where)
+                                title=f"{stat}: mean per head (click: select)", **where)
     values = {"difference": grid.value, "mean A": grid.mean_a, "mean B": grid.mean_b,
               "AUROC": grid.auroc, **_counts(grid)}
     if auroc:
         return layer_head_cells(values, "AUROC", cmap="PuOr_r", clim=(0.0, 1.0),
-                               title=AUROC_TITLE, **where)
+                                title=AUROC_TITLE, **where)
     finite = np.abs(grid.value[np.isfinite(grid.value)])
     span = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     return layer_head_cells(values, "difference", cmap="RdBu_r", clim=(-span, span),
-                           title=f"{stat}: A − B (click: select)", **where)
+                            title=f"{stat}: A − B (click: select)", **where)
 
 
 class HeadPicker(CellPicker):

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, GlyphRenderer, Scatter
+from bokeh.models import ColumnDataSource, Scatter
 
 from ..state import Explorer
 from ..viewdata import layer_head_means
 from .cellfigure import CellFigure, Cells
 from .cells import CellPicker, layer_head_cells
+from .tokenplot import add_glyph
 
 OFF_COLOR = "#00e5ff"
 HEIGHT = 330
@@ -50,8 +51,7 @@ class OverviewView(pn.viewable.Viewer):
                                  ylabel="layer", on_tap=self.picker.tap)
         self.marks = ColumnDataSource(off_data([], []))
         cross = Scatter(x="x", y="y", marker="x", size=18, line_width=3, line_color=OFF_COLOR)
-        self.figure.fig.renderers.append(GlyphRenderer(data_source=self.marks, glyph=cross,
-                                                       name="heads-off"))
+        add_glyph(self.figure.fig, cross, self.marks).name = "heads-off"
         self._move_marks()
         self.pane = pn.pane.Bokeh(self.figure.fig, sizing_mode="stretch_width")
         ex.param.watch(self._update, list(DEPENDS))

@@ -6,8 +6,6 @@ import numpy as np
 
 from ..corpus_data import PositionProfile
 from ..corpus_state import CorpusSettings
-from ..style import PLOT_OPTS
-from ..svgtool import svg_save_tool
 
 
 def position_series(settings: CorpusSettings, prof: PositionProfile | None
@@ -42,15 +40,11 @@ def position_figure(title: str, makeup: tuple, data: dict):
     source, one glyph model per renderer (a line per head with its own source and Bokeh's
     three glyph copies was ~150 models for 12 heads; this is ~60)."""
     from bokeh.models import CDSView, ColumnDataSource, HoverTool, Legend, LegendItem, Line, VArea
-    from bokeh.plotting import figure
 
-    from .tokenplot import add_glyph
+    from .tokenplot import add_glyph, plain_figure
 
-    tools = [t for t in PLOT_OPTS["default_tools"] if isinstance(t, str)]
-    fig = figure(title=title, height=340, sizing_mode="stretch_width", toolbar_location="above",
-                 tools=tools, active_drag="pan", active_scroll=None,
-                 x_axis_label="token position", y_axis_label="mean self-attention")
-    fig.add_tools(svg_save_tool())  # a tool of its own: a model lives in one document
+    fig = plain_figure(title, height=340, grid=True, title_size=None,
+                       x_axis_label="token position", y_axis_label="mean self-attention")
     if makeup[0] == "empty":
         return fig
     source = ColumnDataSource(data)

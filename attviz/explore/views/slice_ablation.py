@@ -124,7 +124,7 @@ class SliceAblationView(pn.viewable.Viewer):
         xlabel = "predicted with the heads off"
         shown = confusion_cells(res.confusion_after(len(names)), names,
                                 "Confusion with the heads off (click: filter)", xlabel=xlabel)
-        if self._figure is not None and len(self._figure.shown.xticks) == len(names):
+        if self._figure is not None and self._figure.fits(shown):
             self._figure.update(shown)
         else:
             self._figure = confusion_figure(shown, len(names), self._on_tap, xlabel=xlabel,

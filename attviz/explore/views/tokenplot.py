@@ -123,24 +123,38 @@ def empty_frame(column_names: tuple, log: bool = False) -> Frame:
                  xlim=(-0.5, 0.5), ylim=(1e-3, 1.0) if log else (0.0, 1.0))
 
 
-def token_figure(f: Frame, *, ylabel: str, log_y: bool = False):
-    """A figure whose x axis is the tokens of ``f``: the shared tools (wheel zoom present but
-    not active: the wheel scrolls the page), ticks at the tokens, ranges and title of ``f``."""
+def plain_figure(title: str, *, height: int, grid: bool = False,
+                 title_size: str | None = "12pt", **kwargs):
+    """A Bokeh figure as every explorer figure has it: the shared tools with pan active and
+    wheel zoom present but not active (the wheel scrolls the page), the toolbar above, its
+    own SVG save button; no grid lines (no models) unless ``grid``; the title at
+    ``title_size`` (the explorer's figures' size; None: Bokeh's). ``kwargs`` go to
+    ``figure`` (ranges, axis labels and types, sizing)."""
     tools = [t for t in PLOT_OPTS["default_tools"] if isinstance(t, str)]
-    fig = figure(title=f.title or "", height=PLOT_OPTS["height"], sizing_mode="stretch_width",
-                 toolbar_location="above", tools=tools, active_drag="pan", active_scroll=None,
-                 x_range=Range1d(*f.xlim, reset_start=f.xlim[0], reset_end=f.xlim[1]),
-                 y_range=Range1d(*f.ylim, reset_start=f.ylim[0], reset_end=f.ylim[1]),
-                 y_axis_type="log" if log_y else "linear", y_axis_label=ylabel)
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    fig = figure(title=title, height=height, toolbar_location="above", tools=tools,
+                 active_drag="pan", active_scroll=None, **kwargs)
     fig.add_tools(svg_save_tool())  # a tool of its own: a model lives in one document
+    if not grid:
+        fig.center = [c for c in fig.center if not isinstance(c, Grid)]
+    if title_size is not None:
+        fig.title.text_font_size = title_size
+    return fig
+
+
+def token_figure(f: Frame, *, ylabel: str, log_y: bool = False):
+    """A figure whose x axis is the tokens of ``f``: ticks at the tokens, ranges and title of
+    ``f``."""
+    fig = plain_figure(f.title or "", height=PLOT_OPTS["height"],
+                       x_range=Range1d(*f.xlim, reset_start=f.xlim[0], reset_end=f.xlim[1]),
+                       y_range=Range1d(*f.ylim, reset_start=f.ylim[0], reset_end=f.ylim[1]),
+                       y_axis_type="log" if log_y else "linear", y_axis_label=ylabel)
     fig.xaxis.ticker = FixedTicker(ticks=[t for t, _ in f.xticks])
     fig.xaxis.major_label_overrides = dict(f.xticks)
     fig.xaxis.major_label_orientation = math.pi / 2
     if f.yticks is not None:
         fig.yaxis.ticker = FixedTicker(ticks=[t for t, _ in f.yticks])
         fig.yaxis.major_label_overrides = dict(f.yticks)
-    fig.center = [c for c in fig.center if not isinstance(c, Grid)]  # no grid lines, no models
-    fig.title.text_font_size = "12pt"  # as the explorer's other figures (HoloViews' size)
     return fig
 
 

@@ -11,8 +11,6 @@ import numpy as np
 from bokeh import events
 from bokeh.models import (
     ColumnDataSource,
-    GlyphRenderer,
-    Grid,
     HoverTool,
     Legend,
     LegendItem,
@@ -20,12 +18,10 @@ from bokeh.models import (
     Range1d,
     Text,
 )
-from bokeh.plotting import figure
 
 from ..corpus_data import TokenProfile
 from ..corpus_state import CorpusSettings
-from ..style import PLOT_OPTS
-from ..svgtool import svg_save_tool
+from .tokenplot import add_glyph, plain_figure
 
 COLOR_A, COLOR_B = "#e76f51", "#2a6f97"
 HEIGHT = 560
@@ -84,22 +80,14 @@ class TokenProfileFigure:
     ``on_tap(x, y)`` gets the data coordinates of a click."""
 
     def __init__(self, b: TokenBars, on_tap) -> None:
-        tools = [t for t in PLOT_OPTS["default_tools"] if isinstance(t, str)]
-        fig = figure(title=b.title, height=HEIGHT, sizing_mode="stretch_width",
-                     toolbar_location="above", tools=tools, active_drag="pan",
-                     active_scroll=None, x_axis_label="self-attention",
-                     x_range=Range1d(*b.xlim), y_range=Range1d(*b.ylim))
-        fig.add_tools(svg_save_tool())
-        fig.center = [m for m in fig.center if not isinstance(m, Grid)]
-        fig.title.text_font_size = "12pt"
+        fig = plain_figure(b.title, height=HEIGHT, x_axis_label="self-attention",
+                           x_range=Range1d(*b.xlim), y_range=Range1d(*b.ylim))
         fig.yaxis.visible = False
         self.bars, self.items, self.hovers = [], [], []
         for name, color, data in b.series:
             glyph = Quad(left="x0", right="x1", bottom="y0", top="y1", fill_color=color,
                          line_alpha=0)
-            r = GlyphRenderer(data_source=ColumnDataSource(data), glyph=glyph,
-                              nonselection_glyph=glyph)
-            fig.renderers.append(r)
+            r = add_glyph(fig, glyph, ColumnDataSource(data))
             self.bars.append(r)
             self.items.append(LegendItem(label=name, renderers=[r]))
             self.hovers.append(HoverTool(renderers=[r], tooltips=_tips(name)))
@@ -107,7 +95,7 @@ class TokenProfileFigure:
         self.names = ColumnDataSource(b.names)
         text = Text(x="x", y="y", text="text", text_align="right", text_baseline="middle",
                     text_font_size="8.5pt", text_color="#333")
-        fig.renderers.append(GlyphRenderer(data_source=self.names, glyph=text))
+        add_glyph(fig, text, self.names)
         if self.items:
             fig.add_layout(Legend(items=self.items, location="bottom_right"))
         fig.on_event(events.Tap, lambda e: on_tap(e.x, e.y))
