@@ -33,6 +33,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attviz.lab.allocator import in_use  # noqa: E402
 from attviz.lab.users import Users  # noqa: E402
 from benchmarks.load_clients import (  # noqa: E402
     BrowserUser,
@@ -208,7 +209,7 @@ def summary(results: Results, sampler: Sampler, marks: dict, args, log: str) -> 
                    f"{platform.python_version()}",
         "store": str(args.store), "sessions": args.sessions, "seconds": args.seconds,
         "num_procs": args.num_procs, "browsers": args.browsers, "think_s": args.think,
-        "rounds": args.rounds,
+        "rounds": args.rounds, "allocator": marks.get("allocator"),
         "latency_s": lat, "latency_once_all_open_s": steady,
         "all_open_after_s": all_open - marks["load"],
         "errors": results.errors + server_errors,
@@ -249,7 +250,7 @@ def main() -> int:
         store_path = root / "lab" / args.store.name
         server = LabServer(root, users, access, num_procs=args.num_procs)
         sampler = Sampler(server.proc.pid)
-        marks = {"rss_start": rss_mb(server.proc.pid)}
+        marks = {"rss_start": rss_mb(server.proc.pid), "allocator": in_use(server.proc.pid)}
         try:
             asyncio.run(warm_up(server.base, "warm", args.corpus_tab))
             time.sleep(40)  # the warm-up session is closed and cleaned (30 s unused + 5 s check)

@@ -114,6 +114,10 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="close a connection that has not sent a request's body within S "
                    "seconds (default: 30); bodies over 64 KiB are refused (a sign-in form "
                    "over 8 KiB)")
+    p.add_argument("--allocator", choices=("auto", "jemalloc", "python"), default="auto",
+                   help="memory allocator of the server processes: jemalloc gives the memory "
+                   "of closed sessions back to the system (Debian: libjemalloc2); auto uses "
+                   "it when installed (default: auto)")
     p.add_argument("--apps", help="the apps/ folder to serve (default: the one beside attviz)")
     p.add_argument("panel_args", nargs=argparse.REMAINDER, metavar="-- PANEL_OPTIONS",
                    help="options passed to `panel serve` unchanged")
@@ -166,4 +170,6 @@ the clean-up of unused sessions, and every route signed in. Slow clients are cut
 connection that has not sent a request's headers within --idle-timeout seconds, or its body
 within --body-timeout seconds, is closed (Tornado's idle_connection_timeout and
 body_timeout); a request body may not exceed 64 KiB. Behind a TLS proxy pass --use-xheaders
-(README, "Security"). Options after -- go to `panel serve` unchanged.""")
+(README, "Security"). The server processes use jemalloc where it is installed (--allocator),
+which gives the memory of closed sessions back. Options after -- go to `panel serve`
+unchanged.""")

@@ -17,7 +17,9 @@ user, no cookie in the session token, timeouts for slow clients), with ``--num-p
   ``ATTVIZ_STORE_ROOT``, and the way users sign in in ``ATTVIZ_SIGN_IN`` (``password`` or
   ``oauth``);
 - Bokeh's clean-up of unused sessions every ``--check-unused-sessions`` ms, after
-  ``--unused-session-lifetime`` ms without a connection.
+  ``--unused-session-lifetime`` ms without a connection;
+- the memory allocator of ``--allocator`` (:mod:`attviz.lab.allocator`: jemalloc where the
+  system has it).
 
 Anything after ``--`` goes to `panel serve` unchanged.
 """
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .access import Access
+from .allocator import allocator_env
 from .users import Users
 
 ENV_SECRET = "ATTVIZ_COOKIE_SECRET"
@@ -114,7 +117,9 @@ def serve(args) -> int:
     """Check the options, then become `panel serve` (with several processes: their
     supervisor, :mod:`attviz.lab.supervise`); returns only when the options are wrong."""
     cmd, env = panel_command(args)
-    print(f"attviz serve: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    env, memory = allocator_env(args.allocator, env)
+    print(f"attviz serve: {' '.join(cmd)}", file=sys.stderr)
+    print(f"attviz serve: memory: {memory}", file=sys.stderr, flush=True)
     if args.num_procs > 1:
         cmd = [sys.executable, "-m", "attviz.lab.supervise", *cmd]
     os.execve(sys.executable, cmd, env)

@@ -22,6 +22,8 @@ import hmac
 import logging
 import os
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from tornado.ioloop import IOLoop
@@ -48,6 +50,20 @@ login_url = "/login"
 logout_url = "/logout"
 log = logging.getLogger("attviz.lab")
 failures = Failures()
+# Password checks (scrypt: ~0.1 s of CPU and 32 MiB each) and users-file rewrites run in these
+# threads, so that the server keeps serving; at most this many at a time, whatever a stranger
+# posts.
+WORKERS = 2
+_workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="attviz-signin")
+
+
+def start_workers() -> None:
+    """Start every worker thread now, when the server starts, rather than at the first
+    sign-ins: a thread's objects live as long as the server, and made among the first
+    sessions' objects they would keep those sessions' memory from being given back."""
+    everyone = threading.Barrier(WORKERS)  # each task waits until all threads run one
+    for task in [_workers.submit(everyone.wait, 30) for _ in range(WORKERS)]:
+        task.result()
 
 
 def get_user(request_handler: RequestHandler) -> str | None:
@@ -145,7 +161,7 @@ class LoginHandler(FormHandler):
         # no user can have is not checked (and not counted by name: it is nobody's)
         user = None
         if len(name) <= MAX_NAME:
-            user = await IOLoop.current().run_in_executor(None, known.check, name, password)
+            user = await IOLoop.current().run_in_executor(_workers, known.check, name, password)
         if user is None:
             failures.add(*(keys if len(name) <= MAX_NAME else keys[1:]))
             log.warning("failed sign-in of %s from %s", short(name), self.request.remote_ip)
@@ -198,8 +214,8 @@ class LogoutHandler(FormHandler):
             sent = self.field("token")
             if not hmac.compare_digest(sent, signout_token(user.name, user.generation)):
                 raise HTTPError(403, reason="not a sign-out form of this user")
-            await IOLoop.current().run_in_executor(
-                None, change_users, os.environ[ENV_USERS], lambda known: known.revoke(user.name))
+            await IOLoop.current().run_in_executor(_workers, change_users, os.environ[ENV_USERS],
+                                                   lambda known: known.revoke(user.name))
             log.info("%s signed out; their cookies are revoked", short(user.name))
         self.clear_cookie(COOKIE, secure=self.https, samesite="Lax", httponly=True)
         self.redirect("login?signed_out=1")

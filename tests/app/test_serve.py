@@ -23,6 +23,7 @@ from tests.helpers.lab import (
     request,
     signed_in,
 )
+from tests.helpers.paths import require
 from tests.helpers.served import served_here
 from tests.helpers.waiting import until_async
 from tests.helpers.wsclient import TOKEN_RE, Refused, Session, picker, server_up, sign_in
@@ -226,3 +227,22 @@ def test_stopping_a_server_of_several_processes_stops_them_all(lab_files):
               for p in tree):
         assert time.time() < deadline, "a server process outlived attviz serve"
         time.sleep(0.1)
+
+
+def test_the_server_processes_use_jemalloc_where_installed_and_pythons_own_when_asked(
+        lab, lab_files):
+    import psutil
+
+    from attviz.lab.allocator import find_jemalloc, in_use
+
+    require("libjemalloc", find_jemalloc() is not None, "apt-get install libjemalloc2")
+    assert in_use(lab.proc.pid) == "jemalloc"
+    assert psutil.Process(lab.proc.pid).environ()["PYTHONMALLOC"] == "malloc"
+    assert "memory: jemalloc" in lab.output()
+    own = LabServer(*lab_files, "--allocator", "python")
+    try:
+        assert request(own, "GET", "/login").status == 200
+        assert in_use(own.proc.pid) == "python"
+        assert "PYTHONMALLOC" not in psutil.Process(own.proc.pid).environ()
+    finally:
+        own.stop()

@@ -249,3 +249,48 @@ def test_the_design_notes_name_every_lab_module():
             continue
         assert f"`{path.name}`" in design, f"docs/design.md does not name attviz/lab/{path.name}"
         assert path.read_text().startswith('"""'), path.name  # a docstring naming its job
+
+
+# -- the server's memory allocator ----------------------------------------------------------------
+
+def test_jemalloc_goes_before_what_the_user_preloads_and_their_malloc_conf_wins(monkeypatch):
+    from attviz.lab import allocator
+
+    monkeypatch.setattr(allocator, "find_jemalloc", lambda: "/lib/libjemalloc.so.2")
+    env, said = allocator.allocator_env("auto", {"LD_PRELOAD": "/opt/libfoo.so", "A": "1"})
+    assert env["LD_PRELOAD"] == "/lib/libjemalloc.so.2 /opt/libfoo.so"
+    assert env["PYTHONMALLOC"] == "malloc" and env["A"] == "1"
+    assert env["MALLOC_CONF"] == allocator.MALLOC_CONF and "background_thread:true" in env[
+        "MALLOC_CONF"]
+    assert said.startswith("jemalloc (/lib/libjemalloc.so.2)")
+    again, _ = allocator.allocator_env("jemalloc", {**env, "MALLOC_CONF": "narenas:2"})
+    assert again["LD_PRELOAD"] == env["LD_PRELOAD"]  # not preloaded twice
+    assert again["MALLOC_CONF"] == "narenas:2"
+
+
+def test_without_jemalloc_auto_keeps_pythons_allocator_and_jemalloc_refuses(monkeypatch):
+    from attviz.lab import allocator
+
+    monkeypatch.setattr(allocator, "find_jemalloc", lambda: None)
+    env, said = allocator.allocator_env("auto", {"LD_PRELOAD": "/opt/libfoo.so"})
+    assert env == {"LD_PRELOAD": "/opt/libfoo.so"} and "libjemalloc2" in said
+    with pytest.raises(UserError, match="apt-get install libjemalloc2"):
+        allocator.allocator_env("jemalloc", {})
+    monkeypatch.setattr(allocator, "find_jemalloc", lambda: "/lib/libjemalloc.so.2")
+    assert allocator.allocator_env("python", {"B": "2"})[0] == {"B": "2"}
+    with pytest.raises(UserError, match="choose one of auto, jemalloc, python"):
+        allocator.allocator_env("tcmalloc", {})
+
+
+def test_the_password_checking_threads_all_start_with_the_server():
+    import threading
+
+    from attviz.lab import signin
+
+    def workers():
+        return [t for t in threading.enumerate() if t.name.startswith("attviz-signin")]
+
+    signin.start_workers()
+    assert len(workers()) == signin.WORKERS
+    assert signin._workers.submit(lambda: threading.current_thread().name).result() in {
+        t.name for t in workers()}
