@@ -9,6 +9,8 @@ are computed exactly on a uniform random sample of the slice, whose size they re
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,42 +92,78 @@ class Groups:
 # -- the head grid ------------------------------------------------------------------------------
 def sortable(values: np.ndarray) -> np.ndarray:
     """float16 or int16 values as uint16 keys, in the same order (ties stay ties): the sign
-    bit set for values from +0 up, every bit flipped for negative floats."""
+    bit set for values from +0 up, every bit flipped for negative floats. Where no float is
+    negative (nor -0), the bits themselves are in order and are returned as they are."""
     if values.dtype == np.float16:
-        bits = np.array(values, copy=True, order="C").view(np.uint16)
+        bits = np.ascontiguousarray(values).view(np.uint16)
+        if not (bits >= 0x8000).any():  # an order-preserving key is all AUROC needs
+            return bits
+        bits = bits.copy()
         bits[bits == 0x8000] = 0  # -0 ties +0 (on the bits: float16 arithmetic is slow)
         return bits ^ ((bits >> 15) * np.uint16(0x7FFF) | np.uint16(0x8000))
     bits = np.ascontiguousarray(values).view(np.uint16)
     return bits ^ np.uint16(0x8000)  # two's complement int16: flip the sign bit
 
 
-def auroc(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+_CHUNK = 1 << 16  # rows counted at a time: temporaries of ~6 MB for 12 heads
+_pool: ThreadPoolExecutor | None = None
+
+
+def _layers_pool() -> ThreadPoolExecutor:
+    """Threads for AUROC's layers (counting releases the GIL): as many as the cores, <= 4."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                   thread_name_prefix="attviz-auroc")
+    return _pool
+
+
+def _counts(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """[heads, 65536] how often each 16-bit key occurs for each head among ``rows`` of
+    ``values`` ([instances, heads], float16 or int16)."""
+    heads = values.shape[1]
+    base = np.arange(heads, dtype=np.intp) << 16
+    out = np.zeros(heads << 16, np.int64)
+    for s in range(0, len(rows), _CHUNK):
+        keys = sortable(values[rows[s : s + _CHUNK]]).astype(np.intp)
+        keys += base  # one bincount for all heads; intp, so bincount does not copy it again
+        out += np.bincount(keys.ravel(), minlength=heads << 16)
+    return out.reshape(heads, -1)
+
+
+def auroc(values, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[layers, heads] AUROC of telling slice A from slice B (boolean masks) by ``values``
-    ([instances, layers, heads], float16 or int16): exact with ties, by counting the 65,536
-    possible 16-bit values of each head, one layer at a time."""
+    ([instances, layers, heads], float16 or int16; or its layers, [instances, heads] each,
+    one after another, e.g. as they are read): exact with ties, by counting the 65,536
+    possible 16-bit values of each head, each layer in a worker thread as soon as it is
+    there."""
+    if isinstance(values, np.ndarray):
+        values = [values[:, j, :] for j in range(values.shape[1])]
     n_a, n_b = int(a.sum()), int(b.sum())
-    out = np.full(values.shape[1:], np.nan)
-    if n_a == 0 or n_b == 0:
-        return out
-    heads = values.shape[2]
-    base = np.arange(heads, dtype=np.int32) << 16
-    for layer in range(values.shape[1]):
-        keys = sortable(values[:, layer, :]) + base  # [instances, heads] int32
-        ca = np.bincount(keys[a].ravel(), minlength=heads << 16).reshape(heads, -1)
-        cb = np.bincount(keys[b].ravel(), minlength=heads << 16).reshape(heads, -1)
+    in_a, in_b = np.flatnonzero(a), np.flatnonzero(b)
+
+    def layer(v: np.ndarray) -> np.ndarray:
+        if n_a == 0 or n_b == 0:
+            return np.full(v.shape[1], np.nan)
+        ca, cb = _counts(v, in_a), _counts(v, in_b)
         below = np.cumsum(cb, axis=1) - cb  # values of B under each value
-        out[layer] = (ca * (below + 0.5 * cb)).sum(axis=1) / (n_a * n_b)
-    return out
+        return (ca * (below + 0.5 * cb)).sum(axis=1) / (n_a * n_b)
+
+    rows = [_layers_pool().submit(layer, v) for v in values]
+    return np.stack([r.result() for r in rows])
 
 
 def head_grid(store: BaseStore, groups: Groups, stat: str, a: np.ndarray,
-              b: np.ndarray | None = None, matrix=None) -> Grid:
+              b: np.ndarray | None = None, matrix=None, layers=None) -> Grid:
     """The mean of ``stat`` per head over slice ``a`` (boolean mask), or A against B.
 
     ``matrix()`` returns the whole [instances, layers, heads] statistic (cached by the
     caller); it is not read when every slice is a union of groups and no AUROC is needed.
+    ``layers()`` gives the same statistic a layer at a time, for the AUROC to count each
+    layer while the next is read (default: from ``matrix()``).
     """
     matrix = matrix or (lambda: store.read_head_stat(stat))
+    layers = layers or matrix
 
     def mean(mask):
         union = groups.union(mask)
@@ -147,7 +185,9 @@ def head_grid(store: BaseStore, groups: Groups, stat: str, a: np.ndarray,
     if b is None:
         return Grid(ma, ma, None, None, int(a.sum()), 0)
     mb = mean(b)
-    return Grid(ma - mb, ma, mb, auroc(matrix(), a, b), int(a.sum()), int(b.sum()))
+    n_a, n_b = int(a.sum()), int(b.sum())
+    roc = auroc(layers(), a, b) if n_a and n_b else np.full(ma.shape, np.nan)  # no read
+    return Grid(ma - mb, ma, mb, roc, n_a, n_b)
 
 
 # -- profiles -----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ column), token posting lists, and results keyed by the slices (masks) they are f
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -60,6 +61,25 @@ class SliceCache:
         self._check(stat)
         return self._matrix.get(stat, lambda: self.store.read_head_stat(stat))
 
+    def layers(self, stat: str) -> Iterator[np.ndarray]:
+        """``stat``'s layers one at a time ([instances, heads] each), read as they are asked
+        for unless the whole statistic is here; once all are read it is kept, as by
+        :meth:`matrix`."""
+        self._check(stat)
+        held = self._matrix.peek(stat)
+        if held is not None:
+            yield from (held[:, j, :] for j in range(held.shape[1]))
+            return
+        whole = None
+        n_layers = self.store.meta.num_layers
+        for j in range(n_layers):
+            part = self.store.read_head_stat(stat, j)
+            yield part
+            if whole is None:
+                whole = np.empty((part.shape[0], n_layers, part.shape[1]), part.dtype)
+            whole[:, j, :] = part
+        self._matrix.get(stat, lambda: whole)
+
     def column(self, stat: str, layer: int, head: int) -> np.ndarray:
         """[instances] of ``stat`` for one head (from the whole statistic if it is here)."""
         self._check(stat)
@@ -94,7 +114,8 @@ class SliceCache:
     # -- results, cached by slice -------------------------------------------------------------
     def grid(self, stat: str, a: np.ndarray, b: np.ndarray | None) -> C.Grid:
         return self._results.get(("grid", stat, digest(a), digest(b)), lambda: C.head_grid(
-            self.store, self.groups, stat, a, b, matrix=lambda: self.matrix(stat)))
+            self.store, self.groups, stat, a, b, matrix=lambda: self.matrix(stat),
+            layers=lambda: self.layers(stat)))
 
     def tokens(self, a: np.ndarray, layer: int, head: int | None, b: np.ndarray | None,
                min_count: int, top: int) -> C.TokenProfile:

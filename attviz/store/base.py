@@ -164,7 +164,8 @@ class BaseStore(ABC):
     @abstractmethod
     def read_head_stat(self, name: str, layer: int | None = None, head: int | None = None
                        ) -> np.ndarray:
-        """[instances, layers, heads] of statistic ``name``, or [instances] of one head."""
+        """[instances, layers, heads] of statistic ``name``, [instances, heads] of one layer,
+        or [instances] of one head."""
 
     @abstractmethod
     def profiles(self):

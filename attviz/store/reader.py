@@ -191,7 +191,9 @@ class Store(BaseStore):
         path = f"{L.HEAD_STATS}/{name}"
         if path not in self._shapes:
             raise StoreError(f"{self.path}: has no {path}; {L.how_to_add(name)}")
-        return self._read(path, slice(None) if layer is None else np.s_[:, layer, head])
+        if layer is None:
+            return self._read(path, slice(None))
+        return self._read(path, np.s_[:, layer, :] if head is None else np.s_[:, layer, head])
 
     def profiles(self) -> ProfileTables | None:
         if L.GROUP_KEY not in self._shapes:

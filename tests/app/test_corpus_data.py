@@ -63,6 +63,30 @@ def test_slices_that_are_unions_of_groups(store, raw):
     assert g.union(some) is None
 
 
+@pytest.mark.parametrize("kind", ["non-negative float16", "signed float16 with -0",
+                                  "int16"])
+def test_auroc_is_the_rank_auroc_whatever_the_signs_and_chunks(monkeypatch, kind):
+    rng = np.random.default_rng(7)
+    n, layers, heads = 3_000, 3, 4
+    if kind == "int16":
+        values = rng.integers(-40, 40, (n, layers, heads)).astype(np.int16)
+    else:
+        values = np.round(rng.normal(0.3, 0.5, (n, layers, heads)), 2).astype(np.float16)
+        if kind == "non-negative float16":
+            values = np.abs(values)
+        else:
+            values[::7] = np.float16(-0.0)  # ties +0
+            values[::11] = np.float16(0.0)
+    a = rng.random(n) < 0.3
+    b = ~a & (rng.random(n) < 0.8)
+    monkeypatch.setattr(C, "_CHUNK", 256)  # rows counted in several chunks
+    got = C.auroc(values, a, b)
+    for layer in range(layers):
+        for head in range(heads):
+            want = rank_auroc(values[a, layer, head], values[b, layer, head])
+            assert got[layer, head] == pytest.approx(want, abs=1e-12), (layer, head)
+
+
 @pytest.mark.parametrize("stat", ["self_mean", "self_max", "first_mass", "self_argmax"])
 def test_head_grid_means_and_auroc(store, raw, stat):
     g = C.Groups(store)
@@ -228,3 +252,30 @@ def test_a_folder_of_shards_and_a_merged_store_give_the_same_corpus_view(synth, 
                 assert set(t.token_id.tolist()) == set(tokens[0].token_id.tolist())
                 np.testing.assert_allclose(p.mean, positions[0].mean, rtol=2e-3)
                 np.testing.assert_array_equal(p.count, positions[0].count)
+
+
+def test_a_contrast_reads_its_statistic_a_layer_at_a_time_and_then_keeps_it(synth):
+    from attviz.explore.slices import SliceCache
+
+    with open_store(synth) as s:
+        real, reads = s.read_head_stat, []
+
+        def counted(name, layer=None, head=None):
+            reads.append((name, layer, head))
+            return real(name, layer, head)
+
+        s.read_head_stat = counted
+        cache = SliceCache(s)
+        c = s.columns
+        wrong = (c.label >= 0) & (c.label != c.prediction)
+        right = (c.label >= 0) & (c.label == c.prediction)  # both unions of groups
+        grid = cache.grid("self_max", wrong, right)
+        layers = s.meta.num_layers
+        assert reads == [("self_max", j, None) for j in range(layers)]
+        whole = real("self_max")
+        assert real("self_max", 2).shape == (s.n_instances, s.meta.num_heads)
+        np.testing.assert_array_equal(cache.matrix("self_max"), whole)
+        assert len(reads) == layers  # the layers read were kept as the whole statistic
+        np.testing.assert_array_equal(grid.auroc, C.auroc(whole, wrong, right))
+        cache.grid("self_max", right, wrong)
+        assert len(reads) == layers
