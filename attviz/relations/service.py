@@ -82,12 +82,21 @@ def _no_libraries(what: str) -> str:
 
 
 def release_memory() -> None:
-    """Give freed heap memory back to the operating system (glibc), so that a large
-    request's maps do not stay in the server's resident size."""
+    """Give freed heap memory back to the operating system, so that a large request's maps
+    do not stay in the server's resident size: glibc's ``malloc_trim``, and where the
+    process runs on jemalloc (`attviz serve`, :mod:`attviz.lab.allocator`) a purge of all
+    its arenas (``arena.<all>.purge``)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+    try:
+        mallctl = ctypes.CDLL(None).mallctl  # only where jemalloc is loaded
+    except (OSError, AttributeError):
+        return
+    mallctl.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                        ctypes.c_size_t]
+    mallctl(b"arena.4096.purge", None, None, None, 0)  # 4096: MALLCTL_ARENAS_ALL
 
 
 class RelationsService:

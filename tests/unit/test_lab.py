@@ -294,3 +294,27 @@ def test_the_password_checking_threads_all_start_with_the_server():
     assert len(workers()) == signin.WORKERS
     assert signin._workers.submit(lambda: threading.current_thread().name).result() in {
         t.name for t in workers()}
+
+
+def test_release_memory_gives_jemallocs_freed_pages_back_at_once(tmp_path):
+    from attviz.lab.allocator import allocator_env, find_jemalloc
+    from tests.helpers.paths import require
+
+    require("libjemalloc", find_jemalloc() is not None, "apt-get install libjemalloc2")
+    script = tmp_path / "purge.py"
+    script.write_text(
+        "import psutil\n"
+        "from attviz.lab.allocator import in_use\n"
+        "from attviz.relations.service import release_memory\n"
+        "p = psutil.Process()\n"
+        "junk = [bytes(100) + str(i).encode() for i in range(1_000_000)]\n"
+        "del junk\n"
+        "freed = p.memory_info().rss\n"
+        "release_memory()\n"
+        "print(in_use(), freed - p.memory_info().rss)\n")
+    env, _ = allocator_env("jemalloc", dict(os.environ, PYTHONPATH=str(ROOT)))
+    env.pop("MALLOC_CONF")  # no background thread: pages stay until purged
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[0] == "jemalloc"
+    assert int(out[1]) > 40 * 2**20  # of ~150 MB freed, most went back with the purge
