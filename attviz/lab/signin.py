@@ -22,7 +22,6 @@ import hmac
 import logging
 import os
 import secrets
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -54,16 +53,18 @@ failures = Failures()
 # threads, so that the server keeps serving; at most this many at a time, whatever a stranger
 # posts.
 WORKERS = 2
-_workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="attviz-signin")
+_workers: tuple[int, ThreadPoolExecutor] | None = None  # (the process it belongs to, pool)
 
 
-def start_workers() -> None:
-    """Start every worker thread now, when the server starts, rather than at the first
-    sign-ins: a thread's objects live as long as the server, and made among the first
-    sessions' objects they would keep those sessions' memory from being given back."""
-    everyone = threading.Barrier(WORKERS)  # each task waits until all threads run one
-    for task in [_workers.submit(everyone.wait, 30) for _ in range(WORKERS)]:
-        task.result()
+def workers() -> ThreadPoolExecutor:
+    """This process's pool of WORKERS threads. A process forked from the one that made it
+    (`--num-procs`) gets its own: the copied pool has no threads in the child, yet counts
+    them as idle, and would never run a task."""
+    global _workers
+    if _workers is None or _workers[0] != os.getpid():
+        _workers = (os.getpid(), ThreadPoolExecutor(max_workers=WORKERS,
+                                                    thread_name_prefix="attviz-signin"))
+    return _workers[1]
 
 
 def get_user(request_handler: RequestHandler) -> str | None:
@@ -161,7 +162,7 @@ class LoginHandler(FormHandler):
         # no user can have is not checked (and not counted by name: it is nobody's)
         user = None
         if len(name) <= MAX_NAME:
-            user = await IOLoop.current().run_in_executor(_workers, known.check, name, password)
+            user = await IOLoop.current().run_in_executor(workers(), known.check, name, password)
         if user is None:
             failures.add(*(keys if len(name) <= MAX_NAME else keys[1:]))
             log.warning("failed sign-in of %s from %s", short(name), self.request.remote_ip)
@@ -214,7 +215,7 @@ class LogoutHandler(FormHandler):
             sent = self.field("token")
             if not hmac.compare_digest(sent, signout_token(user.name, user.generation)):
                 raise HTTPError(403, reason="not a sign-out form of this user")
-            await IOLoop.current().run_in_executor(_workers, change_users, os.environ[ENV_USERS],
+            await IOLoop.current().run_in_executor(workers(), change_users, os.environ[ENV_USERS],
                                                    lambda known: known.revoke(user.name))
             log.info("%s signed out; their cookies are revoked", short(user.name))
         self.clear_cookie(COOKIE, secure=self.https, samesite="Lax", httponly=True)

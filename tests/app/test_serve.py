@@ -210,7 +210,7 @@ def test_a_client_gone_in_the_middle_of_an_update_leaves_no_session_behind(tiny_
         asyncio.run(run(base))
 
 
-def test_stopping_a_server_of_several_processes_stops_them_all(lab_files):
+def test_a_server_of_several_processes_signs_in_and_stops_all_of_them(lab_files):
     import psutil
 
     server = LabServer(*lab_files, num_procs=2)
@@ -219,6 +219,9 @@ def test_stopping_a_server_of_several_processes_stops_them_all(lab_files):
                                     psutil.Process(server.proc.pid).children(recursive=True)]
         assert len(tree) >= 4  # attviz serve, panel's parent, its 2 forked processes
         assert request(server, "GET", "/login").status == 200
+        for _ in range(4):  # new connections: the kernel spreads them over both processes
+            cookie = signed_in(server, "alice")  # the password is checked in a worker thread
+            assert request(server, "GET", "/apps", cookie=cookie).status == 200
     finally:
         server.stop()
     assert server.proc.returncode == 128 + 15  # SIGTERM

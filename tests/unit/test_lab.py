@@ -282,18 +282,28 @@ def test_without_jemalloc_auto_keeps_pythons_allocator_and_jemalloc_refuses(monk
         allocator.allocator_env("tcmalloc", {})
 
 
-def test_the_password_checking_threads_all_start_with_the_server():
-    import threading
+def test_a_forked_server_process_gets_its_own_password_checking_threads():
+    import multiprocessing
 
     from attviz.lab import signin
 
-    def workers():
-        return [t for t in threading.enumerate() if t.name.startswith("attviz-signin")]
+    parent = signin.workers()
+    assert parent.submit(lambda: 7).result(timeout=10) == 7  # its threads exist here
+    child = multiprocessing.get_context("fork").Process(target=_check_in_a_worker)
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0  # a copied pool would never run the task: a timeout, exit 1
+    assert signin.workers() is parent
 
-    signin.start_workers()
-    assert len(workers()) == signin.WORKERS
-    assert signin._workers.submit(lambda: threading.current_thread().name).result() in {
-        t.name for t in workers()}
+
+def _check_in_a_worker() -> None:
+    from attviz.lab import signin
+
+    try:
+        ok = signin.workers().submit(lambda: 7).result(timeout=10) == 7
+    except Exception:
+        ok = False
+    os._exit(0 if ok else 1)
 
 
 def test_release_memory_gives_jemallocs_freed_pages_back_at_once(tmp_path):
