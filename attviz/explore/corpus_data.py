@@ -10,7 +10,6 @@ are computed exactly on a uniform random sample of the slice, whose size they re
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..store import BaseStore
 from ..store.derive import group_keys
+from ..workers import Workers
 
 SAMPLE = 500  # instances read for a profile of a slice that is not a union of groups
 
@@ -106,16 +106,8 @@ def sortable(values: np.ndarray) -> np.ndarray:
 
 
 _CHUNK = 1 << 16  # rows counted at a time: temporaries of ~6 MB for 12 heads
-_pool: ThreadPoolExecutor | None = None
-
-
-def _layers_pool() -> ThreadPoolExecutor:
-    """Threads for AUROC's layers (counting releases the GIL): as many as the cores, <= 4."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                   thread_name_prefix="attviz-auroc")
-    return _pool
+# Threads for AUROC's layers (counting releases the GIL): as many as the cores, at most 4.
+_layers_pool = Workers(max(1, min(4, os.cpu_count() or 1)), "attviz-auroc")
 
 
 def _counts(values: np.ndarray, rows: np.ndarray) -> np.ndarray:

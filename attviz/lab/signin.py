@@ -22,12 +22,12 @@ import hmac
 import logging
 import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
+from ..workers import Workers
 from .identity import (
     COOKIE,
     COOKIE_DAYS,
@@ -53,18 +53,7 @@ failures = Failures()
 # threads, so that the server keeps serving; at most this many at a time, whatever a stranger
 # posts.
 WORKERS = 2
-_workers: tuple[int, ThreadPoolExecutor] | None = None  # (the process it belongs to, pool)
-
-
-def workers() -> ThreadPoolExecutor:
-    """This process's pool of WORKERS threads. A process forked from the one that made it
-    (`--num-procs`) gets its own: the copied pool has no threads in the child, yet counts
-    them as idle, and would never run a task."""
-    global _workers
-    if _workers is None or _workers[0] != os.getpid():
-        _workers = (os.getpid(), ThreadPoolExecutor(max_workers=WORKERS,
-                                                    thread_name_prefix="attviz-signin"))
-    return _workers[1]
+workers = Workers(WORKERS, "attviz-signin")
 
 
 def get_user(request_handler: RequestHandler) -> str | None:

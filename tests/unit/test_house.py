@@ -13,7 +13,7 @@ PACKAGE = ROOT / "attviz"
 
 # Floors of the package, lowest first: a module may import its own package and lower floors.
 FLOORS = {
-    "attviz.errors": 0, "attviz.dims": 0, "attviz.version": 0,
+    "attviz.errors": 0, "attviz.dims": 0, "attviz.version": 0, "attviz.workers": 0,
     "attviz.store": 1, "attviz.analysis": 1,
     "attviz.precompute": 2, "attviz.interop": 2,
     "attviz.relations": 3,
