@@ -76,6 +76,11 @@ class PrecomputeConfig:
     dtype: str = _arg("float32, or float16 / bfloat16 on GPU", default="float32")
     attention: str = _arg("auto (fused kernel with log-sum-exp where the model allows, else "
                           "eager), fused or eager", default="auto")
+    streams: str = _arg(
+        "forward passes run at once on a CPU, torch's threads split among them: auto (2 "
+        "where torch has 2 or more threads, 1 on a GPU) or a number; it changes no number "
+        "beyond the last bits of a matrix product, so a restart may use another",
+        default="auto")
     entropy: bool = _arg("also store each head's mean row entropy / log(n) per instance (one "
                          "more attention kernel call per layer)", default=False)
     layers: str | None = _arg(
@@ -114,9 +119,9 @@ class PrecomputeConfig:
 
     def job_key(self, corpus_sha256: str, model_fp: dict) -> str:
         """Identifies the numbers a run produces; a restart must match it to reuse blocks."""
-        # not paths (the content hashes identify corpus and model) nor sharding (it does not
-        # change the numbers)
-        skip = {"out", "overwrite", "shard", "shards", "data"}
+        # not paths (the content hashes identify corpus and model) nor sharding and streams
+        # (they do not change the numbers)
+        skip = {"out", "overwrite", "shard", "shards", "data", "streams"}
         if model_fp.get("model_weights_sha256"):
             skip.add("model")
         cfg = {k: v for k, v in asdict(self).items() if k not in skip}
@@ -178,8 +183,10 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
 
     # torch and transformers are loaded only when there is work to do
     from .extract import Extractor, load_classifier, resolve_device, resolve_dtype
+    from .extract.streams import resolve_streams
 
     device = resolve_device(cfg.device)
+    resolve_streams(cfg.streams, device)  # a bad --streams stops the run before the model loads
     model, tokenizer = load_classifier(cfg.model, device, resolve_dtype(cfg.dtype, device))
     check_window(tokenizer, model.config, cfg.max_length, cfg.stride)
     names = label_names(model.config.id2label)
@@ -190,7 +197,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     prepare(partial, key, asdict(cfg))
     done_blocks = {b for b in mine if block_path(partial, b).exists()}
     extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy,
-                          importance=cfg.importance)
+                          importance=cfg.importance, streams=cfg.streams)
     _log(f"attviz: attention path: {extractor.description}")
     stored = resolve_layers(cfg.layers, extractor.num_layers)
     if stored is not None:

@@ -262,3 +262,4 @@ def test_each_mask_of_a_forward_pass_is_applied():
             rows = keep[:, None, :, None].expand_as(want)  # queries of real tokens
             torch.testing.assert_close(got[rows], want[rows], atol=1e-6, rtol=0)
     assert stats.fused == 5 and stats.eager == 0
+

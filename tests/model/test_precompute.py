@@ -13,7 +13,6 @@ import torch
 
 from attviz.cli import main
 from attviz.store import Store, merge, open_store, shard_name
-from attviz.testing import make_documents
 from tests.helpers import pausing
 from tests.helpers.raw import assert_same_store
 from tests.helpers.stores import precompute_args
@@ -125,22 +124,6 @@ def test_existing_store_from_other_settings_is_kept(tiny_store, tiny_model, tiny
     assert main(precompute_args(tiny_model, tiny_corpus, tiny_store, max_length=24)) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert tiny_store.read_bytes() == before
-
-
-@pytest.fixture(scope="module")
-def big_corpus(tmp_path_factory):
-    docs = make_documents(240, seed=5, max_words=200)
-    p = tmp_path_factory.mktemp("big") / "big.csv"
-    pd.DataFrame({"key": [f"k{i}" for i in range(len(docs))], "body": [t for t, _ in docs],
-                  "topic": [lab for _, lab in docs]}).to_csv(p, index=False)
-    return p
-
-
-@pytest.fixture(scope="module")
-def big_reference(tmp_path_factory, tiny_model, big_corpus):
-    out = tmp_path_factory.mktemp("ref") / "ref.h5"
-    assert main(precompute_args(tiny_model, big_corpus, out, batch_size=2)) == 0
-    return out
 
 
 def _spawn(args, **env):
@@ -310,6 +293,7 @@ def test_missing_model_is_a_clear_error(tmp_path, tiny_corpus, capsys):
     ("--dtype", "half", "--dtype half: choose one of float32, float16, bfloat16"),
     ("--attention", "fast", "--attention fast: choose auto, fused or eager"),
     ("--max-length", "4096", "--max-length 4096 is more than the model takes"),
+    ("--streams", "0", "--streams 0: give auto or a number of at least 1"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path, tiny_model, tiny_corpus, capsys, flag, value,
                                        message):

@@ -253,3 +253,32 @@ def test_a_stopped_index_run_leaves_the_store_as_it_was(tmp_path):
 
     assert main(["index", str(path), "--no-progress"]) == 0
     assert not list(tmp_path.glob(".big.h5.*.tmp"))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_sums_by_key_are_the_same_with_and_without_torch(dtype, monkeypatch):
+    """``sum_by`` adds rows with torch's index_add_ where torch is loaded, else by sorting;
+    both equal a plain loop, over several blocks of rows, keys repeated and unsorted."""
+    import sys
+
+    from attviz.store import derive
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    monkeypatch.setattr(derive, "BLOCK_TOKENS", 700)
+    keys = rng.integers(0, 40, 2500)
+    values = rng.random((2500, 2, 3)).astype(dtype)
+    want = np.zeros((45, 2, 3))
+    for k, v in zip(keys, values.astype(np.float64)):
+        want[k] += v
+    got = {}
+    for name, loaded in (("torch", torch), ("numpy", None)):
+        monkeypatch.setitem(sys.modules, "torch", loaded)
+        out = np.ones((45, 2, 3))  # added to, not overwritten
+        derive.sum_by(keys, values, out)
+        got[name] = out - 1
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    exact = dtype == np.float16  # float16 sums in float64 round nothing
+    for name, out in got.items():
+        np.testing.assert_allclose(out, want, rtol=0 if exact else 1e-12, atol=0,
+                                   err_msg=name)

@@ -11,6 +11,7 @@ held-out documents through the same blocks, so both report the same numbers.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +72,7 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     """Instances of documents d0:d1: batches in length order, results in corpus order.
 
     labels: [documents] class indices of the corpus (-1 unknown); extractor: an
-    ``attviz.precompute.extract.Extractor`` (or anything called the same way). The
+    ``attviz.precompute.extract.Extractor`` (its batches run in its streams). The
     statistics per head come from the float16 diagonals of every layer; the stored layers
     are kept as ``settings`` says (8-bit codes made from the float32 values). With some
     layers stored, the part brings the profile sums of every layer (``profile_sums``).
@@ -87,25 +88,27 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     stats: dict[str, np.ndarray] = {}  # name -> [instances, layers, heads]
     sums = (Profiles(probs.shape[1], extractor.num_layers, extractor.num_heads, len(tokenizer))
             if settings.layers is not None else None)
-    for s in range(0, n, settings.batch_size):
-        batch = order[s : s + settings.batch_size]
-        res = extractor([seg.input_ids[i] for i in batch], labels=gold[batch])
-        probs[batch] = res.probabilities
-        # what the statistics are of (C order: the results are views of a permuted tensor)
-        full = [np.ascontiguousarray(a, dtype=np.float16) for a in res.attention]
-        joined = np.concatenate(full).astype(np.float32)
-        found = self_statistics(joined, np.concatenate([seg.special[i] for i in batch]),
-                                lengths[batch])
-        for name, values in {**res.stats, **found}.items():
-            if name not in stats:
-                dtype = np.int16 if name == "self_argmax" else np.float16
-                stats[name] = np.zeros((n, *values.shape[1:]), dtype)
-            stats[name][batch] = values
-        if sums is not None:
-            sums.add(gold[batch], res.probabilities.argmax(axis=1), lengths[batch],
-                     np.concatenate([seg.input_ids[i] for i in batch]), joined, {})
-        for i, a, h in zip(batch, res.attention, full):
-            att[i] = _stored(a, h, settings)
+    # the longest batches first: the last one, which a stream runs alone, is the shortest
+    batches = [order[s : s + settings.batch_size] for s in range(0, n, settings.batch_size)][::-1]
+    with closing(extractor.map(([seg.input_ids[i] for i in b], gold[b]) for b in batches)
+                 ) as results:
+        for batch, res in zip(batches, results):
+            probs[batch] = res.probabilities
+            # what the statistics are of (C order: the results are views of a permuted tensor)
+            full = [np.ascontiguousarray(a, dtype=np.float16) for a in res.attention]
+            joined = np.concatenate(full).astype(np.float32)
+            found = self_statistics(joined, np.concatenate([seg.special[i] for i in batch]),
+                                    lengths[batch])
+            for name, values in {**res.stats, **found}.items():
+                if name not in stats:
+                    dtype = np.int16 if name == "self_argmax" else np.float16
+                    stats[name] = np.zeros((n, *values.shape[1:]), dtype)
+                stats[name][batch] = values
+            if sums is not None:
+                sums.add(gold[batch], res.probabilities.argmax(axis=1), lengths[batch],
+                         np.concatenate([seg.input_ids[i] for i in batch]), joined, {})
+            for i, a, h in zip(batch, res.attention, full):
+                att[i] = _stored(a, h, settings)
     stored = len(settings.layers) if settings.layers is not None else extractor.num_layers
     return Part(
         token_count=lengths,

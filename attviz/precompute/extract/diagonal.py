@@ -81,6 +81,7 @@ class Recording:
     lengths: torch.Tensor | None = None
     entropy: bool = False
     _mask: tuple = ()  # (the layer's mask, dtype, its additive form): the last one made
+    _ends: tuple = ()  # (the additive mask, tokens, last index, its entries): the last made
 
     def additive(self, mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
         """``_additive(mask, dtype)``, made once for the layers that get the same mask
@@ -90,6 +91,17 @@ class Recording:
         out = _additive(mask, dtype)
         self._mask = (mask, dtype, out)
         return out
+
+    def ends(self, mask: torch.Tensor | None, batch: int, t: int, device
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(each instance's last token [batch], ``_entries`` of ``mask`` or None), made once
+        for the layers that get the same additive mask."""
+        if self._ends and self._ends[0] is mask and self._ends[1] == t:
+            return self._ends[2], self._ends[3]
+        last = _last_index(self.lengths, batch, t, device)
+        entries = _entries(mask, last, t) if mask is not None else None
+        self._ends = (mask, t, last, entries)
+        return last, entries
 
 
 # Set by recording_into; layer calls outside it are not counted and give no entropy.
@@ -164,24 +176,30 @@ def _eager(query, key, value, mask, scaling, causal, lengths, entropy):
         return out, map_quantities(weights, lengths, entropy)
 
 
-def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=None):
+def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=None,
+                      rec: Recording | None = None):
     """The per-query quantities from the kernel's log-sum-exp (no maps): [batch, heads,
-    tokens, QUANTITIES]."""
+    tokens, QUANTITIES]. ``rec``: the forward pass's recording, which keeps what every
+    layer shares (the last tokens, the mask's entries)."""
     b, _, t, _ = query.shape
     q, k, lse = query.float(), key.float(), lse.float()
-    last = _last_index(lengths, b, t, q.device)
+    if rec is not None:
+        last, entries = rec.ends(mask, b, t, q.device)
+    else:
+        last = _last_index(lengths, b, t, q.device)
+        entries = _entries(mask, last, t) if mask is not None else None
     # the keys of the first token and of each instance's last one: [batch, heads, head_dim, 2]
     k_last = torch.gather(k, 2, last.view(-1, 1, 1, 1).expand(b, k.shape[1], 1, k.shape[3]))
     ends = torch.cat([k[:, :, :1], k_last], dim=2).mT
-    # scale * q_i . k_j for the keys j = i, 0, last, in one product each (no [batch, heads,
-    # tokens, head_dim] temporaries): [batch, heads, tokens, 3]
-    scores = torch.cat([torch.linalg.vecdot(q, k)[..., None], q @ ends], dim=-1) * scaling
-    if mask is not None:
-        scores = scores + _entries(mask, last, t)
+    # scale * q_i . k_j for the keys j = i, 0, last: [batch, heads, tokens, 3] (the product
+    # and sum beat linalg.vecdot and einsum in the layouts models give)
+    scores = torch.cat([(q * k).sum(-1)[..., None], q @ ends], dim=-1).mul_(scaling)
+    if entries is not None:
+        scores += entries
     elif causal:  # no mask given: query i sees keys 0..i
         hidden = torch.arange(t, device=q.device).view(1, 1, t) < last.view(-1, 1, 1)
         scores[..., 2] += torch.where(hidden, float("-inf"), 0.0)
-    out = torch.exp(scores - lse[..., None])
+    out = scores.sub_(lse[..., None]).exp_()
     if out_k is None:
         return out
     h = lse - scaling * (q * out_k.float()).sum(-1)
@@ -245,7 +263,7 @@ def diagonal_attention(module, query, key, value, attention_mask, scaling=None, 
     else:
         with torch.no_grad():  # the quantities are read, never differentiated
             quantities = _fused_quantities(query, key, lse, mask, scaling, causal, lengths,
-                                           out_k)
+                                           out_k, rec)
     if rec is not None:
         rec.stats.record(reason)
     return gates.apply(out).transpose(1, 2).contiguous(), quantities

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from ...errors import UserError
 from . import diagonal
 from .fingerprint import model_fingerprint
+from .streams import in_streams, resolve_streams
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -80,16 +82,19 @@ class Extractor:
     attention interface, else eager), ``fused`` (fail if it cannot) or ``eager``.
     ``importance``: also the gradient of each instance's loss to a gate on every head
     (:mod:`.gates`; one backward pass per batch); where the heads cannot be gated,
-    ``importance`` stays False and ``gate_problem`` says why.
+    ``importance`` stays False and ``gate_problem`` says why. ``streams``: batches that
+    :meth:`map` runs at once (:mod:`.streams`; ``auto``: 2 on a CPU, 1 on a GPU).
     """
 
     def __init__(self, model, pad_token_id: int | None, attention: str = "auto",
-                 entropy: bool = False, importance: bool = False) -> None:
+                 entropy: bool = False, importance: bool = False,
+                 streams: str | int = "auto") -> None:
         self.model = model
         self.entropy = entropy
         self.importance = False  # set below once the heads are known to be gateable
         self.gate_problem = ""  # why importance was asked for but cannot be computed
         self.device = next(model.parameters()).device
+        self.streams = resolve_streams(streams, self.device)
         self.pad_id = int(pad_token_id) if pad_token_id is not None else 0
         self.path = "eager"
         self.why = ""
@@ -249,6 +254,12 @@ class Extractor:
         with importance on, also dL/dg per head, L the cross-entropy of ``labels``
         ([batch] class indices, -1 or None: the predicted class)."""
         return self._forward(input_ids, labels=labels)
+
+    def map(self, batches: Iterable[tuple[list[np.ndarray], np.ndarray | None]]
+            ) -> Iterator[BatchResult]:
+        """``self(input_ids, labels)`` of every (input_ids, labels) batch, in order,
+        ``self.streams`` batches at once."""
+        return in_streams(lambda b: self._forward(b[0], labels=b[1]), batches, self.streams)
 
 
 def model_provenance(name: str, model, tokenizer, fingerprint: dict | None = None) -> dict:
