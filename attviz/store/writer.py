@@ -34,15 +34,9 @@ def _fsync_path(path: Path) -> None:
 
 def _fsync_dir(path: Path) -> None:
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
+        _fsync_path(path)
+    except OSError:  # some file systems cannot open or sync a directory
         pass
-    finally:
-        os.close(fd)
 
 
 def temporary_name(path: Path) -> Path:
@@ -119,7 +113,8 @@ class StoreWriter:
             self._column_rows = int(min(L.COLUMN_CHUNK, max(
                 MIN_COLUMN_ROWS, 1 << max(0, int(expected_instances) - 1).bit_length())))
         # chunks of one head's statistics fill over many appends: keep them cached until full
-        self._file = h5py.File(self.tmp, "w", libver=("earliest", "v110"),
+        # HDF5 1.10's headers and chunk indexes: 1/4 of the earliest format's metadata
+        self._file = h5py.File(self.tmp, "w", libver=("v110", "v110"),
                                rdcc_nbytes=WRITE_CACHE_BYTES, rdcc_nslots=10007)
         self._n_instances = 0
         self._n_tokens = 0
