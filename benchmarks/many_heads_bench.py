@@ -88,6 +88,47 @@ def store_bytes(path: Path) -> dict:
     return out
 
 
+def streamed(model_dir: Path, bs, repeats: int) -> dict:
+    """The bare forward loop's time over all batches ``bs`` ÷ that of: the extraction in
+    the extractor's streams (``--streams auto``), in one stream, and the bare loop in as
+    many streams; alternating, ``repeats`` rounds (the best times' ratio, and the median
+    of the rounds' ratios). The extraction: forward passes with the per-query quantities,
+    no tokenising or writing."""
+    import copy
+
+    import torch
+    from precompute_bench import padded
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from attviz.precompute.extract import Extractor
+    from attviz.precompute.extract.streams import in_streams
+
+    bare = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    bare.set_attn_implementation("sdpa")
+    pad = AutoTokenizer.from_pretrained(model_dir).pad_token_id
+    paths = {"auto": Extractor(copy.deepcopy(bare), pad),
+             "one stream": Extractor(copy.deepcopy(bare), pad, streams=1)}
+
+    def one(b):
+        with torch.inference_mode():
+            bare(**dict(zip(("input_ids", "attention_mask"), padded(b, pad))))
+
+    runs = {"floor": lambda: list(map(one, bs)),
+            "floor in streams": lambda: list(in_streams(one, bs, paths["auto"].streams)),
+            **{k: (lambda ex=ex: list(ex.map((b, None) for b in bs))) for k, ex in paths.items()}}
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    floor = np.array(times["floor"])
+    return {k: {"best": float(floor.min() / min(times[k])),
+                "median of rounds": float(np.median(floor / np.array(times[k]))),
+                "rounds": (floor / np.array(times[k])).round(3).tolist()}
+            for k in runs if k != "floor"} | {"streams": paths["auto"].streams}
+
+
 def interleaved(model_dir: Path, base, bs, opts: dict, repeats: int) -> float:
     """Bare forward time ÷ attviz extraction time, batch by batch (best of ``repeats``
     each): what compute_block adds to the forward pass."""

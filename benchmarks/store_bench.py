@@ -12,7 +12,10 @@ Every (option, codec) store is written; the precompute ratio is measured for eac
 with the default codec and for each codec with the default option (floor and attviz
 alternate, best of --repeats), and for each option the forward pass with attviz's
 extraction against the bare one batch by batch (the best of --repeats per batch, so that
-both see the same load of the shared machine). The other stores are the same instances
+both see the same load of the shared machine), and the forward passes with the extraction
+over all batches, in the extractor's streams (`--streams auto`) and in one, against the
+bare loop (alternating, best of --repeats; `--extraction-only`: this alone, no store).
+The other stores are the same instances
 written again with that codec (`attviz.store.merge(..., compression=...)`), which gives
 the same file as a precompute with that codec.
 
@@ -44,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from many_heads_bench import interleaved  # benchmarks/ is on sys.path
+from many_heads_bench import interleaved, streamed  # benchmarks/ is on sys.path
 from precompute_bench import BBC, batches, prepare, time_floor
 
 OPTIONS = {"default": {}, "--precision 8": {"precision": 8}, "--layers=-2-": {"layers": "-2-"},
@@ -172,6 +175,9 @@ def main() -> int:
     ap.add_argument("--options", nargs="+", choices=list(SHORT), default=list(SHORT),
                     help="with --synthetic: these options only (p8: --precision 8, layers: "
                     "--layers=-2-, layers-p8: both)")
+    ap.add_argument("--extraction-only", action="store_true",
+                    help="only the forward passes with the extraction against the bare loop, "
+                    "over all batches in the extractor's streams and in one (no store)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if args.synthetic:
@@ -197,6 +203,9 @@ def main() -> int:
         bs = batches(model_dir, corpus, base)
         tokens = sum(len(x) for b in bs for x in b)
         res.update(instances=sum(len(b) for b in bs), tokens=tokens)
+        res["extraction_over_floor_all_batches"] = streamed(model_dir, bs, args.repeats)
+        if args.extraction_only:
+            return _report(res, args.json)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         pad = tok.pad_token_id
         time_floor(model, bs[:2], pad)  # warm-up
@@ -225,10 +234,14 @@ def main() -> int:
                                  compression=codec)
                     stores[(option, codec)] = path
                 res["sizes"][f"{option} / {codec}"] = row(path, tokens, 6 * 12 * 2)
+    return _report(res, args.json)
+
+
+def _report(res: dict, path: str | None) -> int:
     res["load_average"] = os.getloadavg()
     print(json.dumps(res, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1))
+    if path:
+        Path(path).write_text(json.dumps(res, indent=1))
     return 0
 
 
