@@ -1,16 +1,16 @@
 """Several forward passes at once on a CPU: batches in threads, torch's threads split.
 
-On a CPU one forward pass of a small model does not keep every core busy: its many small
-operators each wait for all of torch's threads (a barrier per operator), and the Python
-between them runs on one core. Two passes at once, each on half of torch's threads, keep
-the cores busy, and the work beside the passes (the per-instance quantities, the numpy
-that follows) fills the gaps of the other pass instead of waiting for the next one. On a
-2-core machine two streams of one thread each run a bare MiniLM loop ~10% faster than one
-stream of two threads (docs/benchmarks.md §2). A GPU gets one stream.
+On a CPU, attviz's extraction adds many small operators to each layer of a forward pass
+(the per-query quantities), and Python between them; one pass runs those on one core while
+its other threads wait. Two passes at once, each on half of torch's threads, overlap that
+work with the other pass's. On a 2-core machine the forward passes with the extraction ran
+3-6% faster in two streams of one thread than in one of two; a bare loop of forward passes
+gained nothing (docs/benchmarks.md §2). A GPU gets one stream.
 
-The results of a batch do not depend on the stream that ran it (each pass is independent;
-the model is only read), apart from the last bits of matrix products that a different
-number of threads may block differently.
+While the streams run, torch's process-wide thread count is divided among them; it is
+restored when they end. The results of a batch do not depend on the stream that ran it
+(each pass is independent; the model is only read), apart from the last bits of matrix
+products that a different number of threads may block differently.
 """
 
 from __future__ import annotations
