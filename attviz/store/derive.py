@@ -91,9 +91,11 @@ def sum_by(keys: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
     flat = values.reshape(len(values), -1)
     target = out.reshape(len(out), -1)
     torch = sys.modules.get("torch")
+    if not (target.flags.c_contiguous and target.dtype == np.float64):
+        torch = None  # index_add_ writes into the array itself: it must be one float64 block
     for a in range(0, len(keys), BLOCK_TOKENS):
         k = keys[a : a + BLOCK_TOKENS]
-        if torch is not None and target.flags.c_contiguous and target.dtype == np.float64:
+        if torch is not None:
             rows = torch.from_numpy(np.ascontiguousarray(flat[a : a + BLOCK_TOKENS]))
             torch.from_numpy(target).index_add_(
                 0, torch.from_numpy(k.astype(np.int64, copy=False)), rows.double())

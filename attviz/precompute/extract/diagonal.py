@@ -94,12 +94,11 @@ class Recording:
 
     def ends(self, mask: torch.Tensor | None, batch: int, t: int, device
              ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(each instance's last token [batch], ``_entries`` of ``mask`` or None), made once
-        for the layers that get the same additive mask."""
+        """``_ends(mask, self.lengths, ...)``, made once for the layers that get the same
+        additive mask."""
         if self._ends and self._ends[0] is mask and self._ends[1] == t:
             return self._ends[2], self._ends[3]
-        last = _last_index(self.lengths, batch, t, device)
-        entries = _entries(mask, last, t) if mask is not None else None
+        last, entries = _ends(mask, self.lengths, batch, t, device)
         self._ends = (mask, t, last, entries)
         return last, entries
 
@@ -149,6 +148,13 @@ def _last_index(lengths: torch.Tensor | None, batch: int, t: int, device) -> tor
     return (lengths.to(device=device, dtype=torch.long) - 1).clamp(0, t - 1)
 
 
+def _ends(mask: torch.Tensor | None, lengths: torch.Tensor | None, batch: int, t: int,
+          device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(each instance's last token [batch], ``_entries`` of ``mask`` or None)."""
+    last = _last_index(lengths, batch, t, device)
+    return last, (_entries(mask, last, t) if mask is not None else None)
+
+
 def map_quantities(weights: torch.Tensor, lengths: torch.Tensor | None, entropy: bool
                    ) -> torch.Tensor:
     """The per-query quantities (QUANTITIES) from full maps [batch, heads, tokens, tokens]."""
@@ -183,11 +189,8 @@ def _fused_quantities(query, key, lse, mask, scaling, causal, lengths, out_k=Non
     layer shares (the last tokens, the mask's entries)."""
     b, _, t, _ = query.shape
     q, k, lse = query.float(), key.float(), lse.float()
-    if rec is not None:
-        last, entries = rec.ends(mask, b, t, q.device)
-    else:
-        last = _last_index(lengths, b, t, q.device)
-        entries = _entries(mask, last, t) if mask is not None else None
+    last, entries = (rec.ends(mask, b, t, q.device) if rec is not None
+                     else _ends(mask, lengths, b, t, q.device))
     # the keys of the first token and of each instance's last one: [batch, heads, head_dim, 2]
     k_last = torch.gather(k, 2, last.view(-1, 1, 1, 1).expand(b, k.shape[1], 1, k.shape[3]))
     ends = torch.cat([k[:, :, :1], k_last], dim=2).mT
