@@ -9,10 +9,8 @@ shards hold whole documents and, concatenated in order, equal the single-process
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import math
 import shutil
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..store import Store, StoreError, StoreMeta, assemble, codec
 from ..version import __version__
+from . import pipeline
 from .corpus import (
     Corpus,
     CorpusError,
@@ -35,9 +34,7 @@ from .corpus import (
 from .extract.block import (
     BATCH_SIZE,
     BLOCK_SIZE,
-    CHARS_PER_TOKEN,
     BlockSettings,
-    compute_block,
     plan_blocks,
     shard_blocks,
 )
@@ -45,7 +42,8 @@ from .labels import UNKNOWN_LABEL, corpus_labels, label_names, model_labels_note
 from .layerspec import EXAMPLES as LAYER_EXAMPLES
 from .layerspec import parse as parse_layers
 from .layerspec import resolve as resolve_layers
-from .partial import block_path, partial_folder, prepare, write_block
+from .partial import block_path, partial_folder, prepare
+from .pipeline import Blocks
 from .windows import check_window
 
 
@@ -182,35 +180,31 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
             return done
 
     # torch and transformers are loaded only when there is work to do
-    from .extract import Extractor, load_classifier, resolve_device, resolve_dtype
+    from .extract import Extractor, load_model, load_tokenizer, resolve_device, resolve_dtype
     from .extract.streams import resolve_streams
 
     device = resolve_device(cfg.device)
     resolve_streams(cfg.streams, device)  # a bad --streams stops the run before the model loads
-    model, tokenizer = load_classifier(cfg.model, device, resolve_dtype(cfg.dtype, device))
-    check_window(tokenizer, model.config, cfg.max_length, cfg.stride)
-    names = label_names(model.config.id2label)
+    dtype = resolve_dtype(cfg.dtype, device)
+    tokenizer, config = load_tokenizer(cfg.model)
+    check_window(tokenizer, config, cfg.max_length, cfg.stride)
+    names = label_names(config.id2label)
     corpus, labels = _labelled(corpus, names, cfg)
 
+    model = load_model(cfg.model, device, dtype)
+    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy,
+                          importance=cfg.importance, streams=cfg.streams)
+    meta, stored = _store_meta(cfg, names, extractor, key)
     starts = plan_blocks(corpus.texts, cfg.block_size, cfg.max_length)
     mine = shard_blocks(len(starts) - 1, cfg.shard or 0, cfg.shards)
     prepare(partial, key, asdict(cfg))
     done_blocks = {b for b in mine if block_path(partial, b).exists()}
-    extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy,
-                          importance=cfg.importance, streams=cfg.streams)
-    _log(f"attviz: attention path: {extractor.description}")
-    stored = resolve_layers(cfg.layers, extractor.num_layers)
-    if stored is not None:
-        _log(f"attviz: storing the diagonals of layers {', '.join(map(str, stored))} of "
-             f"{extractor.num_layers}")
-    if extractor.gate_problem:
-        _log(f"attviz: --importance: {model.config.model_type}: {extractor.gate_problem}; "
-             "the store gets no importance")
-    meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key},
-                     stored_layers=stored)
-    t_loop = time.time()
-    work = _Blocks(cfg, corpus, labels, starts, mine, partial)
-    work.compute(done_blocks, tokenizer, extractor, meta, progress)
+    work = Blocks(cfg, corpus, labels, starts, mine, partial,
+                  background=pipeline.beside(device))
+    t_loop, vocab_size = time.time(), len(tokenizer)
+    with work.tokenised(tokenizer, done_blocks) as tokenised:
+        work.compute(done_blocks, vocab_size, tokenised, extractor, meta, progress,
+                     before_block=_before_block if before_block is not None else None)
 
     provenance = _provenance(cfg, corpus, key, model, tokenizer, extractor, device,
                              fingerprint)
@@ -229,6 +223,27 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
                   corpus.skipped, reused_blocks=len(done_blocks),
                   loop_seconds=time.time() - t_loop)
+
+
+def _before_block(partial: Path, b: int) -> None:
+    if before_block is not None:
+        before_block(partial, b)
+
+
+def _store_meta(cfg: PrecomputeConfig, names: list[str], extractor, key: str):
+    """(the blocks' StoreMeta, the stored layers or None for every layer), announced."""
+    _log(f"attviz: attention path: {extractor.description}")
+    stored = resolve_layers(cfg.layers, extractor.num_layers)
+    if stored is not None:
+        _log(f"attviz: storing the diagonals of layers {', '.join(map(str, stored))} of "
+             f"{extractor.num_layers}")
+    if extractor.gate_problem:
+        kind = extractor.model.config.model_type
+        _log(f"attviz: --importance: {kind}: {extractor.gate_problem}; the store gets no "
+             "importance")
+    meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, {"job_key": key},
+                     stored_layers=stored)
+    return meta, stored
 
 
 def _check_sharding(cfg: PrecomputeConfig) -> None:
@@ -282,58 +297,6 @@ def _labelled(corpus: Corpus, names: list[str], cfg: PrecomputeConfig):
     if len(corpus) == 0:
         raise CorpusError(f"{cfg.data}: no documents left to precompute")
     return corpus, labels
-
-
-@dataclass
-class _Blocks:
-    """The blocks of this run (``mine``, a range of block numbers) and their progress."""
-
-    cfg: PrecomputeConfig
-    corpus: Corpus
-    labels: object
-    starts: object  # [blocks + 1] first document of each block
-    mine: range
-    partial: Path
-
-    def chars(self, lo: int, hi: int) -> int:
-        return sum(len(t) for t in self.corpus.texts[lo:hi])
-
-    def compute(self, done: set[int], tokenizer, extractor, meta: StoreMeta,
-                progress: bool) -> None:
-        """Compute and write every block not ``done``, with a progress bar in instances."""
-        from tqdm.auto import tqdm
-
-        cfg, starts, mine = self.cfg, self.starts, self.mine
-        layers = None if meta.all_layers else tuple(meta.layers)
-        settings = dataclasses.replace(cfg.blocks, layers=layers)
-        lo, hi = (int(starts[mine.start]), int(starts[mine.stop])) if len(mine) else (0, 0)
-        total_chars = self.chars(lo, hi) or 1
-        est_total = max(1, math.ceil(total_chars / (CHARS_PER_TOKEN * cfg.max_length)))
-        bar = tqdm(total=est_total, unit="inst", desc="precompute", disable=not progress,
-                   mininterval=0.5 if sys.stderr.isatty() else 10, dynamic_ncols=True)
-        done_chars = done_instances = 0
-        try:
-            for b in mine:
-                d0, d1 = int(starts[b]), int(starts[b + 1])
-                path = block_path(self.partial, b)
-                if b in done:
-                    with Store(path, fragment=True) as s:
-                        n = s.n_instances
-                else:
-                    if before_block is not None:
-                        before_block(self.partial, b)
-                    part = compute_block(self.corpus, self.labels, d0, d1, tokenizer, extractor,
-                                         settings)
-                    write_block(path, meta, part, cfg.precision)
-                    n = part.n_instances
-                done_chars += self.chars(d0, d1)
-                done_instances += n
-                # Refine the estimate of the total from what the tokenizer actually produced.
-                bar.total = max(done_instances,
-                                round(done_instances * total_chars / max(1, done_chars)))
-                bar.update(n)
-        finally:
-            bar.close()
 
 
 def _provenance(cfg: PrecomputeConfig, corpus: Corpus, key: str, model, tokenizer, extractor,

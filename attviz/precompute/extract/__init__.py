@@ -11,7 +11,8 @@ import importlib
 _LAZY = {
     "NAME": "diagonal", "DiagonalStats": "diagonal", "diagonal_attention": "diagonal",
     "register": "diagonal", "BatchResult": "runner", "Extractor": "runner",
-    "load_classifier": "runner", "model_provenance": "runner", "resolve_device": "runner",
+    "load_classifier": "runner", "load_model": "runner", "load_tokenizer": "runner",
+    "model_provenance": "runner", "resolve_device": "runner",
     "resolve_dtype": "runner",
 }
 

@@ -20,7 +20,7 @@ from ...store import Part, StringArray, codec
 from ...store import layout as L
 from ...store.derive import Profiles, self_statistics
 from ..corpus import Corpus
-from ..windows import segment_documents
+from ..windows import Segments, segment_documents
 
 CHARS_PER_TOKEN = 4  # for block sizing only; blocks need not be exact
 BATCH_SIZE = 16
@@ -68,7 +68,8 @@ def shard_blocks(n_blocks: int, shard: int, shards: int) -> range:
 
 
 def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenizer,
-                  extractor, settings: BlockSettings) -> Part:
+                  extractor, settings: BlockSettings, segments: Segments | None = None,
+                  vocab_size: int | None = None) -> Part:
     """Instances of documents d0:d1: batches in length order, results in corpus order.
 
     labels: [documents] class indices of the corpus (-1 unknown); extractor: an
@@ -76,9 +77,12 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     statistics per head come from the float16 diagonals of every layer; the stored layers
     are kept as ``settings`` says (8-bit codes made from the float32 values). With some
     layers stored, the part brings the profile sums of every layer (``profile_sums``).
-    Its ``labels=`` are the gold labels of a batch, for head importance.
+    Its ``labels=`` are the gold labels of a batch, for head importance. ``segments``: the
+    documents' windows when tokenised already (else they are tokenised here);
+    ``vocab_size``: ``len(tokenizer)`` when known (the tokenizer is then not used).
     """
-    seg = segment_documents(tokenizer, corpus.texts[d0:d1], settings.max_length, settings.stride)
+    seg = segments if segments is not None else segment_documents(
+        tokenizer, corpus.texts[d0:d1], settings.max_length, settings.stride)
     n = len(seg)
     lengths = seg.lengths
     gold = labels[d0:d1][seg.document]  # [instances] class index, -1 unknown
@@ -86,7 +90,8 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
     att: list[np.ndarray | None] = [None] * n
     stats: dict[str, np.ndarray] = {}  # name -> [instances, layers, heads]
-    sums = (Profiles(probs.shape[1], extractor.num_layers, extractor.num_heads, len(tokenizer))
+    vocab = vocab_size if vocab_size is not None or settings.layers is None else len(tokenizer)
+    sums = (Profiles(probs.shape[1], extractor.num_layers, extractor.num_heads, vocab)
             if settings.layers is not None else None)
     # the longest batches first: the last one, which a stream runs alone, is the shortest
     batches = [order[s : s + settings.batch_size] for s in range(0, n, settings.batch_size)][::-1]

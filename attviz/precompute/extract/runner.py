@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,22 +43,51 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.float32):
     """Model (eval mode, on ``device``) and fast tokenizer from a local path or a hub id."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    tokenizer, _ = load_tokenizer(name)
+    return load_model(name, device, dtype), tokenizer
+
+
+def load_tokenizer(name: str):
+    """(fast tokenizer, model config) of a local path or a hub id: what a run needs before
+    the weights (the labels, the window's limits, the first block's tokens)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    _quiet()
+    with _named(name):
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        config = AutoConfig.from_pretrained(name)
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
+                         "attviz needs the character offsets only fast tokenizers give")
+    return tokenizer, config
+
+
+def load_model(name: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """The sequence classifier at ``name``, in eval mode, on ``device``."""
+    from transformers import AutoModelForSequenceClassification
+
+    _quiet()
+    with _named(name):
+        model = AutoModelForSequenceClassification.from_pretrained(name, dtype=dtype)
+    return model.to(device).eval()
+
+
+def _quiet() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+@contextmanager
+def _named(name: str) -> Iterator[None]:
+    """transformers' words for "no such model" or "not one" as one line naming ``name``."""
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForSequenceClassification.from_pretrained(name, dtype=dtype)
-    except (OSError, ValueError) as e:  # transformers' words for "no such model" or "not one"
+        yield
+    except (OSError, ValueError) as e:
         where = "folder" if Path(name).exists() else "model id"
         raise UserError(f"--model {name}: cannot load a sequence classifier from this {where} "
                          f"({str(e).splitlines()[0]})") from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise UserError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
-                         "attviz needs the character offsets only fast tokenizers give")
-    return model.to(device).eval(), tokenizer
 
 
 @dataclass
@@ -278,5 +308,6 @@ def model_provenance(name: str, model, tokenizer, fingerprint: dict | None = Non
     return prov
 
 
-__all__ = ["Extractor", "load_classifier", "resolve_device", "resolve_dtype", "model_provenance",
+__all__ = ["Extractor", "load_classifier", "load_model", "load_tokenizer", "resolve_device",
+           "resolve_dtype", "model_provenance",
            "BatchResult"]
