@@ -191,7 +191,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     names = label_names(config.id2label)
     corpus, labels = _labelled(corpus, names, cfg)
 
-    model = load_model(cfg.model, device, dtype)
+    model = load_model(cfg.model, device, dtype, config)
     extractor = Extractor(model, tokenizer.pad_token_id, cfg.attention, entropy=cfg.entropy,
                           importance=cfg.importance, streams=cfg.streams)
     meta, stored = _store_meta(cfg, names, extractor, key)

@@ -111,10 +111,16 @@ class Writes:
         if pending is not None:
             pending.result()
 
-    def close(self) -> None:
-        """Wait for the block being written (whatever else failed, it is kept)."""
+    def close(self, quiet: bool = False) -> None:
+        """Wait for the block being written (whatever else failed, it is kept); ``quiet``
+        (another error is on its way out): a failed write is reported, not raised."""
         try:
             self.wait()
+        except Exception as e:
+            if not quiet:
+                raise
+            print(f"attviz: a block file could not be written: {e}", file=sys.stderr,
+                  flush=True)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -183,8 +189,10 @@ class Blocks:
                 bar.total = max(done_instances,
                                 round(done_instances * total_chars / max(1, done_chars)))
                 bar.update(n)
+        except BaseException:
+            writes.close(quiet=True)  # the error that stopped the run is the one raised
+            raise
+        else:
+            writes.close()
         finally:
-            try:
-                writes.close()
-            finally:
-                bar.close()
+            bar.close()

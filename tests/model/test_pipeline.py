@@ -1,6 +1,7 @@
 """A run's blocks with their tokenising and block files beside the forward passes
-(attviz/precompute/pipeline.py): the same windows, one block ahead, the first while the
-model loads; block files written in the background, none lost when a run fails."""
+(attviz/precompute/pipeline.py): the same windows, one block ahead; block files written in
+the background, none lost when a run fails or pauses; labels and windows checked before
+the weights load."""
 
 import threading
 
@@ -26,11 +27,11 @@ class Recorded:
     each call's start."""
 
     def __init__(self):
-        self.calls: list[tuple[str, str, object]] = []  # thread name, first text, tokenizer
+        self.calls: list[tuple[str, str]] = []  # thread name, first text
         self.started = threading.Semaphore(0)
 
     def __call__(self, tokenizer, texts, *args):
-        self.calls.append((threading.current_thread().name, texts[0], tokenizer))
+        self.calls.append((threading.current_thread().name, texts[0]))
         self.started.release()
         return segment_documents(tokenizer, texts, *args)
 
@@ -62,11 +63,12 @@ def test_blocks_are_tokenised_one_ahead_in_their_own_thread(tiny_model, big_corp
             _same_windows(got, segment_documents(tok, texts[starts[b]:starts[b + 1]], 32, 4))
         with pytest.raises(KeyError):
             ahead.get(2)
-    assert [t for t, _, _ in rec.calls] == ["attviz-tokenise_0"] * 3
-    assert [first for _, first, _ in rec.calls] == [texts[starts[b]] for b in order]
+    assert [t for t, _ in rec.calls] == ["attviz-tokenise_0"] * 3
+    assert [first for _, first in rec.calls] == [texts[starts[b]] for b in order]
 
 
-def test_a_failed_block_write_is_raised_by_the_next_submit_and_by_wait(tmp_path, monkeypatch):
+def test_a_failed_block_write_is_raised_by_the_next_submit_and_by_wait(tmp_path, monkeypatch,
+                                                                       capsys):
     def write(path, meta, part, precision):
         if path.name == "bad":
             raise OSError(f"{path}: disk full")
@@ -83,6 +85,11 @@ def test_a_failed_block_write_is_raised_by_the_next_submit_and_by_wait(tmp_path,
     w.submit(tmp_path / "bad", None, None, 16)
     with pytest.raises(OSError, match="disk full"):
         w.close()
+    # while another error stops the run, a failed write is said, not raised in its place
+    w = Writes()
+    w.submit(tmp_path / "bad", None, None, 16)
+    w.close(quiet=True)
+    assert "a block file could not be written" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("background", [True, False])
@@ -104,7 +111,7 @@ def test_a_run_tokenises_and_writes_its_blocks_beside_the_forward_passes(
     assert main(precompute_args(tiny_model, big_corpus, out, batch_size=2)) == 0
     assert len(rec.calls) > 1  # one call per block
     here = threading.current_thread().name
-    assert {t for t, _, _ in rec.calls} == {"attviz-tokenise_0" if background else here}
+    assert {t for t, _ in rec.calls} == {"attviz-tokenise_0" if background else here}
     assert set(writers) == {"attviz-write_0" if background else here}
     assert len(writers) == len(rec.calls)
     assert_same_store(out, big_reference)
@@ -163,3 +170,55 @@ def test_bad_labels_and_windows_are_named_before_the_weights_load(tmp_path, tiny
             "--no-progress", *extra]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_model_without_a_sequence_classifier_is_named_before_the_weights_load(
+        tmp_path, tiny_model, tiny_corpus, capsys):
+    """A folder whose config has no sequence classifier in transformers (here a vision
+    model's, beside a usable tokenizer) is refused as before, and before any labels."""
+    import shutil
+
+    from transformers import ViTConfig
+
+    folder = tmp_path / "vit"
+    shutil.copytree(tiny_model, folder)
+    (folder / "config.json").unlink()
+    ViTConfig(num_hidden_layers=1, hidden_size=8, num_attention_heads=2,
+              intermediate_size=8).save_pretrained(folder)
+    args = ["precompute", "--model", str(folder), "--data", str(tiny_corpus), "--out",
+            str(tmp_path / "s.h5"), "--text-column", "body", "--label-column", "topic",
+            "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--model {folder}: cannot load a sequence classifier from this folder" in err
+    assert "ViTConfig" in err and "not in the model's labels" not in err
+
+
+def test_a_pause_before_a_block_finds_the_blocks_before_it_on_disk(
+        tmp_path, tiny_model, big_corpus, big_reference, monkeypatch):
+    """With the blocks written in the background, the seam before block b (where tests
+    stop a run) still comes once blocks 0..b-1 are on disk; a slow write shows it."""
+    import time
+
+    import attviz.precompute.job as job
+
+    monkeypatch.setattr(pipeline, "beside", lambda device: True)
+    write = pipeline.write_block
+
+    def slow_write(*args):
+        time.sleep(0.3)  # widens the window in which a block could still be unwritten
+        write(*args)
+
+    seen = []
+
+    def check(partial, b):
+        seen.append(b)
+        missing = [k for k in range(b) if not (partial / f"block-{k:06d}.h5").exists()]
+        assert missing == [], f"before block {b}: blocks {missing} not on disk"
+
+    monkeypatch.setattr(pipeline, "write_block", slow_write)
+    monkeypatch.setattr(job, "before_block", check)
+    out = tmp_path / "s.h5"
+    assert main(precompute_args(tiny_model, big_corpus, out, batch_size=2)) == 0
+    assert len(seen) > 2 and seen == sorted(seen)
+    assert_same_store(out, big_reference)

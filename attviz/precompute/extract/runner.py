@@ -43,32 +43,41 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 def load_classifier(name: str, device: torch.device, dtype: torch.dtype = torch.float32):
     """Model (eval mode, on ``device``) and fast tokenizer from a local path or a hub id."""
-    tokenizer, _ = load_tokenizer(name)
-    return load_model(name, device, dtype), tokenizer
+    tokenizer, config = load_tokenizer(name)
+    return load_model(name, device, dtype, config), tokenizer
 
 
 def load_tokenizer(name: str):
     """(fast tokenizer, model config) of a local path or a hub id: what a run needs before
-    the weights (the labels, the window's limits, the first block's tokens)."""
-    from transformers import AutoConfig, AutoTokenizer
+    the weights (the labels, the window's limits)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     _quiet()
     with _named(name):
         tokenizer = AutoTokenizer.from_pretrained(name)
         config = AutoConfig.from_pretrained(name)
+        # the classes AutoModelForSequenceClassification knows (registered ones included);
+        # where that cannot be told, loading the weights will say
+        known = getattr(AutoModelForSequenceClassification, "_model_mapping", None)
+        if known is not None and type(config) not in known:
+            raise ValueError(f"transformers has no sequence classifier for "
+                             f"{type(config).__name__} (model type {config.model_type!r})")
     if not getattr(tokenizer, "is_fast", False):
         raise UserError(f"--model {name}: its tokenizer has no fast (tokenizer.json) version; "
                          "attviz needs the character offsets only fast tokenizers give")
     return tokenizer, config
 
 
-def load_model(name: str, device: torch.device, dtype: torch.dtype = torch.float32):
-    """The sequence classifier at ``name``, in eval mode, on ``device``."""
+def load_model(name: str, device: torch.device, dtype: torch.dtype = torch.float32,
+               config=None):
+    """The sequence classifier at ``name``, in eval mode, on ``device`` (``config``: its
+    config as :func:`load_tokenizer` read it, so that labels and model agree)."""
     from transformers import AutoModelForSequenceClassification
 
     _quiet()
     with _named(name):
-        model = AutoModelForSequenceClassification.from_pretrained(name, dtype=dtype)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            name, dtype=dtype, **({"config": config} if config is not None else {}))
     return model.to(device).eval()
 
 
