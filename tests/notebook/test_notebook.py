@@ -32,6 +32,7 @@ from tests.helpers.jupyter import (
 from tests.helpers.paths import ROOT
 from tests.helpers.venvs import pip_install, source_of
 from tests.helpers.waiting import until
+from tests.helpers.ws_frames import Frames
 
 STORE = "demo-data/bbc-heldout.h5"
 README_EXPLORER, SECOND_EXPLORER = len(readme_cells()) - 1, len(readme_cells())
@@ -245,6 +246,7 @@ def check_served_page(browser, url: str, expected: dict, log) -> None:
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    frames = Frames(page)  # explains a "reference pNNNN isn't known", should one come
     page.goto(url)
     from playwright.sync_api import expect
 
@@ -254,7 +256,7 @@ def check_served_page(browser, url: str, expected: dict, log) -> None:
         "input[type=checkbox]").check()
     expect(page.locator(".av-count").first).to_contain_text(count(wrong, total))
     context.close()
-    assert offline.blocked == [] and errors == [], log()
+    assert offline.blocked == [] and errors == [], f"{errors}\n{frames.explain(errors)}\n{log()}"
 
 
 def test_show_serves_a_browser_tab_from_a_script(browser, nb_bin, nb_root, expected):
