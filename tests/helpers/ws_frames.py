@@ -1,4 +1,5 @@
-"""The websocket frames a page received, kept to explain a page error when one comes.
+"""The websocket frames a page received: the order of the server's messages, and what
+explains a page error when one comes.
 
 BokehJS reports "reference pNNNN isn't known" when a patch names a model the page never
 got. ``Frames.explain(errors)`` says, for each model named in ``errors``, in which
@@ -40,6 +41,18 @@ class Frames:
                 except ValueError:
                     return text[:80]
         return "?"
+
+    def patches(self) -> list[int]:
+        """The numbers of the PATCH-DOC messages received, in the order they came (the
+        server numbers its messages as it makes them)."""
+        out = []
+        for _, text in self.received:
+            if '"msgtype"' in text and "PATCH-DOC" in text:
+                try:
+                    out.append(int(json.loads(text)["msgid"].lstrip("p")))
+                except (ValueError, KeyError):
+                    pass
+        return out
 
     def explain(self, errors: list[str]) -> str:
         lines = [f"{len(self.received)} frames received"]

@@ -37,6 +37,19 @@ def held(fn: Callable, *args) -> None:
         fn(*args)
 
 
+def in_order(fn: Callable) -> Callable:
+    """``fn`` as a watcher whose changes to Bokeh models reach the page in order with
+    Panel's own.
+
+    Panel writes a widget's or pane's change to the page at once; a change made to a Bokeh
+    model directly (a figure's data, ranges, ticks) goes through Bokeh's session, which
+    writes it only after the callback. A later Panel message could then reach the page
+    before the one that defined the models it refers to, and the page refuses it
+    ("reference pNNNN isn't known"). Changes made inside :func:`held` are sent by Panel,
+    in the order they were made."""
+    return lambda *args: held(fn, *args)
+
+
 class WeakHook:
     """A HoloViews plot hook that calls a view's method while the view lives, without keeping
     it alive.

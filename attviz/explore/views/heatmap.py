@@ -24,6 +24,7 @@ from bokeh.palettes import Viridis256
 from ..state import Explorer
 from ..viewdata import ViewData
 from . import raster as R
+from .events import in_order
 from .scorerows import VDIMS as SCORE_VDIMS
 from .scorerows import score_columns, score_row_names
 from .tokenplot import (
@@ -136,8 +137,8 @@ class HeatmapView(TokenPlotView):
         self.zoom = R.Zoom(self)
         super().__init__(**params)
         rel = self.explorer.relations
-        rel.param.watch(self._rows_changed, ["enabled", "gradient"])
-        rel.param.watch(self._scores_changed, ["result"])
+        rel.param.watch(in_order(self._rows_changed), ["enabled", "gradient"])
+        rel.param.watch(in_order(self._scores_changed), ["result"])
 
     def _rows_changed(self, *_) -> None:
         """Rows of token scores added or removed: new y ticks, range and title, written into

@@ -13,6 +13,7 @@ from ..state import Explorer
 from ..viewdata import layer_head_means
 from .cellfigure import CellFigure, Cells
 from .cells import CellPicker, layer_head_cells
+from .events import in_order
 from .tokenplot import add_glyph
 
 OFF_COLOR = "#00e5ff"
@@ -54,9 +55,9 @@ class OverviewView(pn.viewable.Viewer):
         add_glyph(self.figure.fig, cross, self.marks).name = "heads-off"
         self._move_marks()
         self.pane = pn.pane.Bokeh(self.figure.fig, sizing_mode="stretch_width")
-        ex.param.watch(self._update, list(DEPENDS))
-        ex.ablation.param.watch(self._update, "click_toggles")
-        ex.ablation.param.watch(self._move_marks, "heads_off")
+        ex.param.watch(in_order(self._update), list(DEPENDS))
+        ex.ablation.param.watch(in_order(self._update), "click_toggles")
+        ex.ablation.param.watch(in_order(self._move_marks), "heads_off")
 
     def _update(self, *_) -> None:
         self.figure.update(overview_cells(self.explorer))

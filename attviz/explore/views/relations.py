@@ -25,7 +25,7 @@ from ..relations_state import COLOURS, DIRECTIONS
 from ..state import Explorer
 from ..style import PLOT_OPTS
 from . import raster as R
-from .events import FigureEvents, InSession, WeakHook
+from .events import FigureEvents, InSession, WeakHook, in_order
 from .tokenplot import LOG_FLOOR, display_index, token_ticks
 from .widgets import ChoiceSelect
 
@@ -94,11 +94,11 @@ class RelationsView(pn.viewable.Viewer):
         self.zoom = R.Zoom(self)
         self.map = hv.DynamicMap(pn.bind(lambda *_: self._element(), self.param.revision))
         self.pane = pn.pane.HoloViews(self.map, sizing_mode="stretch_width", min_height=HEIGHT)
-        rel.param.watch(self._redraw, ["result", "head", "enabled"])
-        ex.param.watch(self._redraw, ["heads", "hide_special", "words", "error"])
-        ex.param.watch(self._rescale, ["scale"])
-        ex.param.watch(self._move_marks, ["marked"])
-        rel.param.watch(self._move_marks, ["tapped", "direction"])
+        rel.param.watch(in_order(self._redraw), ["result", "head", "enabled"])
+        ex.param.watch(in_order(self._redraw), ["heads", "hide_special", "words", "error"])
+        ex.param.watch(in_order(self._rescale), ["scale"])
+        ex.param.watch(in_order(self._move_marks), ["marked"])
+        rel.param.watch(in_order(self._move_marks), ["tapped", "direction"])
         self.status = StatusLine(sizing_mode="stretch_width", height=30)
         rel.param.watch(self._show_status, ["status", "problem", "enabled"])
         self._show_status()

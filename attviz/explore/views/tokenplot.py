@@ -17,7 +17,7 @@ from ..state import Explorer
 from ..style import PLOT_OPTS
 from ..svgtool import svg_save_tool
 from ..viewdata import ViewData
-from .events import FigureEvents, InSession
+from .events import FigureEvents, InSession, in_order
 
 
 def display_index(positions: np.ndarray, marked: int) -> float | None:
@@ -201,8 +201,8 @@ class TokenPlotView(pn.viewable.Viewer):
         self.marker = TokenMarker()
         self.session = InSession()
         self.events = FigureEvents(on_tap=self._on_pointer, on_move=self._on_pointer)
-        ex.param.watch(self._on_change, list(self.depends))
-        ex.param.watch(self._move_marker, ["marked"])
+        ex.param.watch(in_order(self._on_change), list(self.depends))
+        ex.param.watch(in_order(self._move_marker), ["marked"])
         self.pane = pn.pane.Bokeh(self._draw(), sizing_mode="stretch_width")
         self.param.watch(self._redraw, "revision")
 
