@@ -48,6 +48,9 @@ class Page:
             d.dismiss()
 
         self.page.on("dialog", on_dialog)
+        from tests.helpers.ws_frames import Frames
+
+        self.frames = Frames(self.page)
         self.page.goto(url)
 
     def wait_ready(self) -> None:
@@ -80,7 +83,12 @@ class Page:
         self.wait_figure("mean")
 
     def errors(self) -> list[tuple[str, str]]:
-        return [m for m in self.messages if m[0] in ("error", "pageerror")]
+        """Console errors and page errors, and the server's messages that reached the page
+        after a message it made later (see tests/helpers/ws_frames.py)."""
+        got = self.frames.patches()
+        late = [(a, b) for a, b in zip(got, got[1:]) if b < a]
+        order = [("late messages", f"{late} in {got}")] if late else []
+        return [m for m in self.messages if m[0] in ("error", "pageerror")] + order
 
     def text_of(self, selector: str) -> str:
         return self.page.locator(selector).first.inner_text()

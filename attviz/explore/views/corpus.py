@@ -17,7 +17,7 @@ from ..slices import digest
 from ..state import Explorer
 from .cellfigure import CellFigure, Cells
 from .confusion import cell_at, confusion_cells, confusion_figure
-from .events import InSession, frozen
+from .events import InSession, frozen, in_order
 from .headgrid import GRID_HEIGHT, HeadPicker, grid_cells
 from .profiles import position_figure, position_series, update_position_figure
 from .slice_ablation import SliceAblationView
@@ -67,9 +67,9 @@ class CorpusView(pn.viewable.Viewer):
         self.session = InSession()
         self.heads = HeadPicker(self.settings)
         self._figs: dict = {}  # figure name -> its CellFigure / TokenProfileFigure
-        ex.param.watch(self._changed, [*SLICE, *LOOK])
-        self.settings.param.watch(self._changed, ["statistic", "contrast", "cell_a", "cell_b",
-                                                  "head", "min_count", "per_head"])
+        ex.param.watch(in_order(self._changed), [*SLICE, *LOOK])
+        self.settings.param.watch(in_order(self._changed), [
+            "statistic", "contrast", "cell_a", "cell_b", "head", "min_count", "per_head"])
         self.body = pn.Column(sizing_mode="stretch_width")  # filled when first shown
         self.summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         # plain Bokeh figures, made when first drawn and then updated in place
@@ -80,12 +80,12 @@ class CorpusView(pn.viewable.Viewer):
         self.auroc_box = pn.Column(sizing_mode="stretch_width", margin=0,
                                    visible=pn.bind(lambda c: c != NO_CONTRAST,
                                                    self.settings.param.contrast))
-        self.settings.param.watch(self._place_auroc, ["contrast"])
+        self.settings.param.watch(in_order(self._place_auroc), ["contrast"])
         self.confusion = pn.pane.Bokeh(None)
         self.tokens = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=340)
         self.positions = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=340)
         self._positions_makeup: tuple = ()
-        self.param.watch(self._draw, [f"{name}_rev" for name in FIGURES])
+        self.param.watch(in_order(self._draw), [f"{name}_rev" for name in FIGURES])
         self._place_auroc()  # a contrast set before the view was made (a shared link)
         self.ablation = SliceAblationView(explorer=ex, grid=lambda: self._results.get("grid"))
 

@@ -13,7 +13,7 @@ import param
 from ..ablation_data import SLICE_LIMIT, heads_text
 from ..state import Explorer
 from .confusion import cell_at, confusion_cells, confusion_figure
-from .events import InSession
+from .events import InSession, in_order
 
 
 def _share(a: int, b: int) -> str:
@@ -94,7 +94,7 @@ class SliceAblationView(pn.viewable.Viewer):
             self._draw_matrix()
 
         ab.param.watch(busy, ["slice_busy", "done", "total"])
-        ab.param.watch(result, ["slice_result"])
+        ab.param.watch(in_order(result), ["slice_result"])
         ab.param.watch(self._summary, ["slice_result", "slice_status"])
         ex.param.watch(self._summary, ["count"])
         self.controls = pn.Row(self.heads, pn.widgets.IntInput.from_param(ab.param.k, width=60),
