@@ -48,10 +48,11 @@ class Frames:
         out = []
         for _, text in self.received:
             if '"msgtype"' in text and "PATCH-DOC" in text:
-                try:
-                    out.append(int(json.loads(text)["msgid"].lstrip("p")))
-                except (ValueError, KeyError):
-                    pass
+                msgid = str(json.loads(text).get("msgid", ""))
+                if not re.fullmatch(r"p\d+", msgid):
+                    raise AssertionError(f"message id {msgid!r} is not a number: the order of "
+                                         "the server's messages cannot be checked")
+                out.append(int(msgid[1:]))
         return out
 
     def explain(self, errors: list[str]) -> str:

@@ -4,6 +4,7 @@ session's document, and a view's model changes sent to the browser as one messag
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -28,13 +29,22 @@ def held(fn: Callable, *args) -> None:
     """Run ``fn`` with the session document's model changes held and sent as one message, so
     the browser renders e.g. an instance switch once instead of once per view. (Not
     :func:`frozen`: leaving a freeze always walks the page, which an update in place of a
-    figure's data does not need.)"""
+    figure's data does not need.) Before the page has reported its first render, ``fn``
+    runs unheld: Panel drops the changes of a hold that ends then (it still means to send
+    the whole document, which the page has already)."""
     doc = pn.state.curdoc
-    if doc is not None and getattr(doc, "session_context", None) is not None:
+    if doc is not None and getattr(doc, "session_context", None) is not None and _ready(doc):
         with pn.io.hold(doc):
             fn(*args)
     else:
         fn(*args)
+
+
+def _ready(doc) -> bool:
+    """Whether Panel sends what a hold of ``doc`` collected: once the page reported
+    document_ready (Panel's own record of that; if it has none, assume so)."""
+    connected = getattr(pn.state, "_connected", None)
+    return connected is None or bool(connected.get(doc))
 
 
 def in_order(fn: Callable) -> Callable:
@@ -46,8 +56,14 @@ def in_order(fn: Callable) -> Callable:
     writes it only after the callback. A later Panel message could then reach the page
     before the one that defined the models it refers to, and the page refuses it
     ("reference pNNNN isn't known"). Changes made inside :func:`held` are sent by Panel,
-    in the order they were made."""
-    return lambda *args: held(fn, *args)
+    in the order they were made. (Held changes do not call Python ``on_change``
+    callbacks of the models changed: none of those models has one.)"""
+
+    @functools.wraps(fn)
+    def run(*args) -> None:
+        held(fn, *args)
+
+    return run
 
 
 class WeakHook:
