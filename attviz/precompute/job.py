@@ -204,7 +204,7 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     t_loop, vocab_size = time.time(), len(tokenizer)
     with work.tokenised(tokenizer, done_blocks) as tokenised:
         work.compute(done_blocks, vocab_size, tokenised, extractor, meta, progress,
-                     before_block=_before_block if before_block is not None else None)
+                     before_block=before_block)
 
     provenance = _provenance(cfg, corpus, key, model, tokenizer, extractor, device,
                              fingerprint)
@@ -223,11 +223,6 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
                   corpus.skipped, reused_blocks=len(done_blocks),
                   loop_seconds=time.time() - t_loop)
-
-
-def _before_block(partial: Path, b: int) -> None:
-    if before_block is not None:
-        before_block(partial, b)
 
 
 def _store_meta(cfg: PrecomputeConfig, names: list[str], extractor, key: str):

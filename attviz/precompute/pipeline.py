@@ -66,12 +66,10 @@ class Tokenised:
 
     def get(self, block: int) -> Segments:
         """Block ``block``'s windows (waiting for them); the next block starts tokenising."""
-        if self._pool is None:
-            if block not in self._blocks:
-                raise KeyError(f"block {block} is not one of this run's blocks to tokenise")
-            return segment_documents(self._tokenizer, self._texts_of(block), *self._window)
-        if block not in self._futures:
+        if block not in (self._blocks if self._pool is None else self._futures):
             raise KeyError(f"block {block} is not one of this run's blocks to tokenise")
+        if self._pool is None:
+            return segment_documents(self._tokenizer, self._texts_of(block), *self._window)
         future = self._futures.pop(block)
         self._start_next()
         return future.result()

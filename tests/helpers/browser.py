@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from tests.helpers.ws_frames import Frames
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -48,8 +50,6 @@ class Page:
             d.dismiss()
 
         self.page.on("dialog", on_dialog)
-        from tests.helpers.ws_frames import Frames
-
         self.frames = Frames(self.page)
         self.page.goto(url)
 
@@ -85,9 +85,8 @@ class Page:
     def errors(self) -> list[tuple[str, str]]:
         """Console errors and page errors, and the server's messages that reached the page
         after a message it made later (see tests/helpers/ws_frames.py)."""
-        got = self.frames.patches()
-        late = [(a, b) for a, b in zip(got, got[1:]) if b < a]
-        order = [("late messages", f"{late} in {got}")] if late else []
+        late = self.frames.late()
+        order = [("late messages", f"{late} in {self.frames.patches()}")] if late else []
         return [m for m in self.messages if m[0] in ("error", "pageerror")] + order
 
     def text_of(self, selector: str) -> str:

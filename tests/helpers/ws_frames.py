@@ -55,6 +55,11 @@ class Frames:
                 out.append(int(msgid[1:]))
         return out
 
+    def late(self) -> list[tuple[int, int]]:
+        """(a, b) for each PATCH-DOC b received right after a, though made before it."""
+        got = self.patches()
+        return [(a, b) for a, b in zip(got, got[1:]) if b < a]
+
     def explain(self, errors: list[str]) -> str:
         lines = [f"{len(self.received)} frames received"]
         for ref in sorted({m for e in errors for m in _REF.findall(e)}):

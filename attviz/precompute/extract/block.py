@@ -90,9 +90,10 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     probs = np.zeros((n, len(extractor.model.config.id2label)), dtype=np.float32)
     att: list[np.ndarray | None] = [None] * n
     stats: dict[str, np.ndarray] = {}  # name -> [instances, layers, heads]
-    vocab = vocab_size if vocab_size is not None or settings.layers is None else len(tokenizer)
-    sums = (Profiles(probs.shape[1], extractor.num_layers, extractor.num_heads, vocab)
-            if settings.layers is not None else None)
+    sums = None
+    if settings.layers is not None:
+        vocab = vocab_size if vocab_size is not None else len(tokenizer)
+        sums = Profiles(probs.shape[1], extractor.num_layers, extractor.num_heads, vocab)
     # the longest batches first: the last one, which a stream runs alone, is the shortest
     batches = [order[s : s + settings.batch_size] for s in range(0, n, settings.batch_size)][::-1]
     with closing(extractor.map(([seg.input_ids[i] for i in b], gold[b]) for b in batches)
