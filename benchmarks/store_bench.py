@@ -15,6 +15,9 @@ extraction against the bare one batch by batch (the best of --repeats per batch,
 both see the same load of the shared machine), and the forward passes with the extraction
 over all batches, in the extractor's streams (`--streams auto`) and in one, against the
 bare loop (alternating, best of --repeats; `--extraction-only`: this alone, no store).
+For the default option it also times the floor with the last layer's work after its
+attention on the first row only, as the precompute runs it (extract/readout.py), and
+reports the precompute against that floor too.
 The other stores are the same instances
 written again with that codec (`attviz.store.merge(..., compression=...)`), which gives
 the same file as a precompute with that codec.
@@ -161,6 +164,62 @@ def synthetic(instances: int, folder: Path, options=tuple(OPTIONS)) -> dict:
     return res
 
 
+def floor_first_row(model_dir: Path, bs, pad):
+    """A timer of the floor with the last layer's work after its attention on the first
+    row only, as the precompute runs it (attviz/precompute/extract/readout.py)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from attviz.precompute.extract import diagonal, readout
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    readout.install(model)
+
+    def timed() -> float:
+        with diagonal.recording_into(diagonal.DiagonalStats(), first_row_only=True):
+            return time_floor(model, bs, pad)
+
+    return timed
+
+
+def precompute_ratios(res: dict, tmp: Path, base, model_dir: Path, bs, repeats: int) -> dict:
+    """Precompute ÷ floor for each option (default codec) and each codec (default option),
+    alternating, into ``res``; for the default also against the first-row floor, and the
+    extraction ÷ floor batch by batch for each option. Returns the stores written."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from attviz.precompute.job import PrecomputeConfig, run
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    pad = AutoTokenizer.from_pretrained(model_dir).pad_token_id
+    time_floor(model, bs[:2], pad)  # warm-up
+    time_floor_first_row = floor_first_row(model_dir, bs, pad)
+    runs = [(o, "zstd") for o in OPTIONS] + [("default", c) for c in CODECS[1:]]
+    stores = {}
+    for option, codec in runs:
+        floors, loops, floors_fr = [], [], []
+        for r in range(repeats):
+            floors.append(time_floor(model, bs, pad))
+            if (option, codec) == ("default", "zstd"):
+                floors_fr.append(time_floor_first_row())
+            out = tmp / f"{len(stores)}-{r}.h5"
+            cfg = PrecomputeConfig(**{**base.__dict__, "out": str(out),
+                                      "compression": codec, **OPTIONS[option]})
+            loops.append(run(cfg, progress=False).loop_seconds)
+        res["precompute_over_floor"][f"{option} / {codec}"] = {
+            "best": min(floors) / min(loops),
+            "rounds": [f / a for f, a in zip(floors, loops)]}
+        if floors_fr:
+            res["precompute_over_floor_first_row"] = {
+                "best": min(floors_fr) / min(loops),
+                "rounds": [f / a for f, a in zip(floors_fr, loops)],
+                "floor_first_row_over_floor": min(floors_fr) / min(floors)}
+        if codec == "zstd":  # the forward pass with attviz's extraction, batch by batch
+            res["extraction_over_floor_per_batch"][option] = interleaved(
+                model_dir, base, bs, OPTIONS[option], repeats)
+        stores[(option, codec)] = out
+    return stores
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,9 +246,9 @@ def main() -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return 0
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from attviz.precompute.job import PrecomputeConfig, run
+    from attviz.precompute.job import PrecomputeConfig
     from attviz.store import merge
 
     res: dict = {"sizes": {}, "precompute_over_floor": {}, "extraction_over_floor_per_batch": {}}
@@ -206,26 +265,7 @@ def main() -> int:
         res["extraction_over_floor_all_batches"] = streamed(model_dir, bs, args.repeats)
         if args.extraction_only:
             return _report(res, args.json)
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-        pad = tok.pad_token_id
-        time_floor(model, bs[:2], pad)  # warm-up
-        runs = [(o, "zstd") for o in OPTIONS] + [("default", c) for c in CODECS[1:]]
-        stores = {}
-        for option, codec in runs:
-            floors, loops = [], []
-            for r in range(args.repeats):
-                floors.append(time_floor(model, bs, pad))
-                out = tmp / f"{len(stores)}-{r}.h5"
-                cfg = PrecomputeConfig(**{**base.__dict__, "out": str(out),
-                                          "compression": codec, **OPTIONS[option]})
-                loops.append(run(cfg, progress=False).loop_seconds)
-            res["precompute_over_floor"][f"{option} / {codec}"] = {
-                "best": min(floors) / min(loops),
-                "rounds": [f / a for f, a in zip(floors, loops)]}
-            if codec == "zstd":  # the forward pass with attviz's extraction, batch by batch
-                res["extraction_over_floor_per_batch"][option] = interleaved(
-                    model_dir, base, bs, OPTIONS[option], args.repeats)
-            stores[(option, codec)] = out
+        stores = precompute_ratios(res, tmp, base, model_dir, bs, args.repeats)
         for option in OPTIONS:
             for codec in CODECS:
                 path = stores.get((option, codec))

@@ -74,12 +74,14 @@ QUANTITIES = ("self", "first", "last", "entropy")  # per query token, in this or
 @dataclass
 class Recording:
     """What the forward pass running in this thread (or task) wants: where to count layer
-    calls, each instance's length ([batch] tensor, None: the padded length) and whether to
-    compute row entropies."""
+    calls, each instance's length ([batch] tensor, None: the padded length), whether to
+    compute row entropies and whether the last layer's work after its attention is for the
+    first row only (:mod:`.readout`)."""
 
     stats: DiagonalStats
     lengths: torch.Tensor | None = None
     entropy: bool = False
+    first_row_only: bool = False
     _mask: tuple = ()  # (the layer's mask, dtype, its additive form): the last one made
     _ends: tuple = ()  # (the additive mask, tokens, last index, its entries): the last made
 
@@ -290,13 +292,15 @@ def _kernel(query, key, value, mask, scaling, causal):
 
 @contextmanager
 def recording_into(stats: DiagonalStats, lengths: torch.Tensor | None = None,
-                   entropy: bool = False) -> Iterator[DiagonalStats]:
+                   entropy: bool = False, first_row_only: bool = False
+                   ) -> Iterator[DiagonalStats]:
     """Layer calls of the attention function inside the block are counted in ``stats``;
-    ``lengths`` ([batch]) locate each instance's last token; ``entropy`` adds row entropies.
+    ``lengths`` ([batch]) locate each instance's last token; ``entropy`` adds row entropies;
+    ``first_row_only``: the wrapped last layer (:mod:`.readout`) computes the first row only.
 
     A context variable: each thread (or asyncio task) counts into its own extractor's stats.
     """
-    token = _current.set(Recording(stats, lengths, entropy))
+    token = _current.set(Recording(stats, lengths, entropy, first_row_only))
     try:
         yield stats
     finally:

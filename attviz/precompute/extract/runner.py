@@ -123,12 +123,16 @@ class Extractor:
     (:mod:`.gates`; one backward pass per batch); where the heads cannot be gated,
     ``importance`` stays False and ``gate_problem`` says why. ``streams``: batches that
     :meth:`map` runs at once (:mod:`.streams`; ``auto``: 2 on a CPU, 1 on a GPU).
+    ``first_row``: where the classifier reads the first token's row only (checked on a
+    probe batch), the last layer's work after its attention runs on that row alone
+    (:mod:`.readout`); ``first_row_only`` says whether it does.
     """
 
     def __init__(self, model, pad_token_id: int | None, attention: str = "auto",
                  entropy: bool = False, importance: bool = False,
-                 streams: str | int = "auto") -> None:
+                 streams: str | int = "auto", first_row: bool = True) -> None:
         self.model = model
+        self.first_row_only = False  # set below once checked on a probe batch
         self.entropy = entropy
         self.importance = False  # set below once the heads are known to be gateable
         self.gate_problem = ""  # why importance was asked for but cannot be computed
@@ -157,6 +161,31 @@ class Extractor:
         self.num_layers, self.num_heads = probe.attention[0].shape[1:]
         if importance:
             self._enable_importance()
+        self.first_row_only = first_row and self._try_first_row()
+
+    def _try_first_row(self) -> bool:
+        """Wrap the last layer's work after its attention (:mod:`.readout`) where the model's
+        structure has it, and keep it if a probe batch of two lengths and varied tokens gets
+        the same probabilities with it as without."""
+        from . import readout
+
+        sites = readout.install(self.model)
+        if not sites:
+            return False
+        vocab = int(getattr(self.model.config, "vocab_size", 0) or 0) or self.pad_id + 1
+        ids = [((np.arange(n) * 7 + 3) % vocab).astype(np.int64) for n in (7, 4)]
+
+        def run(first_row_only: bool) -> torch.Tensor:
+            self.first_row_only = first_row_only
+            return torch.as_tensor(self._forward(ids, probe=True).probabilities)
+
+        try:
+            if readout.fits(run):
+                return True
+        finally:
+            self.first_row_only = False
+        readout.remove(sites)
+        return False
 
     def _enable_importance(self) -> None:
         """Gate every head (or say in ``gate_problem`` why the model's heads cannot be)."""
@@ -216,8 +245,12 @@ class Extractor:
             if self.stats.eager:
                 text += (f" ({self.stats.eager} of {self.stats.eager + self.stats.fused}"
                          f" layer calls eager: {self.stats.reason})")
-            return text
-        return "eager: full attention maps, diagonal taken" + (f" ({self.why})" if self.why else "")
+        else:
+            text = "eager: full attention maps, diagonal taken" + (f" ({self.why})"
+                                                                   if self.why else "")
+        if self.first_row_only:
+            text += "; the last layer after its attention on the first row only"
+        return text
 
     def _forward(self, input_ids: list[np.ndarray], probe: bool = False,
                  labels: np.ndarray | None = None) -> BatchResult:
@@ -232,7 +265,7 @@ class Extractor:
                   "attention_mask": torch.from_numpy(mask).to(self.device),
                   "output_attentions": True}
         with diagonal.recording_into(self.stats, torch.tensor(lengths, device=self.device),
-                                     self.entropy):
+                                     self.entropy, self.first_row_only):
             if self.importance:
                 logits, att, importance = self._with_gradient(inputs, labels)
             else:
