@@ -14,26 +14,28 @@ FILLER = "the a of and to in on for with at by from this that is was it as be ar
 
 
 def make_tokenizer(texts: list[str] | None = None, vocab_size: int = 300):
-    """A lower-casing BERT-style WordPiece tokenizer trained on ``texts`` (< 1 s)."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    """A lower-casing BERT-style WordPiece tokenizer whose vocabulary comes from ``texts``,
+    the same in every process: the special tokens, every character (alone and as a word's
+    continuation ``##c``), then the words in the order they first appear, up to
+    ``vocab_size`` entries. (A trained WordPiece vocabulary breaks ties between merges
+    differently from process to process, and with it the token ids and a model trained
+    on them.)"""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     texts = texts or [" ".join(WORDS.values()) + " " + FILLER
                       + " . , ! ? ; : ' \" ( ) - £ $ % 0 1 2 3 4 5 6 7 8 9"] * 4
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    words = list(dict.fromkeys(w for t in texts
+                               for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(t))))
+    chars = sorted({c for w in words for c in w})
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size,
-                                                             special_tokens=specials))
+    entries = list(dict.fromkeys(specials + chars + [f"##{c}" for c in chars] + words))
+    vocab = {w: i for i, w in enumerate(entries[:vocab_size])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",

@@ -51,3 +51,20 @@ def test_slow_tokenizer_refused():
 
     with pytest.raises(ValueError, match="fast tokenizer"):
         segment_documents(Slow(), ["x"], 16)
+
+
+def test_the_test_tokenizer_is_the_same_in_every_process(tmp_path):
+    """Tests and their trained models rely on the same token ids in every run."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from attviz.testing import make_tokenizer; t = make_tokenizer(); "
+            "print(json.dumps([sorted(t.get_vocab().items(), key=lambda x: x[1]), "
+            "t.tokenize('The striker scored; hello!')]))")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                      text=True, check=True).stdout) for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
+    vocab, pieces = runs[0]
+    assert [w for w, _ in vocab[:5]] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert pieces[:2] == ["the", "striker"] and "##o" in pieces  # a word it lacks: pieces

@@ -84,8 +84,10 @@ def test_export_follows_the_attviz_schema_with_its_value_types(tiny_store, tmp_p
 
 def test_gold_and_predicted_filters_and_limit(tiny_store, tmp_path):
     r = raw(tiny_store)
-    g, p = r["names"][0], r["names"][1]
-    want = np.flatnonzero((r["label"] == 0) & (r["prediction"] == 1))
+    k = np.flatnonzero(r["label"] != r["prediction"])[0]  # a cell of wrong predictions
+    gi, pi = int(r["label"][k]), int(r["prediction"][k])
+    g, p = r["names"][gi], r["names"][pi]
+    want = np.flatnonzero((r["label"] == gi) & (r["prediction"] == pi))
     out = tmp_path / "cell.json"
     assert main(["export-attviz", str(tiny_store), "--out", str(out), "--gold", g,
                  "--predicted", p]) == 0
