@@ -164,14 +164,15 @@ def synthetic(instances: int, folder: Path, options=tuple(OPTIONS)) -> dict:
     return res
 
 
-def floor_first_row(model_dir: Path, bs, pad):
+def floor_first_row(bare, bs, pad):
     """A timer of the floor with the last layer's work after its attention on the first
-    row only, as the precompute runs it (attviz/precompute/extract/readout.py)."""
-    from transformers import AutoModelForSequenceClassification
+    row only, as the precompute runs it (attviz/precompute/extract/readout.py), on a copy
+    of the model ``bare``."""
+    import copy
 
     from attviz.precompute.extract import diagonal, readout
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    model = copy.deepcopy(bare)
     readout.install(model)
 
     def timed() -> float:
@@ -192,7 +193,7 @@ def precompute_ratios(res: dict, tmp: Path, base, model_dir: Path, bs, repeats: 
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     pad = AutoTokenizer.from_pretrained(model_dir).pad_token_id
     time_floor(model, bs[:2], pad)  # warm-up
-    time_floor_first_row = floor_first_row(model_dir, bs, pad)
+    time_floor_first_row = floor_first_row(model, bs, pad)
     runs = [(o, "zstd") for o in OPTIONS] + [("default", c) for c in CODECS[1:]]
     stores = {}
     for option, codec in runs:

@@ -53,7 +53,7 @@ def test_the_last_layer_feeds_forward_one_row_inside_a_recording_only(family):
     model = build(family)
     Extractor(model, 0)
     last = readout.last_layer(model)
-    first = (last.intermediate.dense if family == "bert" else last.ffn.lin1)
+    first = last.intermediate.dense if family == "bert" else last.ffn.lin1
     seen = []
     first.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
     ids = torch.tensor(np.stack(_batch(3, (9, 9))))

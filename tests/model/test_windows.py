@@ -53,13 +53,13 @@ def test_slow_tokenizer_refused():
         segment_documents(Slow(), ["x"], 16)
 
 
-def test_the_test_tokenizer_is_the_same_in_every_process(tmp_path):
+def test_the_test_tokenizer_is_the_same_in_every_process():
     """Tests and their trained models rely on the same token ids in every run."""
     import json
     import subprocess
     import sys
 
-    code = ("import json, sys; from attviz.testing import make_tokenizer; t = make_tokenizer(); "
+    code = ("import json; from attviz.testing import make_tokenizer; t = make_tokenizer(); "
             "print(json.dumps([sorted(t.get_vocab().items(), key=lambda x: x[1]), "
             "t.tokenize('The striker scored; hello!')]))")
     runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
