@@ -211,18 +211,14 @@ def run(cfg: PrecomputeConfig, progress: bool = True) -> Result:
     final_meta = StoreMeta(names, extractor.num_layers, extractor.num_heads, provenance,
                            stored_layers=stored)
     # With --overwrite the old store stays until the new one replaces it (atomic rename).
+    tally = pipeline.Tally()
     assemble([block_path(partial, b) for b in mine], out, final_meta, _vocab(tokenizer),
              tokenizer_json=_tokenizer_json(tokenizer), precision=cfg.precision,
-             compression=cfg.compression)
+             compression=cfg.compression, on_part=tally.add)
     shutil.rmtree(partial, ignore_errors=True)
-    with Store(out) as s:
-        cols = s.columns
-        has = cols.label >= 0
-        acc = float(cols.correct[has].mean()) if has.any() else None
-        n_inst, n_docs = s.n_instances, s.n_documents
-    return Result(out, n_inst, n_docs, time.time() - t_start, extractor.description, acc,
-                  corpus.skipped, reused_blocks=len(done_blocks),
-                  loop_seconds=time.time() - t_loop)
+    return Result(out, tally.instances, tally.documents, time.time() - t_start,
+                  extractor.description, tally.accuracy, corpus.skipped,
+                  reused_blocks=len(done_blocks), loop_seconds=time.time() - t_loop)
 
 
 def _store_meta(cfg: PrecomputeConfig, names: list[str], extractor, key: str):

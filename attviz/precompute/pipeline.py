@@ -125,6 +125,27 @@ class Writes:
 
 
 @dataclass
+class Tally:
+    """What a store holds, counted from the parts assembled into it (``add`` each)."""
+
+    instances: int = 0
+    documents: int = 0
+    labelled: int = 0
+    correct: int = 0
+
+    def add(self, part: Part) -> None:
+        self.instances += part.n_instances
+        self.documents += len(part.document_ids)
+        self.labelled += int((part.label >= 0).sum())
+        self.correct += int(((part.label >= 0) & (part.label == part.prediction)).sum())
+
+    @property
+    def accuracy(self) -> float | None:
+        """Of the instances with a gold label; None without any."""
+        return self.correct / self.labelled if self.labelled else None
+
+
+@dataclass
 class Blocks:
     """The blocks of this run (``mine``, a range of block numbers) and their progress;
     ``background``: tokenised and written in background threads (``beside``)."""

@@ -13,6 +13,7 @@ from .base import BaseStore
 from .derive import ProfileSums
 from .errors import StoreError
 from .format import StoreMeta
+from .part import Part
 from .reader import Store
 from .shards import open_store
 from .strings import StringArray
@@ -28,10 +29,12 @@ def assemble(
     tokenizer_json: bytes | None = None,
     precision: int = 16,
     compression: str | None = None,
+    on_part: Callable[[Part], None] | None = None,
 ) -> Path:
     """Write the precompute blocks ``fragments``, in order, as the complete store ``out``
     (``precision`` and ``compression`` as :class:`StoreWriter` takes them; None: its
-    default)."""
+    default). ``on_part``: called with each part read from the blocks (to count what the
+    store will hold without opening it again)."""
     total = 0
     for path in fragments:
         with Store(path, fragment=True) as block:
@@ -46,6 +49,8 @@ def assemble(
                     raise StoreError(f"{path}: does not fit the store: {'; '.join(problems)}")
                 for part in block.iter_parts():
                     w.append(part)
+                    if on_part:
+                        on_part(part)
                     if progress:
                         progress(part.n_instances)
                 if not meta.all_layers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from . import format as F
 from . import layout as L
 from .derive import Profiles, ProfileSums
 from .part import Part
+from .sink import AttentionSink, write_array
 from .strings import StringArray
 
 WRITE_CACHE_BYTES = 16 << 20  # HDF5 chunk cache per dataset while writing
@@ -33,10 +35,8 @@ def _fsync_path(path: Path) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # some file systems cannot open or sync a directory
         _fsync_path(path)
-    except OSError:  # some file systems cannot open or sync a directory
-        pass
 
 
 def temporary_name(path: Path) -> Path:
@@ -116,22 +116,24 @@ class StoreWriter:
         # HDF5 1.10's headers and chunk indexes: 1/4 of the earliest format's metadata
         self._file = h5py.File(self.tmp, "w", libver=("v110", "v110"),
                                rdcc_nbytes=WRITE_CACHE_BYTES, rdcc_nslots=10007)
-        self._n_instances = 0
-        self._n_tokens = 0
-        self._n_documents = 0
-        self._closed = False
-        self._create_datasets(attention_chunk_rows)
-        self._profiles = None
-        if vocab is not None:
-            if not isinstance(vocab, StringArray):
-                vocab = StringArray.from_list(vocab)
-            self._write_strings(L.BY_PATH[L.VOCAB_TOKEN], vocab)
-            if derive if derive is not None else not fragment:
-                self._profiles = Profiles(meta.num_classes, meta.num_layers, meta.num_heads,
-                                          len(vocab))
+        self._n_instances = self._n_tokens = self._n_documents = 0
+        self._closed, self._attention, self._profiles = False, None, None
         self._sums_written = 0  # profile sums of a fragment
-        if tokenizer_json:
-            self._write_array(L.TOKENIZER_JSON, np.frombuffer(tokenizer_json, np.uint8))
+        try:  # whatever fails from here leaves no temporary file
+            self._create_datasets(attention_chunk_rows)
+            self._attention = AttentionSink(self._file[L.ATTENTION], compression)
+            if vocab is not None:
+                if not isinstance(vocab, StringArray):
+                    vocab = StringArray.from_list(vocab)
+                self._write_strings(L.BY_PATH[L.VOCAB_TOKEN], vocab)
+                if derive if derive is not None else not fragment:
+                    self._profiles = Profiles(meta.num_classes, meta.num_layers,
+                                              meta.num_heads, len(vocab))
+            if tokenizer_json:
+                self._write_array(L.TOKENIZER_JSON, np.frombuffer(tokenizer_json, np.uint8))
+        except BaseException:
+            self.abort()
+            raise
 
     # -- layout -----------------------------------------------------------------------------
     def _sizes(self) -> dict[str, int]:
@@ -237,6 +239,7 @@ class StoreWriter:
                 f"part has {part.probabilities.shape[1]} classes, store has {m.num_classes}"
             )
         part = replace(part, attention=codec.convert(part.attention, self.precision))
+        self._attention.submit(part.attention)  # written while the rest is derived
         if self._profiles is not None:
             part = self._derive(part)
         elif self.fragment and part.profile_sums is not None:
@@ -245,6 +248,8 @@ class StoreWriter:
                    dims.DOCUMENTS: self._n_documents}
         sizes = self._sizes()
         for d in L.PART_FIELDS:
+            if d.path == L.ATTENTION:
+                continue
             value = getattr(part, d.field)
             present = d.path in self._file
             if value is None:
@@ -307,8 +312,10 @@ class StoreWriter:
             data = codec.encode_log8(data)
         row_bytes = max(1, data[:1].nbytes)
         rows = max(1, min(len(data), DERIVED_CHUNK_BYTES // row_bytes))
-        ds = self._file.create_dataset(path, data=data, **self._filters(data.dtype, data.size),
-                                       chunks=(rows, *data.shape[1:]) if data.size else None)
+        ds = self._file.create_dataset(path, shape=data.shape, dtype=data.dtype,
+                                       chunks=(rows, *data.shape[1:]) if data.size else None,
+                                       **self._filters(data.dtype, data.size))
+        write_array(ds, data, self._compression)
         self._mark(ds, d)
 
     def _write_pieces(self, path: str, total: int, dtype: np.dtype, pieces) -> None:
@@ -360,6 +367,7 @@ class StoreWriter:
         if self._closed:
             return self.path
         try:
+            self._attention.close()
             if self._profiles is not None:
                 self._write_derived()
             self._write_attrs()
@@ -376,14 +384,11 @@ class StoreWriter:
     def abort(self) -> None:
         """Drop the temporary file; the final path is left untouched."""
         self._closed = True
-        try:
+        if self._attention is not None:
+            self._attention.shutdown()
+        with contextlib.suppress(Exception):
             self._file.close()
-        except Exception:
-            pass
-        try:
-            self.tmp.unlink()
-        except FileNotFoundError:
-            pass
+        self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> StoreWriter:
         return self

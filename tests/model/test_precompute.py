@@ -375,3 +375,24 @@ def test_blocks_left_by_a_kill_after_assembly_are_removed(tiny_store, tiny_model
     assert main(precompute_args(tiny_model, tiny_corpus, tiny_store)) == 0
     assert not partial.exists()
 
+
+
+def test_the_summary_counts_what_the_store_holds(tmp_path, tiny_model, tiny_corpus):
+    """run()'s instances, documents and accuracy (counted as the blocks are assembled)
+    equal those of the store it wrote, with unlabelled documents and several blocks."""
+    from attviz.precompute.job import PrecomputeConfig, run
+
+    df = pd.read_csv(tiny_corpus)
+    df.loc[::3, "topic"] = ""  # a third without a gold label
+    data = tmp_path / "mixed.csv"
+    df.to_csv(data, index=False)
+    cfg = PrecomputeConfig(model=str(tiny_model), data=str(data), out=str(tmp_path / "m.h5"),
+                           text_column="body", label_column="topic", max_length=32,
+                           block_size=7)
+    res = run(cfg, progress=False)
+    with Store(res.out) as s:
+        cols = s.columns
+        labelled = cols.label >= 0
+        assert labelled.any() and not labelled.all() and s.n_instances > s.n_documents
+        assert (res.instances, res.documents) == (s.n_instances, s.n_documents)
+        assert res.accuracy == float(cols.correct[labelled].mean())
