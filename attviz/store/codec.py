@@ -118,6 +118,7 @@ def parse_precision(value) -> int:
 # ``import hdf5plugin`` before h5py reads them. The others are HDF5's own filters, for
 # readers without hdf5plugin.
 ZSTD, GZIP, LZF, NONE = "zstd", "gzip", "lzf", "none"
+GZIP_LEVEL = 4  # deflate level (docs/format.md: float16 diagonals to 0.850; level 1: 0.860)
 COMPRESSIONS = (ZSTD, GZIP, LZF, NONE)
 
 
@@ -135,7 +136,7 @@ def filters(compression: str, dtype) -> dict:
     if compression == LZF:
         return {"compression": "lzf", "shuffle": size > 1}
     if compression == GZIP:
-        return {"compression": "gzip", "compression_opts": 4, "shuffle": size > 1}
+        return {"compression": "gzip", "compression_opts": GZIP_LEVEL, "shuffle": size > 1}
     if compression != ZSTD:
         raise ValueError(f"--compression {compression}: choose one of {', '.join(COMPRESSIONS)}")
     plugins = _plugins()

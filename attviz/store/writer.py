@@ -16,7 +16,7 @@ from . import format as F
 from . import layout as L
 from .derive import Profiles, ProfileSums
 from .part import Part
-from .sink import AttentionSink, write_array
+from .sink import Sink, write_array
 from .strings import StringArray
 
 WRITE_CACHE_BYTES = 16 << 20  # HDF5 chunk cache per dataset while writing
@@ -117,11 +117,12 @@ class StoreWriter:
         self._file = h5py.File(self.tmp, "w", libver=("v110", "v110"),
                                rdcc_nbytes=WRITE_CACHE_BYTES, rdcc_nslots=10007)
         self._n_instances = self._n_tokens = self._n_documents = 0
-        self._closed, self._attention, self._profiles = False, None, None
+        self._closed, self._sink, self._profiles = False, None, None
+        self._string_bytes: dict[str, int] = {}  # bytes appended to each group of strings
         self._sums_written = 0  # profile sums of a fragment
         try:  # whatever fails from here leaves no temporary file
             self._create_datasets(attention_chunk_rows)
-            self._attention = AttentionSink(self._file[L.ATTENTION], compression)
+            self._sink = Sink(compression)
             if vocab is not None:
                 if not isinstance(vocab, StringArray):
                     vocab = StringArray.from_list(vocab)
@@ -211,18 +212,14 @@ class StoreWriter:
                          **self._filters(np.int64, len(strings.offsets) - 1))
 
     # -- appending --------------------------------------------------------------------------
-    def _extend(self, name: str, values: np.ndarray) -> None:
-        ds = self._file[name]
-        n = ds.shape[0]
-        ds.resize(n + len(values), axis=0)
-        if len(values):
-            ds[n:] = values
+    def _extend(self, name: str, values: np.ndarray, flush: bool = False) -> None:
+        self._sink.extend(self._file[name], values, flush)  # written in the sink's thread
 
     def _extend_strings(self, name: str, strings: StringArray) -> None:
-        g = self._file[name]
-        base = g["offsets"][-1]
+        base = self._string_bytes.get(name, 0)
         self._extend(f"{name}/data", strings.data)
         self._extend(f"{name}/offsets", strings.offsets[1:] + base)
+        self._string_bytes[name] = base + len(strings.data)
 
     def append(self, part: Part) -> None:
         """Add ``part``'s instances (and its documents) after those written so far."""
@@ -238,8 +235,9 @@ class StoreWriter:
             raise ValueError(
                 f"part has {part.probabilities.shape[1]} classes, store has {m.num_classes}"
             )
+        self._sink.next_part()
         part = replace(part, attention=codec.convert(part.attention, self.precision))
-        self._attention.submit(part.attention)  # written while the rest is derived
+        self._extend(L.ATTENTION, part.attention, flush=True)  # written while derived
         if self._profiles is not None:
             part = self._derive(part)
         elif self.fragment and part.profile_sums is not None:
@@ -327,9 +325,9 @@ class StoreWriter:
         for start, values in pieces:
             ds[start : start + len(values)] = values
 
-    def _write_derived(self) -> None:
-        """The profiles and the token index, from everything appended."""
-        for path, data in self._profiles.tables().items():
+    def _write_derived(self, tables: dict[str, np.ndarray]) -> None:
+        """The profiles (their ``tables``) and the token index, from everything appended."""
+        for path, data in tables.items():
             self._write_array(path, data)
         self._file[L.GROUP_KEY].parent.parent.attrs["grouping"] = self._profiles.grouping
         ids, start = self._file[L.TOKEN_ID], self._file[L.TOKEN_START][:]
@@ -367,9 +365,10 @@ class StoreWriter:
         if self._closed:
             return self.path
         try:
-            self._attention.close()
-            if self._profiles is not None:
-                self._write_derived()
+            tables = self._profiles.tables() if self._profiles is not None else None
+            self._sink.close()  # the rows written: the token index reads them back
+            if tables is not None:
+                self._write_derived(tables)
             self._write_attrs()
             self._file.close()
             _fsync_path(self.tmp)
@@ -384,8 +383,8 @@ class StoreWriter:
     def abort(self) -> None:
         """Drop the temporary file; the final path is left untouched."""
         self._closed = True
-        if self._attention is not None:
-            self._attention.shutdown()
+        if self._sink is not None:
+            self._sink.shutdown()
         with contextlib.suppress(Exception):
             self._file.close()
         self.tmp.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import tomllib
 
 from tests.helpers.paths import ROOT
 
-CONDA_NAMES = {"torch": "pytorch"}
+CONDA_NAMES = {"torch": "pytorch", "zlib-ng": "python-zlib-ng"}
 
 
 def _pyproject():

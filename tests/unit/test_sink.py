@@ -57,9 +57,10 @@ def test_appends_of_any_length_land_in_place(tmp_path, compression):
     with h5py.File(tmp_path / "x.h5", "w") as f:
         ds = f.create_dataset("a", shape=(0, 2, 3), maxshape=(None, 2, 3), dtype=np.float16,
                               chunks=(1024, 2, 3), **codec.filters(compression, np.float16))
-        out = sink.AttentionSink(ds, compression)
+        out = sink.Sink(compression)
         for piece in np.split(data, cuts):
-            out.submit(piece)
+            out.next_part()
+            out.extend(ds, piece, flush=True)
         out.close()
     with h5py.File(tmp_path / "x.h5", "r") as f:
         assert f["a"].shape == data.shape
@@ -88,16 +89,22 @@ def test_a_failed_background_write_is_raised(tmp_path):
     with h5py.File(tmp_path / "x.h5", "w") as f:
         ds = f.create_dataset("a", shape=(0, 2), maxshape=(None, 2), dtype=np.float16,
                               chunks=(4, 2))
-        out = sink.AttentionSink(ds, codec.NONE)
-        out.submit(np.zeros((3, 5), np.float16))  # rows of the wrong width
+        out = sink.Sink(codec.NONE)
+        out.extend(ds, np.zeros((3, 5), np.float16))  # rows of the wrong width
         with pytest.raises((TypeError, ValueError)):
             out.close()
 
 
-@pytest.mark.parametrize("compression", [codec.GZIP, codec.ZSTD])
-def test_a_store_written_with_the_sink_equals_one_without_compression(tmp_path, compression):
-    plain = synth_store(tmp_path / "none.h5", 300, compression=codec.NONE, seed=3)
-    packed = synth_store(tmp_path / "packed.h5", 300, compression=compression, seed=3)
+@pytest.mark.parametrize("compression", [codec.GZIP, codec.ZSTD, codec.LZF])
+@pytest.mark.parametrize("part_size", [1000, 37])
+def test_a_store_written_with_the_sink_equals_one_without_compression(tmp_path, compression,
+                                                                      part_size):
+    """Every dataset (rows appended part by part, their chunks deflated here or by HDF5;
+    strings and offsets continued across parts) reads back as in an uncompressed store."""
+    plain = synth_store(tmp_path / "none.h5", 300, compression=codec.NONE, seed=3,
+                        part_size=part_size)
+    packed = synth_store(tmp_path / "packed.h5", 300, compression=compression, seed=3,
+                         part_size=part_size)
     with h5py.File(plain, "r") as a, h5py.File(packed, "r") as b:
         names = []
         a.visititems(lambda name, node: names.append(name)
@@ -105,7 +112,8 @@ def test_a_store_written_with_the_sink_equals_one_without_compression(tmp_path, 
         assert "attention/self" in names and len(names) > 20
         for name in names:
             np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
-        assert b["attention/self"].id.get_storage_size() < 0.9 * a["attention/self"].size * 2
+        if compression != codec.LZF:  # LZF does not shrink float16 diagonals
+            assert b["attention/self"].id.get_storage_size() < 0.9 * a["attention/self"].size * 2
     with Store(packed) as s:
         assert s.n_instances == 300
 
@@ -131,4 +139,4 @@ def test_the_writer_stops_its_threads(tmp_path):
         with StoreWriter(tmp_path / "y.h5", Store(tmp_path / "x.h5").meta, ["[PAD]"]):
             raise RuntimeError("boom")
     left = {t.name for t in threading.enumerate()} - before
-    assert not [n for n in left if n.startswith(("attviz-attention", "attviz-deflate"))]
+    assert not [n for n in left if n.startswith(("attviz-sink", "attviz-deflate"))]
