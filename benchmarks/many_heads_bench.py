@@ -165,8 +165,7 @@ def interleaved(model_dir: Path, base, bs, opts: dict, repeats: int) -> float:
             full = [np.ascontiguousarray(x, dtype=np.float16) for x in res.attention]
             joined = np.concatenate(full).astype(np.float32)
             self_statistics(joined, np.zeros(len(joined), bool), np.array([len(x) for x in b]))
-            for x, h in zip(res.attention, full):
-                _stored(x, h, settings)
+            _stored(res.attention, full, settings)
             a.append(time.perf_counter() - t)
         floor, attviz = floor + min(f), attviz + min(a)
     return floor / attviz

@@ -222,19 +222,17 @@ class StoreWriter:
         self._string_bytes[name] = base + len(strings.data)
 
     def append(self, part: Part) -> None:
-        """Add ``part``'s instances (and its documents) after those written so far."""
+        """Add ``part``'s instances (and its documents) after those written so far. Its
+        arrays are written in a thread after this returns: leave them unchanged."""
         if self._closed:
             raise ValueError("writer is closed")
         m = self.meta
         if part.attention.shape[1:] != (len(m.layers), m.num_heads):
-            raise ValueError(
-                f"part has {part.attention.shape[1:]} stored layers x heads, store has "
-                f"{(len(m.layers), m.num_heads)}"
-            )
+            raise ValueError(f"part has {part.attention.shape[1:]} stored layers x heads, "
+                             f"store has {(len(m.layers), m.num_heads)}")
         if part.probabilities.shape[1] != m.num_classes:
-            raise ValueError(
-                f"part has {part.probabilities.shape[1]} classes, store has {m.num_classes}"
-            )
+            raise ValueError(f"part has {part.probabilities.shape[1]} classes, store has "
+                             f"{m.num_classes}")
         self._sink.next_part()
         part = replace(part, attention=codec.convert(part.attention, self.precision))
         self._extend(L.ATTENTION, part.attention, flush=True)  # written while derived

@@ -113,8 +113,8 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
             if sums is not None:
                 sums.add(gold[batch], res.probabilities.argmax(axis=1), lengths[batch],
                          np.concatenate([seg.input_ids[i] for i in batch]), joined, {})
-            for i, a, h in zip(batch, res.attention, full):
-                att[i] = _stored(a, h, settings)
+            for i, a in zip(batch, _stored(res.attention, full, settings)):
+                att[i] = a
     stored = len(settings.layers) if settings.layers is not None else extractor.num_layers
     return Part(
         token_count=lengths,
@@ -136,12 +136,17 @@ def compute_block(corpus: Corpus, labels: np.ndarray, d0: int, d1: int, tokenize
     )
 
 
-def _stored(values: np.ndarray, half: np.ndarray, settings: BlockSettings) -> np.ndarray:
-    """One instance's diagonals ([tokens, layers, heads], float32 and float16) as stored:
-    the chosen layers, float16 or 8-bit codes."""
+def _stored(values: list[np.ndarray], halves: list[np.ndarray], settings: BlockSettings
+            ) -> list[np.ndarray]:
+    """A batch's diagonals (per instance [tokens, layers, heads], float32 and float16) as
+    stored: the chosen layers, float16 or 8-bit codes (encoded for the batch at once)."""
     if settings.layers is not None:
-        values, half = values[:, settings.layers], half[:, settings.layers]
-    return codec.encode_log8(values) if settings.precision == 8 else half
+        values = [v[:, settings.layers] for v in values]
+        halves = [h[:, settings.layers] for h in halves]
+    if settings.precision != 8:
+        return halves
+    codes = codec.encode_log8(np.concatenate(values))
+    return np.split(codes, np.cumsum([len(v) for v in values])[:-1])
 
 
 def predict(corpus: Corpus, labels: np.ndarray, tokenizer, extractor,
