@@ -9,12 +9,14 @@ precompute_bench.py), for
   lzf (HDF5's own filters), none.
 
 Every (option, codec) store is written; the precompute ratio is measured for each option
-with the default codec and for each codec with the default option (floor and attviz
-alternate, best of --repeats), and for each option the forward pass with attviz's
-extraction against the bare one batch by batch (the best of --repeats per batch, so that
-both see the same load of the shared machine), and the forward passes with the extraction
-over all batches, in the extractor's streams (`--streams auto`) and in one, against the
-bare loop (alternating, best of --repeats; `--extraction-only`: this alone, no store).
+with the default codec and for each codec with the default option (--repeats rounds; in
+each, every setting's precompute between two bare loops, the order rotated each round;
+median of the rounds and best of all, `precompute_ratios`), and for each option the
+forward pass with attviz's extraction against the bare one batch by batch (the best of
+--repeats per batch, so that both see the same load of the shared machine), and the
+forward passes with the extraction over all batches, in the extractor's streams
+(`--streams auto`) and in one, against the bare loop (alternating, best of --repeats;
+`--extraction-only`: this alone, no store).
 For the default option it also times the floor with the last layer's work after its
 attention on the first row only, as the precompute runs it (extract/readout.py), and
 reports the precompute against that floor too.
@@ -183,9 +185,14 @@ def floor_first_row(bare, bs, pad):
 
 
 def precompute_ratios(res: dict, tmp: Path, base, model_dir: Path, bs, repeats: int) -> dict:
-    """Precompute ÷ floor for each option (default codec) and each codec (default option),
-    alternating, into ``res``; for the default also against the first-row floor, and the
-    extraction ÷ floor batch by batch for each option. Returns the stores written."""
+    """Precompute ÷ floor for each option (default codec) and each codec (default option)
+    into ``res``. Each of ``repeats`` rounds times the bare loop, then each setting's
+    precompute followed by the bare loop again, the settings in an order rotated each round;
+    a setting's ratio in a round is the mean of the bare loops just before and just after
+    it ÷ its precompute, so that a machine whose speed drifts counts alike on both sides.
+    "best": the fastest bare loop of all rounds ÷ the setting's fastest precompute. Also
+    the default against the first-row floor (timed once a round) and, for each option, the
+    extraction ÷ floor batch by batch. Returns the last store of each setting."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from attviz.precompute.job import PrecomputeConfig, run
@@ -195,29 +202,39 @@ def precompute_ratios(res: dict, tmp: Path, base, model_dir: Path, bs, repeats: 
     time_floor(model, bs[:2], pad)  # warm-up
     time_floor_first_row = floor_first_row(model, bs, pad)
     runs = [(o, "zstd") for o in OPTIONS] + [("default", c) for c in CODECS[1:]]
-    stores = {}
-    for option, codec in runs:
-        floors, loops, floors_fr = [], [], []
-        for r in range(repeats):
-            floors.append(time_floor(model, bs, pad))
-            if (option, codec) == ("default", "zstd"):
-                floors_fr.append(time_floor_first_row())
-            out = tmp / f"{len(stores)}-{r}.h5"
+    loops: dict = {r: [] for r in runs}
+    ratios: dict = {r: [] for r in runs}
+    floors, floors_fr, stores = [], [], {}
+    for k in range(repeats):
+        floors_fr.append(time_floor_first_row())
+        floor = time_floor(model, bs, pad)
+        floors.append(floor)
+        for setting in runs[k % len(runs):] + runs[: k % len(runs)]:
+            option, codec = setting
+            out = tmp / f"{runs.index(setting)}-{k}.h5"
             cfg = PrecomputeConfig(**{**base.__dict__, "out": str(out),
                                       "compression": codec, **OPTIONS[option]})
-            loops.append(run(cfg, progress=False).loop_seconds)
+            loops[setting].append(run(cfg, progress=False).loop_seconds)
+            after = time_floor(model, bs, pad)
+            floors.append(after)
+            ratios[setting].append((floor + after) / 2 / loops[setting][-1])
+            floor = after
+            if setting in stores:
+                stores[setting].unlink()
+            stores[setting] = out
+    for option, codec in runs:
         res["precompute_over_floor"][f"{option} / {codec}"] = {
-            "best": min(floors) / min(loops),
-            "rounds": [f / a for f, a in zip(floors, loops)]}
-        if floors_fr:
-            res["precompute_over_floor_first_row"] = {
-                "best": min(floors_fr) / min(loops),
-                "rounds": [f / a for f, a in zip(floors_fr, loops)],
-                "floor_first_row_over_floor": min(floors_fr) / min(floors)}
-        if codec == "zstd":  # the forward pass with attviz's extraction, batch by batch
-            res["extraction_over_floor_per_batch"][option] = interleaved(
-                model_dir, base, bs, OPTIONS[option], repeats)
-        stores[(option, codec)] = out
+            "best": min(floors) / min(loops[(option, codec)]),
+            "median": statistics.median(ratios[(option, codec)]),
+            "rounds": ratios[(option, codec)]}
+    default = loops[("default", "zstd")]
+    res["precompute_over_floor_first_row"] = {
+        "best": min(floors_fr) / min(default),
+        "rounds": [f / a for f, a in zip(floors_fr, default)],
+        "floor_first_row_over_floor": min(floors_fr) / min(floors)}
+    for option in OPTIONS:  # the forward pass with attviz's extraction, batch by batch
+        res["extraction_over_floor_per_batch"][option] = interleaved(
+            model_dir, base, bs, OPTIONS[option], repeats)
     return stores
 
 
