@@ -137,7 +137,7 @@ class Tally:
         self.instances += part.n_instances
         self.documents += len(part.document_ids)
         self.labelled += int((part.label >= 0).sum())
-        self.correct += int(((part.label >= 0) & (part.label == part.prediction)).sum())
+        self.correct += int(part.correct.sum())
 
     @property
     def accuracy(self) -> float | None:

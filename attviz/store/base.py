@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dims
 from .format import StoreMeta
-from .part import Part
+from .part import Part, correct
 
 OCCURRENCE_BLOCK = 1 << 20  # token rows of one token id read at a time
 
@@ -82,7 +82,7 @@ class Columns:
     @property
     def correct(self) -> np.ndarray:
         """[instances] bool; False where the gold label is unknown."""
-        return (self.label >= 0) & (self.label == self.prediction)
+        return correct(self.label, self.prediction)
 
 
 class BaseStore(ABC):

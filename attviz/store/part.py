@@ -14,6 +14,11 @@ from .layout import OFFSETS, PART_FIELDS, STRINGS
 from .strings import StringArray
 
 
+def correct(label: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """[instances] bool: the prediction is the gold label (False where that is unknown, -1)."""
+    return (label >= 0) & (label == prediction)
+
+
 @dataclass
 class Part:
     """Instances with everything the store keeps about them.
@@ -89,6 +94,11 @@ class Part:
     @property
     def n_tokens(self) -> int:
         return len(self.token_id)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """[instances] bool; False where the gold label is unknown."""
+        return correct(self.label, self.prediction)
 
     def sizes(self) -> dict[str, int]:
         """Rows of each dimension along which this part's datasets grow."""

@@ -29,12 +29,10 @@ try:  # zlib-ng: the same deflate streams as zlib's, 1.5x as fast and 1.4% small
 except ImportError:  # pragma: no cover - a dependency; zlib writes the same format
     import zlib
 
-GZIP_LEVEL = codec.GZIP_LEVEL
-
 
 def _direct_gzip(ds) -> bool:
     """Whether ``ds`` is filtered exactly as gzip of codec.filters does it: deflate at
-    GZIP_LEVEL, after a shuffle where its values are wider than a byte."""
+    codec.GZIP_LEVEL, after a shuffle where its values are wider than a byte."""
     if ds.chunks is None or tuple(ds.chunks[1:]) != tuple(ds.shape[1:]):
         return False  # a chunk must hold whole rows
     plist = ds.id.get_create_plist()
@@ -42,7 +40,7 @@ def _direct_gzip(ds) -> bool:
     want = [b"shuffle", b"deflate"] if ds.dtype.itemsize > 1 else [b"deflate"]
     if names != want:
         return False
-    return tuple(plist.get_filter(len(names) - 1)[2]) == (GZIP_LEVEL,)
+    return tuple(plist.get_filter(len(names) - 1)[2]) == (codec.GZIP_LEVEL,)
 
 
 def gzip_chunk(values: np.ndarray) -> bytes:
@@ -51,7 +49,7 @@ def gzip_chunk(values: np.ndarray) -> bytes:
     raw = np.ascontiguousarray(values).view(np.uint8)
     if size > 1:  # byte k of every value, then byte k + 1 (HDF5's shuffle filter)
         raw = raw.reshape(-1, size).T
-    return zlib.compress(np.ascontiguousarray(raw).data, GZIP_LEVEL)
+    return zlib.compress(np.ascontiguousarray(raw).data, codec.GZIP_LEVEL)
 
 
 def _threads() -> int:

@@ -77,7 +77,7 @@ def test_only_hdf5s_gzip_at_its_level_is_deflated_by_hand(tmp_path):
         assert not sink._direct_gzip(make("level9", compression="gzip", compression_opts=9,
                                           shuffle=True))
         assert not sink._direct_gzip(make("noshuffle", compression="gzip",
-                                          compression_opts=sink.GZIP_LEVEL))
+                                          compression_opts=codec.GZIP_LEVEL))
         assert not sink._direct_gzip(make("lzf", **codec.filters(codec.LZF, np.float16)))
         assert not sink._direct_gzip(make("none"))
         half_rows = f.create_dataset("half", shape=(10, 4), dtype=np.float16, chunks=(5, 2),
