@@ -84,6 +84,14 @@ def attention_chunk_rows(num_layers: int, num_heads: int, itemsize: int = 2) -> 
     return rows
 
 
+def even_chunk_rows(rows: int, most: int) -> int:
+    """Rows per chunk of a table of ``rows`` rows written whole, at most ``most``: its chunks
+    made as even as they can be, so that the last one (stored whole where unfiltered) is
+    nearly full."""
+    most = max(1, min(rows, most))
+    return -(-rows // -(-rows // most)) if rows else most
+
+
 @dataclass(frozen=True)
 class Dataset:
     """One row of the layout table.
@@ -95,8 +103,9 @@ class Dataset:
     (None: from the layers and heads); shift: a dimension whose size in earlier parts is
     added to the values when parts are joined (indices into it); in_memory: read whole when
     a store opens; log8: float16, or 8-bit logarithmic codes in a store of ``--precision 8``
-    (:mod:`.codec`). Every dataset is compressed as the writer is asked
-    (:func:`.codec.filters`).
+    (:mod:`.codec`); entropy_only: single tokens' self-attention values, in which LZ finds
+    no repeats (gzip codes them with Huffman codes alone, lzf leaves them unfiltered). Every
+    dataset is compressed as the writer is asked (:func:`.codec.filters`).
     """
 
     path: str
@@ -113,6 +122,7 @@ class Dataset:
     in_memory: bool = False
     column_chunks: bool = False  # chunks of (rows, 1, heads): one layer's heads over many rows
     log8: bool = False
+    entropy_only: bool = False
 
     @property
     def rows(self) -> str:
@@ -143,7 +153,7 @@ _DERIVED = dict(combine=DERIVED, since="1.1", required=False, chunk_rows=None)
 LAYOUT: tuple[Dataset, ...] = (
     Dataset(ATTENTION, (dims.TOKENS, dims.STORED_LAYERS, dims.HEADS), None, "attention",
             "A[l, h, i, i]: the self-attention of token i in every stored layer and head "
-            "(float16, or uint8 log8 codes)", chunk_rows=None, log8=True),
+            "(float16, or uint8 log8 codes)", chunk_rows=None, log8=True, entropy_only=True),
     Dataset(TOKEN_ID, (dims.TOKENS,), "int32", "token_id",
             "the input ids fed to the model, in order, special tokens included"),
     Dataset(TOKEN_SPAN, (dims.TOKENS, dims.SPAN), "int32", "span",
@@ -212,7 +222,7 @@ LAYOUT: tuple[Dataset, ...] = (
             "the token id of each entry, ascending within a group", **_DERIVED),
     Dataset(TOKEN_MEAN, (dims.ENTRIES, dims.LAYERS, dims.HEADS), "float16", None,
             "mean of A[l, h, i, i] over the group's tokens with that id", log8=True,
-            **_DERIVED),
+            entropy_only=True, **_DERIVED),
     Dataset(TOKEN_COUNT, (dims.ENTRIES,), "int64", None,
             "tokens of the group with that id", **_DERIVED),
     # -- 1.1: token index and tokenizer -------------------------------------------------------

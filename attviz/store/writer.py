@@ -147,9 +147,9 @@ class StoreWriter:
             return np.dtype(np.uint8)
         return np.dtype(d.dtype or np.float16)
 
-    def _filters(self, dtype, size: int = 1) -> dict:
+    def _filters(self, dtype, size: int = 1, entropy_only: bool = False) -> dict:
         """Compression of a dataset of ``dtype`` (nothing for an empty one)."""
-        return codec.filters(self._compression, dtype) if size else {}
+        return codec.filters(self._compression, dtype, entropy_only) if size else {}
 
     def _mark(self, ds, d: L.Dataset) -> None:
         """The dataset's attributes: its named dimensions and, for 8-bit codes, its encoding."""
@@ -185,7 +185,7 @@ class StoreWriter:
         else:
             ds = self._file.create_dataset(
                 d.path, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype,
-                chunks=(rows, *chunk_tail), **self._filters(dtype))
+                chunks=(rows, *chunk_tail), **self._filters(dtype, 1, d.entropy_only))
         self._mark(ds, d)
 
     def _string_group(self, d: L.Dataset, resizable: bool) -> h5py.Group:
@@ -307,16 +307,17 @@ class StoreWriter:
         if d.log8 and self.precision == 8:
             data = codec.encode_log8(data)
         row_bytes = max(1, data[:1].nbytes)
-        rows = max(1, min(len(data), DERIVED_CHUNK_BYTES // row_bytes))
+        rows = L.even_chunk_rows(len(data), DERIVED_CHUNK_BYTES // row_bytes)
         ds = self._file.create_dataset(path, shape=data.shape, dtype=data.dtype,
                                        chunks=(rows, *data.shape[1:]) if data.size else None,
-                                       **self._filters(data.dtype, data.size))
+                                       **self._filters(data.dtype, data.size, d.entropy_only))
         write_array(ds, data, self._compression)
         self._mark(ds, d)
 
     def _write_pieces(self, path: str, total: int, dtype: np.dtype, pieces) -> None:
         """A derived 1-d dataset of ``total`` entries, written from (start, values) pieces."""
-        chunks = (max(1, min(total, DERIVED_CHUNK_BYTES // dtype.itemsize)),) if total else None
+        rows = L.even_chunk_rows(total, DERIVED_CHUNK_BYTES // dtype.itemsize)
+        chunks = (rows,) if total else None
         ds = self._file.create_dataset(path, shape=(total,), dtype=dtype, chunks=chunks,
                                        **self._filters(dtype, total))
         self._mark(ds, L.BY_PATH[path])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from attviz.store import Store, StoreWriter, codec, sink
+from attviz.store import layout as L
 from tests.helpers.stores import synth_store
 
 SHAPES = {"f16": ((3000, 6, 12), np.float16), "u8": ((5000, 6, 12), np.uint8),
@@ -112,14 +113,46 @@ def test_a_store_written_with_the_sink_equals_one_without_compression(tmp_path, 
         assert "attention/self" in names and len(names) > 20
         for name in names:
             np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
-        if compression != codec.LZF:  # LZF does not shrink float16 diagonals
+        if compression != codec.LZF:  # LZF does not shrink float16 diagonals: kept unfiltered
             assert b["attention/self"].id.get_storage_size() < 0.9 * a["attention/self"].size * 2
     with Store(packed) as s:
         assert s.n_instances == 300
 
 
+@pytest.mark.parametrize("precision", [16, 8])
+def test_gzip_codes_self_attention_values_with_huffman_codes_alone(tmp_path, precision):
+    """Single tokens' self-attention values (the layout's entropy_only) are deflated without
+    LZ matching, every other dataset with it; both read back through HDF5's filter."""
+    path = synth_store(tmp_path / "x.h5", 400, compression=codec.GZIP, seed=5,
+                       precision=precision)
+    with h5py.File(path, "r") as f:
+        for name, huffman in (("attention/self", True), ("profiles/token/mean", True),
+                              ("tokens/span", False), ("profiles/position/mean", False)):
+            ds = f[name]
+            assert L.BY_PATH["/" + name].entropy_only == huffman and sink._direct_gzip(ds)
+            rows = ds[: ds.chunks[0]]
+            rows = np.concatenate([rows, np.zeros((ds.chunks[0] - len(rows), *ds.shape[1:]),
+                                                  ds.dtype)])
+            stored = ds.id.read_direct_chunk((0,) * ds.ndim)[1]
+            assert zlib.decompress(stored) == sink_unshuffled(rows, ds.dtype), name
+            assert stored == sink.gzip_chunk(rows, huffman), name
+            assert stored != sink.gzip_chunk(rows, not huffman), name
+
+
+@pytest.mark.parametrize("precision", [16, 8])
+def test_lzf_leaves_self_attention_values_unfiltered(tmp_path, precision):
+    """LZF does not shrink them: a store of lzf keeps them as they are, the rest with lzf."""
+    path = synth_store(tmp_path / "x.h5", 200, compression=codec.LZF, precision=precision)
+    with h5py.File(path, "r") as f:
+        assert f["attention/self"].compression is None
+        assert f["profiles/token/mean"].compression is None
+        assert f["attention/self"].dtype == (np.uint8 if precision == 8 else np.float16)
+        for name in ("tokens/id", "tokens/span", "instances/text/data", "profiles/position/mean"):
+            assert f[name].compression == "lzf", name
+
+
 def test_a_store_whose_attention_cannot_be_written_is_not_left_behind(tmp_path, monkeypatch):
-    def broken(values):
+    def broken(values, huffman=False):
         raise OSError("disk full")
 
     monkeypatch.setattr(sink, "gzip_chunk", broken)

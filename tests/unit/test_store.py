@@ -375,3 +375,23 @@ def test_reading_converts_only_what_the_file_causes(synth):
     with pytest.raises(ZeroDivisionError):
         with reading(synth, "/instances/label"):
             _ = 1 / 0
+
+
+def test_derived_tables_are_cut_into_even_chunks():
+    from attviz.store.layout import even_chunk_rows
+
+    for rows in [1, 2, 7, 1820, 1821, 29_991, 65_537]:
+        for most in [1, 3, 1820, 4096, 100_000]:
+            per = even_chunk_rows(rows, most)
+            fewest = -(-rows // most)  # no more chunks than the largest allowed would give
+            assert 1 <= per <= most and -(-rows // per) == fewest
+            assert per * fewest - rows < fewest  # the last chunk is nearly full
+
+
+def test_an_unfiltered_profile_table_wastes_no_chunk(tmp_path):
+    path = synth_store(tmp_path / "x.h5", 300, compression="none")
+    with h5py.File(path, "r") as f:
+        for name in ("profiles/token/mean", "profiles/token/id", "index/token/offsets"):
+            ds = f[name]
+            stored, used = ds.id.get_storage_size(), ds.size * ds.dtype.itemsize
+            assert used <= stored < used + ds.nbytes / ds.shape[0] * -(-len(ds) // ds.chunks[0])
