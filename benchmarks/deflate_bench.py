@@ -5,10 +5,10 @@ what HDF5's LZF makes of the same chunks.
 
 Takes the arrays of an existing store (the self-attention as float16 and as 8-bit codes,
 the token and position profiles, token ids and spans, the texts), cuts each into the
-chunks a gzip store gives it (whole rows; the attention at the store's own chunk rows),
-byte-shuffles the chunks of values wider than a byte as HDF5's shuffle filter does, and
-deflates them in one thread: size ÷ raw and MB/s (best of --repeats). Every stream
-decodes with zlib (checked).
+store's own chunks (the same with every codec; the 8-bit codes as a store of
+`--precision 8` chunks them), byte-shuffles the chunks of values wider than a byte as
+HDF5's shuffle filter does, and deflates them in one thread: size ÷ raw and MB/s (best of
+--repeats). Every stream decodes with zlib (checked).
 
     .venv/bin/python benchmarks/deflate_bench.py demo-data/bbc-heldout.h5 [--repeats 3]
 
@@ -30,6 +30,7 @@ from zlib_ng import zlib_ng
 
 from attviz.store import Store, codec
 from attviz.store import layout as L
+from attviz.store.sink import shuffled
 
 DATASETS = {"attention float16": L.ATTENTION, "token profiles": L.TOKEN_MEAN,
             "position profiles": L.POSITION_MEAN, "token ids": L.TOKEN_ID,
@@ -46,23 +47,16 @@ def arrays(path: Path) -> dict[str, tuple[np.ndarray, int]]:
     out = {}
     with h5py.File(path, "r") as f:
         for name, where in DATASETS.items():
-            ds = f[where]
-            rows = ds.chunks[0] if where == L.ATTENTION else L.even_chunk_rows(
-                len(ds), (256 << 10) // max(1, ds[:1].nbytes))
-            out[name] = (ds[...], rows)
-    values, rows = out["attention float16"]
-    out["attention 8-bit"] = (codec.encode_log8(values), rows * 2)
+            out[name] = (f[where][...], f[where].chunks[0])  # chunks are the codec's own
+    values = out["attention float16"][0]
+    out["attention 8-bit"] = (codec.encode_log8(values),
+                              L.attention_chunk_rows(*values.shape[1:], itemsize=1))
     return out
 
 
 def chunks(values: np.ndarray, rows: int) -> list[bytes]:
     """``values`` cut into chunks of ``rows`` rows, each byte-shuffled as HDF5 does."""
-    size = values.dtype.itemsize
-    out = []
-    for a in range(0, len(values), rows):
-        raw = np.ascontiguousarray(values[a : a + rows]).view(np.uint8)
-        out.append(np.ascontiguousarray(raw.reshape(-1, size).T if size > 1 else raw).tobytes())
-    return out
+    return [shuffled(values[a : a + rows]).tobytes() for a in range(0, len(values), rows)]
 
 
 def deflate(lib, pieces: list[bytes], strategy: int) -> list[bytes]:

@@ -52,14 +52,18 @@ def _huffman(ds) -> bool:
     return bool(d and d.entropy_only)
 
 
+def shuffled(values: np.ndarray) -> np.ndarray:
+    """The bytes of ``values`` (C order) as HDF5's shuffle filter lays them out: byte 0 of
+    every value, then byte 1, ... (unchanged for values of one byte); uint8, contiguous."""
+    size = values.dtype.itemsize
+    raw = np.ascontiguousarray(values).view(np.uint8)
+    return np.ascontiguousarray(raw.reshape(-1, size).T if size > 1 else raw)
+
+
 def gzip_chunk(values: np.ndarray, huffman: bool = False) -> bytes:
     """One chunk (all its rows, C order) as HDF5's shuffle and deflate filters store it
     (``huffman``: deflated with Huffman codes alone, no LZ matching: the same format)."""
-    size = values.dtype.itemsize
-    raw = np.ascontiguousarray(values).view(np.uint8)
-    if size > 1:  # byte k of every value, then byte k + 1 (HDF5's shuffle filter)
-        raw = raw.reshape(-1, size).T
-    raw = np.ascontiguousarray(raw).data
+    raw = shuffled(values).data
     if not huffman:
         return zlib.compress(raw, codec.GZIP_LEVEL)
     deflate = zlib.compressobj(codec.GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 8,
